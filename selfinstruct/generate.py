@@ -1,0 +1,130 @@
+"""Turn command-line choices into a backend and run settings.
+
+Kept apart from the click command so the same choices can be made from Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from selfinstruct.backends.base import Api, Backend, Decoding
+from selfinstruct.config import (
+    CHAT_INSTRUCTION_STOP,
+    CLASSIFICATION_INSTANCE_DECODING,
+    CLASSIFY_DECODING,
+    GENERATION_INSTANCE_DECODING,
+    INSTRUCTION_DECODING,
+    GenerateSettings,
+    file_sha256,
+)
+from selfinstruct.errors import UserError
+
+DECODING_STAGES = {
+    "instructions": "instruction_decoding",
+    "classify": "classify_decoding",
+    "classification_instances": "classification_instance_decoding",
+    "generation_instances": "generation_instance_decoding",
+}
+_FLOAT_PARAMS = {"temperature", "top_p", "frequency_penalty", "presence_penalty"}
+
+
+def build_backend(
+    model: str | None,
+    base_url: str | None,
+    api_key: str | None,
+    api: str,
+    model_path: Path | None,
+    timeout: float,
+    concurrency: int,
+) -> Backend:
+    """The bundled model when neither --model nor --base-url is given, else a server."""
+    chosen_api: Api | None = None if api == "auto" else api  # type: ignore[assignment]
+    if model is None and base_url is None:
+        from selfinstruct.backends.local import LocalBackend
+
+        return LocalBackend(model_path=model_path, api=chosen_api or "completion")
+    if model_path is not None:
+        raise UserError("--model-path runs a local GGUF file; it cannot be combined with --model/--base-url")
+    if model is None:
+        raise UserError("--base-url needs --model: pass the model name the server serves")
+    from selfinstruct.backends.openai_api import OpenAIBackend
+
+    return OpenAIBackend(
+        model=model,
+        base_url=base_url,
+        api_key=api_key,
+        api=chosen_api,
+        timeout=timeout,
+        max_concurrency=concurrency,
+    )
+
+
+def parse_decoding_overrides(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``("instructions.temperature=1.0", ...)`` -> ``{"instructions": {"temperature": 1.0}}``."""
+    overrides: dict[str, dict[str, Any]] = {}
+    fields = {f.name for f in dataclasses.fields(Decoding)}
+    for item in items:
+        target, sep, value = item.partition("=")
+        stage, dot, param = target.partition(".")
+        if not sep or not dot:
+            raise UserError(f"--decoding {item!r}: expected STAGE.PARAM=VALUE")
+        if stage not in DECODING_STAGES:
+            raise UserError(f"--decoding {item!r}: stage must be one of {', '.join(DECODING_STAGES)}")
+        if param not in fields:
+            raise UserError(f"--decoding {item!r}: parameter must be one of {', '.join(sorted(fields))}")
+        parsed: Any
+        try:
+            if param == "stop":
+                parsed = tuple(part.encode().decode("unicode_escape") for part in value.split("|") if part)
+            elif param == "max_tokens":
+                parsed = int(value)
+            else:
+                parsed = float(value)
+        except ValueError:
+            raise UserError(f"--decoding {item!r}: {value!r} is not a number") from None
+        overrides.setdefault(stage, {})[param] = parsed
+    return overrides
+
+
+def parse_price(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        prompt_price, completion_price = (float(part) for part in text.split(","))
+    except ValueError:
+        raise UserError(f"--price {text!r}: expected two numbers, IN,OUT (USD per million tokens)") from None
+    return prompt_price, completion_price
+
+
+def build_settings(
+    n: int,
+    backend: Backend,
+    seeds_file: Path,
+    decoding: dict[str, dict[str, Any]] | None = None,
+    **options: Any,
+) -> GenerateSettings:
+    instruction = INSTRUCTION_DECODING
+    if backend.api == "chat":
+        instruction = dataclasses.replace(instruction, stop=CHAT_INSTRUCTION_STOP)
+    defaults = {
+        "instructions": instruction,
+        "classify": CLASSIFY_DECODING,
+        "classification_instances": CLASSIFICATION_INSTANCE_DECODING,
+        "generation_instances": GENERATION_INSTANCE_DECODING,
+    }
+    decodings = {
+        DECODING_STAGES[stage]: dataclasses.replace(base, **(decoding or {}).get(stage, {}))
+        for stage, base in defaults.items()
+    }
+    return GenerateSettings(
+        n=n,
+        model=backend.model,
+        base_url=backend.base_url,
+        api=backend.api,
+        seeds_path=str(seeds_file),
+        seeds_sha256=file_sha256(seeds_file),
+        **decodings,
+        **options,
+    )

@@ -1,0 +1,94 @@
+"""The data shapes: seed tasks (the paper's schema), generated tasks, and their conversions.
+
+A task is an instruction with a list of instances; an instance is an (input, output) pair whose
+input may be empty. The paper's seed file and our ``tasks.jsonl`` share this shape, and the
+Alpaca shape (one instance per record: instruction/input/output) converts to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from selfinstruct.errors import UserError
+from selfinstruct.jsonio import read_records
+
+
+class Instance(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    input: str = ""
+    output: str
+
+
+class SeedTask(BaseModel):
+    """One line of a seed file, in the schema of the paper's ``seed_tasks.jsonl``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    name: str = ""
+    instruction: str
+    instances: list[Instance] = Field(min_length=1)
+    is_classification: bool
+
+
+class Task(BaseModel):
+    """A generated (or loaded) task: the unit that filter, stats and export work on."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = None
+    instruction: str
+    is_classification: bool | None = None
+    instances: list[Instance] = Field(default_factory=list)
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "record"
+    if first["type"] == "missing":
+        return f"missing field '{where}'"
+    return f"field '{where}': {first['msg'].lower()}"
+
+
+def load_seed_tasks(path: str | Path) -> list[SeedTask]:
+    """Load and validate a seed file; any problem names the file and line."""
+    tasks: list[SeedTask] = []
+    for lineno, obj in read_records(path):
+        try:
+            tasks.append(SeedTask.model_validate(obj))
+        except ValidationError as exc:
+            raise UserError(f"{path}:{lineno}: not a seed task: {_describe(exc)}") from None
+    if not tasks:
+        raise UserError(f"{path}: the seed file holds no tasks")
+    return tasks
+
+
+def task_from_record(obj: dict[str, Any], where: str) -> Task:
+    """Accept our task shape or Alpaca's instruction/input/output shape."""
+    try:
+        if "instances" in obj:
+            return Task.model_validate(obj)
+        if "instruction" in obj and "output" in obj:
+            extra = {k: v for k, v in obj.items() if k not in ("instruction", "input", "output")}
+            instance = Instance(input=obj.get("input") or "", output=obj["output"])
+            return Task(instruction=obj["instruction"], instances=[instance], **extra)
+    except ValidationError as exc:
+        raise UserError(f"{where}: not a task: {_describe(exc)}") from None
+    raise UserError(
+        f"{where}: not a task: expected 'instruction' with 'instances' "
+        "(selfinstruct format) or with 'input'/'output' (Alpaca format)"
+    )
+
+
+def iter_tasks(path: str | Path) -> Iterator[tuple[int, Task]]:
+    for lineno, obj in read_records(path):
+        yield lineno, task_from_record(obj, f"{path}:{lineno}")
+
+
+def task_to_record(task: Task) -> dict[str, Any]:
+    return task.model_dump(exclude_none=False)
