@@ -77,15 +77,21 @@ def parse_decoding_overrides(items: tuple[str, ...]) -> dict[str, dict[str, Any]
         parsed: Any
         try:
             if param == "stop":
-                parsed = tuple(part.encode().decode("unicode_escape") for part in value.split("|") if part)
+                parsed = tuple(_unescape(part) for part in value.split("|") if part)
             elif param == "max_tokens":
                 parsed = int(value)
             else:
                 parsed = float(value)
         except ValueError:
-            raise UserError(f"--decoding {item!r}: {value!r} is not a number") from None
+            kind = "a whole number" if param == "max_tokens" else "a number"
+            raise UserError(f"--decoding {item!r}: {value!r} is not {kind}") from None
         overrides.setdefault(stage, {})[param] = parsed
     return overrides
+
+
+def _unescape(text: str) -> str:
+    """Let a shell user write a newline stop as \\n (and a tab as \\t)."""
+    return text.replace("\\n", "\n").replace("\\t", "\t")
 
 
 def parse_price(text: str | None) -> tuple[float, float] | None:

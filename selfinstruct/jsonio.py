@@ -17,11 +17,11 @@ from typing import IO, Any
 from selfinstruct.errors import UserError
 
 
-def _open_text(path: str | Path) -> IO[str]:
+def _open_binary(path: str | Path) -> IO[bytes]:
     if str(path) == "-":
-        return sys.stdin
+        return sys.stdin.buffer
     try:
-        return open(path, encoding="utf-8")
+        return open(path, "rb")
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -30,20 +30,19 @@ def _open_text(path: str | Path) -> IO[str]:
         raise UserError(f"{path}: permission denied") from None
 
 
-def _lines(path: str | Path, handle: IO[str]) -> Iterator[tuple[int, str]]:
-    lineno = 0
+def _decode(path: str | Path, lineno: int, raw: bytes) -> str:
     try:
-        for lineno, line in enumerate(handle, start=1):  # noqa: B007
-            yield lineno, line
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UserError(f"{path}:{lineno + 1}: not valid UTF-8 ({exc.reason})") from None
+        raise UserError(f"{path}:{lineno}: not valid UTF-8 ({exc.reason})") from None
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each non-blank line; blank lines are skipped."""
-    handle = _open_text(path)
+    handle = _open_binary(path)
     try:
-        for lineno, line in _lines(path, handle):
+        for lineno, raw in enumerate(handle, start=1):
+            line = _decode(path, lineno, raw)
             if not line.strip():
                 continue
             try:
@@ -54,23 +53,21 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
             yield lineno, obj
     finally:
-        if handle is not sys.stdin:
+        if handle is not sys.stdin.buffer:
             handle.close()
 
 
 def read_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Read JSONL, or a JSON array of objects (Alpaca's ``alpaca_data.json`` shape)."""
     if str(path) != "-" and Path(path).is_file():
-        with _open_text(path) as handle:
+        with _open_binary(path) as handle:
+            head = handle.read(64).lstrip()
+        if head.startswith(b"["):
+            raw = Path(path).read_bytes()
+            for lineno, line in enumerate(raw.split(b"\n"), start=1):
+                _decode(path, lineno, line)
             try:
-                head = handle.read(4096).lstrip()
-            except UnicodeDecodeError as exc:
-                raise UserError(f"{path}:1: not valid UTF-8 ({exc.reason})") from None
-        if head.startswith("["):
-            try:
-                data = json.loads(Path(path).read_text(encoding="utf-8"))
-            except UnicodeDecodeError as exc:
-                raise UserError(f"{path}: not valid UTF-8 ({exc.reason})") from None
+                data = json.loads(raw.decode("utf-8"))
             except json.JSONDecodeError as exc:
                 raise UserError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
             for index, obj in enumerate(data):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 # The paper's item boundary: newline, number, optional space, dot, space.
 _ITEM_BOUNDARY = re.compile(r"\n\d+\s?\. ")
 # A chat model's numbered line: optional bullet/emphasis, the number, "." or ")", emphasis.
-_CHAT_ITEM = re.compile(r"^\s*(?:[-*>#]+\s*)?(?:\*\*|__)?\s*(\d{1,3})\s*[.)]\s*(?:\*\*|__)?\s*(.*)$")
+_CHAT_ITEM = re.compile(r"^\s*(?:[-*>#]+\s*)?(?:\*\*|__)?\s*(\d{1,3})\s*[.)]\s*(.*)$")
 _MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
 
 
@@ -40,6 +40,8 @@ def _chat_items(text: str) -> list[str]:
     items: list[list[str]] = []
     open_item = False
     for line in text.splitlines():
+        if line.strip().startswith("```"):
+            continue
         match = _CHAT_ITEM.match(line)
         if match:
             items.append([match.group(2)])
@@ -52,7 +54,8 @@ def _chat_items(text: str) -> list[str]:
     cleaned = []
     for lines in items:
         item = " ".join(part.strip() for part in lines)
-        item = _MARKDOWN_EMPHASIS.sub(r"\2", item).strip()
+        item = _MARKDOWN_EMPHASIS.sub(r"\2", item)
+        item = item.replace("**", "").replace("__", "").strip()
         if len(item) >= 2 and item[0] == item[-1] and item[0] in "\"'`":
             item = item[1:-1]
         cleaned.append(item)

@@ -1,0 +1,168 @@
+"""The OpenAI path's error handling, with the real openai client on an httpx.MockTransport."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from selfinstruct.backends.base import BackendError, Decoding, Request
+from selfinstruct.backends.openai_api import OpenAIBackend, default_api, resolve_api_key
+from selfinstruct.cache import ResponseCache
+from selfinstruct.client import CallFailed, ModelClient, RetryPolicy
+from selfinstruct.errors import UserError
+
+DECODING = Decoding(max_tokens=5, temperature=0.0, top_p=1.0)
+REQUEST = Request("classify", "Task: x\nIs it classification?", DECODING, seed=3)
+
+
+def chat_body(text: str, finish_reason: str = "stop") -> dict:
+    return {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}
+        ],
+        "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9},
+    }
+
+
+def backend_with(handler, api: str = "chat") -> OpenAIBackend:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return OpenAIBackend(
+        model="m", base_url="http://127.0.0.1:9/v1", api=api, http_client=client, timeout=5
+    )
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_chat_answer_and_usage_and_request_shape():
+    seen = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen["path"] = request.url.path
+        seen["body"] = json.loads(request.content)
+        return httpx.Response(200, json=chat_body("Yes"))
+
+    completion = run(backend_with(handler).complete(REQUEST, "hello"))
+    assert completion.text == "Yes"
+    assert (completion.prompt_tokens, completion.completion_tokens) == (7, 2)
+    assert seen["path"] == "/v1/chat/completions"
+    assert seen["body"]["messages"] == [{"role": "user", "content": "hello"}]
+    assert seen["body"]["seed"] == 3 and seen["body"]["max_tokens"] == 5
+
+
+def test_completion_api_uses_completions_endpoint():
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/v1/completions"
+        body = {
+            "id": "c", "object": "text_completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "text": " Yes", "finish_reason": "length", "logprobs": None}],
+        }  # fmt: skip
+        return httpx.Response(200, json=body)
+
+    completion = run(backend_with(handler, api="completion").complete(REQUEST, "p"))
+    assert completion.text == " Yes" and completion.finish_reason == "length"
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"), [(500, "server"), (503, "server"), (429, "rate_limit"), (401, "auth"),
+                         (404, "not_found"), (400, "bad_request")],
+)  # fmt: skip
+def test_http_errors_map_to_kinds(status, kind):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"error": {"message": "boom"}})
+
+    with pytest.raises(BackendError) as caught:
+        run(backend_with(handler).complete(REQUEST, "p"))
+    assert caught.value.kind == kind
+
+
+def test_retry_after_is_read_from_429():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"retry-after": "2"}, json={"error": {"message": "slow"}})
+
+    with pytest.raises(BackendError) as caught:
+        run(backend_with(handler).complete(REQUEST, "p"))
+    assert caught.value.retry_after == 2.0
+
+
+@pytest.mark.parametrize(
+    "body", [b"this is not json", b'{"choices": []}', b'{"unexpected": true}'],
+)
+def test_malformed_body_is_malformed(body):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": "application/json"})
+
+    with pytest.raises(BackendError) as caught:
+        run(backend_with(handler).complete(REQUEST, "p"))
+    assert caught.value.kind == "malformed"
+
+
+def test_connection_error_is_connection():
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(BackendError) as caught:
+        run(backend_with(handler).complete(REQUEST, "p"))
+    assert caught.value.kind == "connection"
+
+
+def test_client_retries_then_succeeds_and_caches(tmp_path):
+    calls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] < 3:
+            return httpx.Response(500, json={"error": {"message": "flaky"}})
+        return httpx.Response(200, json=chat_body("No"))
+
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    client = ModelClient(backend_with(handler), cache, concurrency=4,
+                         retry=RetryPolicy(attempts=5, base_delay=0.01, max_delay=0.02))
+    key, completion = run(client.call(REQUEST))
+    assert completion.text == "No" and calls["n"] == 3 and client.usage.retries == 2
+    key2, again = run(client.call(REQUEST))
+    assert key2 == key and again.cached and calls["n"] == 3
+
+
+def test_client_gives_up_and_never_invents_an_answer(tmp_path):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, json={"error": {"message": "down"}})
+
+    client = ModelClient(backend_with(handler), ResponseCache(tmp_path / "c.sqlite"), concurrency=1,
+                         retry=RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.01))
+    with pytest.raises(CallFailed) as caught:
+        run(client.call(REQUEST))
+    assert caught.value.attempts == 3 and client.usage.failures["server"] == 1
+    assert len(client.cache) == 0
+
+
+def test_auth_and_unknown_model_end_the_run(tmp_path):
+    for status, words in ((401, "rejected the API key"), (404, "model 'm' was not found")):
+        def handler(request: httpx.Request, status=status) -> httpx.Response:
+            return httpx.Response(status, json={"error": {"message": "x"}})
+
+        client = ModelClient(backend_with(handler), ResponseCache(tmp_path / f"{status}.sqlite"), 1)
+        with pytest.raises(UserError, match=words):
+            run(client.call(REQUEST))
+
+
+def test_missing_key_names_the_variable(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(UserError, match="OPENAI_API_KEY"):
+        resolve_api_key(None, None)
+    assert resolve_api_key(None, "http://127.0.0.1:1/v1") == "not-needed"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert resolve_api_key(None, None) == "sk-test"
+
+
+def test_default_api_by_model_name():
+    assert default_api("gpt-4o-mini") == "chat"
+    assert default_api("davinci-002") == "completion"
