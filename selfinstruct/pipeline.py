@@ -221,8 +221,11 @@ class Generator:
             key, completion, failure = await inflight.pop(committed)
             self._commit(committed, key, completion, failure)
             committed += 1
-        if inflight:  # answers already requested are kept in the cache for a later resume
-            await asyncio.gather(*inflight.values(), return_exceptions=True)
+        # Answers already requested are kept in the cache for a later resume; failures are logged.
+        for k, task in sorted(inflight.items()):
+            key, _, failure = await task
+            if failure is not None:
+                self._record_failure("instructions", f"r{k:06d}", key, failure)
 
     def _bootstrap_request(self, k: int) -> Request:
         rng = random.Random(f"{self.s.seed}:bootstrap:{k}")

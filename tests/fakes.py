@@ -1,0 +1,56 @@
+"""A deterministic in-process backend for pipeline tests: answers depend only on the prompt."""
+
+from __future__ import annotations
+
+import hashlib
+
+from selfinstruct.backends.base import Backend, BackendError, Completion, Request
+
+WORDS = (
+    "river mountain budget recipe poem contract protein galaxy invoice sonnet garden tax "
+    "climate vaccine tennis guitar python spreadsheet résumé volcano bakery mortgage"
+).split()
+VERBS = "Describe Explain Compare Summarize List Suggest Classify Rewrite Estimate Translate".split()
+
+
+def digest(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest(), 16)
+
+
+def fake_instructions(prompt: str, count: int = 5) -> str:
+    """Numbered continuation items; some are deliberately bad to exercise the filters."""
+    h = digest(prompt)
+    items = []
+    for j in range(count):
+        v = VERBS[(h >> (4 * j)) % len(VERBS)]
+        a = WORDS[(h >> (4 * j + 7)) % len(WORDS)]
+        b = WORDS[(h >> (4 * j + 13)) % len(WORDS)]
+        c = WORDS[(h >> (4 * j + 19)) % len(WORDS)]
+        items.append(f"{v} the {a} and the {b} for a {c} lover number {h % 997}-{j}.")
+    items[1] = "Draw a picture of it."  # blacklist
+    items[3] = "Too short."  # too_short
+    return " " + "\n".join(f"{9 + j}. {item}" for j, item in enumerate(items)) + "\n"
+
+
+class FakeBackend(Backend):
+    def __init__(self, api: str = "completion", fail_every: int = 0) -> None:
+        self.model = "fake-model"
+        self.api = api  # type: ignore[assignment]
+        self.base_url = None
+        self.max_concurrency = 64
+        self.calls = 0
+        self.fail_every = fail_every
+
+    async def complete(self, request: Request, text: str) -> Completion:
+        self.calls += 1
+        if self.fail_every and self.calls % self.fail_every == 0:
+            raise BackendError("bad_request", "injected failure")
+        if request.stage == "instructions":
+            answer = fake_instructions(text)
+        elif request.stage == "classify":
+            answer = " Yes" if "Classify" in text.rsplit("Task:", 1)[-1] else " No"
+        elif "Class label" in text.rsplit("Task:", 1)[-1] or "first state a class label" in text:
+            answer = "Class label: Positive\nSentence: I love it.\nClass label: Negative\nSentence: I hate it.\n"
+        else:
+            answer = "Example 1\nInput: two plus two\nOutput: four\n\nExample 2\nInput: ten minus one\nOutput: nine\n"
+        return Completion(text=answer, finish_reason="stop", prompt_tokens=len(text) // 4, completion_tokens=len(answer) // 4)

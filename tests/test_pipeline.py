@@ -1,0 +1,114 @@
+"""The pipeline over a deterministic fake backend: files, schema, determinism, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from fakes import FakeBackend
+from selfinstruct.errors import UserError
+from selfinstruct.generate import build_settings
+from selfinstruct.pipeline import Generator, prepare_run_dir
+from selfinstruct.records import load_seed_tasks
+from selfinstruct.resources import default_seed_path
+
+
+def run_generate(out: Path, n: int, seed: int = 0, concurrency: int = 4, backend=None, **options):
+    backend = backend or FakeBackend()
+    settings = build_settings(n=n, backend=backend, seeds_file=default_seed_path(), seed=seed,
+                              concurrency=concurrency, **options)
+    prepare_run_dir(out, settings, allow_changes=False)
+    generator = Generator(settings, load_seed_tasks(default_seed_path()), backend, out)
+    return asyncio.run(generator.run()), backend
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_run_folder_files_and_schema(tmp_path):
+    result, _ = run_generate(tmp_path / "run", n=12)
+    out = tmp_path / "run"
+    machine = lines(out / "machine_instructions.jsonl")
+    assert len(machine) == 12
+    first = machine[0]
+    assert set(first) >= {"id", "instruction", "iteration", "request_key", "most_similar",
+                          "avg_similarity_score", "max_similarity"}
+    assert len(first["most_similar"]) == 10
+    assert first["most_similar"][0]["score"] == first["max_similarity"] <= 0.7
+    tasks = lines(out / "tasks.jsonl")
+    assert {t["id"] for t in tasks} == {m["id"] for m in machine}
+    for task in tasks:
+        assert set(task) == {"id", "instruction", "is_classification", "instances"}
+        assert 1 <= len(task["instances"]) <= 5
+    classified = {t["id"]: t["is_classification"] for t in tasks}
+    for task in tasks:
+        assert classified[task["id"]] == task["instruction"].startswith("Classify")
+    reasons = {r["reason"] for r in lines(out / "rejected.jsonl")}
+    assert {"blacklist", "too_short"} <= reasons
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["instruction_decoding"]["presence_penalty"] == 2.0
+    assert result.summary["accepted_instructions"] == 12 and result.summary["status"] == "complete"
+
+
+def test_same_seed_same_data_regardless_of_concurrency(tmp_path):
+    run_generate(tmp_path / "a", n=15, concurrency=1)
+    run_generate(tmp_path / "b", n=15, concurrency=16)
+    a = [m["instruction"] for m in lines(tmp_path / "a" / "machine_instructions.jsonl")]
+    b = [m["instruction"] for m in lines(tmp_path / "b" / "machine_instructions.jsonl")]
+    assert a == b
+    ta = sorted(json.dumps(t, sort_keys=True) for t in lines(tmp_path / "a" / "tasks.jsonl"))
+    tb = sorted(json.dumps(t, sort_keys=True) for t in lines(tmp_path / "b" / "tasks.jsonl"))
+    assert ta == tb
+
+
+def test_other_seed_other_data(tmp_path):
+    run_generate(tmp_path / "a", n=5, seed=1)
+    run_generate(tmp_path / "b", n=5, seed=2)
+    a = [m["instruction"] for m in lines(tmp_path / "a" / "machine_instructions.jsonl")]
+    b = [m["instruction"] for m in lines(tmp_path / "b" / "machine_instructions.jsonl")]
+    assert a != b
+
+
+def test_resume_extends_without_repeating_requests_or_lines(tmp_path):
+    out = tmp_path / "run"
+    run_generate(out, n=6)
+    _, backend = run_generate(out, n=6)
+    assert backend.calls == 0  # everything came from the cache
+    run_generate(out, n=14)
+    run_generate(tmp_path / "straight", n=14)
+    resumed = lines(out / "machine_instructions.jsonl")
+    straight = lines(tmp_path / "straight" / "machine_instructions.jsonl")
+    assert [m["instruction"] for m in resumed] == [m["instruction"] for m in straight]
+    ids = [t["id"] for t in lines(out / "tasks.jsonl")]
+    assert len(ids) == len(set(ids)) == 14
+
+
+def test_resume_refuses_changed_data_settings(tmp_path):
+    out = tmp_path / "run"
+    run_generate(out, n=3)
+    with pytest.raises(UserError, match="threshold=0.7, not 0.5"):
+        run_generate(out, n=3, threshold=0.5)
+
+
+def test_failures_are_recorded_not_invented(tmp_path):
+    result, _ = run_generate(tmp_path / "run", n=8, backend=FakeBackend(fail_every=5))
+    failures = lines(tmp_path / "run" / "failures.jsonl")
+    assert failures and all(f["kind"] == "bad_request" for f in failures)
+    classified_ids = {c["id"] for c in lines(tmp_path / "run" / "classification.jsonl")}
+    failed_classify = {f["id"] for f in failures if f["stage"] == "classify"}
+    assert not (failed_classify & classified_ids)
+    assert result.summary["failures"] == {"bad_request": len(failures)}
+
+
+def test_half_written_line_is_repaired_on_resume(tmp_path):
+    out = tmp_path / "run"
+    run_generate(out, n=4)
+    with open(out / "tasks.jsonl", "a") as handle:
+        handle.write('{"id": "task_0000')
+    run_generate(out, n=5)
+    for line in (out / "tasks.jsonl").read_text().splitlines():
+        json.loads(line)
