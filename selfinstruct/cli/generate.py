@@ -174,4 +174,7 @@ def generate(
         click.echo("failed requests: " + ", ".join(f"{k} {v}" for k, v in summary["failures"].items()), err=True)
     if result.stop_reason:
         click.echo(f"Stopped: {result.stop_reason}. Run the same command again to resume.", err=True)
-        raise SystemExit(130 if result.stop_reason == "interrupted" else 3)
+        if result.stop_reason == "interrupted":
+            raise SystemExit(130)
+        if not result.stop_reason.startswith("--max-"):  # a budget stop is what was asked for
+            raise SystemExit(2)

@@ -1,0 +1,66 @@
+"""Shared fixtures: paths to the public anchors, and a real OpenAI-compatible server.
+
+The server is llama-cpp-python's own (``python -m llama_cpp.server``) serving the bundled GGUF on
+127.0.0.1, started once per session for the tests that exercise the OpenAI path end to end.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ANCHORS = REPO.parent / "shared" / "anchors"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[str]:
+    """Base URL (…/v1) of a llama.cpp OpenAI-compatible server with the bundled model."""
+    pytest.importorskip("llama_cpp.server", reason="needs llama-cpp-python[server]")
+    from selfinstruct.backends.local import bundled_model_path
+
+    port = free_port()
+    log = open(REPO / "data" / f"llama_server_{port}.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path()),
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
+         "--model_alias", "smollm2"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"llama_cpp.server exited early; see {log.name}")
+            try:
+                if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("llama_cpp.server did not start within 120 s")
+            time.sleep(0.5)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

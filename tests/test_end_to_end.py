@@ -1,0 +1,76 @@
+"""`selfinstruct generate` for real: on the bundled model in-process, and through the OpenAI
+client against a real OpenAI-compatible server on 127.0.0.1. Slow (minutes on 2 cores)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from selfinstruct.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def check_run_folder(out: Path, n: int) -> None:
+    for name in ("settings.json", "machine_instructions.jsonl", "classification.jsonl",
+                 "tasks.jsonl", "rejected.jsonl", "summary.json", "cache.sqlite"):
+        assert (out / name).exists(), name
+    machine = lines(out / "machine_instructions.jsonl")
+    assert len(machine) == n
+    for record in machine:
+        assert record["instruction"] and record["id"].startswith("task_")
+        assert record["max_similarity"] <= 0.7
+        assert isinstance(record["most_similar"], list) and record["most_similar"]
+    for record in lines(out / "classification.jsonl"):
+        assert isinstance(record["is_classification"], bool)
+    for task in lines(out / "tasks.jsonl"):
+        assert set(task) == {"id", "instruction", "is_classification", "instances"}
+        assert 1 <= len(task["instances"]) <= 5
+        for instance in task["instances"]:
+            assert instance["output"].strip() and instance["input"] != instance["output"]
+    for rejected in lines(out / "rejected.jsonl"):
+        assert rejected["reason"] and rejected["stage"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "complete" and summary["accepted_instructions"] == n
+
+
+def test_generate_on_bundled_model(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["generate", "--n", "3", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    check_run_folder(out, 3)
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["model"] == "smollm2-135m-instruct" and settings["api"] == "completion"
+
+
+@pytest.mark.parametrize("api", ["chat", "completion"])
+def test_generate_through_openai_client_against_local_server(tmp_path, llama_server, api):
+    out = tmp_path / api
+    command = [sys.executable, "-m", "selfinstruct", "generate", "--n", "2", "--out", str(out),
+               "--base-url", llama_server, "--model", "smollm2", "--api", api, "--quiet",
+               "--concurrency", "2"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    check_run_folder(out, 2)
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["base_url"] == llama_server and settings["api"] == api
+
+
+def test_unreachable_server_is_one_clear_line(tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "selfinstruct", "generate", "--n", "2", "--out", str(out),
+               "--base-url", "http://127.0.0.1:9/v1", "--model", "x", "--quiet",
+               "--max-retries", "1"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "cannot reach http://127.0.0.1:9/v1" in done.stderr
