@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from selfinstruct.parse import ParsedInstance
@@ -32,6 +32,9 @@ class InstructionFilter:
     min_words: int = MIN_WORDS
     max_words: int = MAX_WORDS
     ascii_first_char: bool = True
+    # The paper counts whitespace-separated words; text without spaces (Chinese, Japanese) needs
+    # a tokenizer that splits it, e.g. ``novelty.tokenize(text, "unicode")``.
+    count_words: Callable[[str], int] = field(default=lambda text: len(text.split()), compare=False)
     _patterns: list[tuple[str, re.Pattern[str]]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -42,7 +45,7 @@ class InstructionFilter:
         text = instruction.strip()
         if not text:
             return "empty"
-        words = len(text.split())
+        words = self.count_words(text)
         if words < self.min_words:
             return "too_short"
         if words > self.max_words:
@@ -128,3 +131,17 @@ BLACKLISTS: dict[str, tuple[str, ...]] = {
     "alpaca": PAPER_BLACKLIST + ALPACA_EXTRA_BLACKLIST,
     "none": (),
 }
+
+
+def instruction_rules(blacklist: str, ascii_first_char: bool, tokenizer: str) -> InstructionFilter:
+    """The instruction rules for a run: with the unicode tokenizer, words are counted as its
+    tokens so that scripts written without spaces are not all "too short"."""
+    if tokenizer == "unicode":
+        from selfinstruct.novelty import tokenize
+
+        return InstructionFilter(
+            blacklist=BLACKLISTS[blacklist],
+            ascii_first_char=ascii_first_char,
+            count_words=lambda text: len(tokenize(text, "unicode")),
+        )
+    return InstructionFilter(blacklist=BLACKLISTS[blacklist], ascii_first_char=ascii_first_char)

@@ -1,0 +1,61 @@
+"""`selfinstruct filter`: options in, one library call, a summary per reason out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from selfinstruct.filtering import FilterOptions, run_filter
+
+
+@click.command(name="filter")
+@click.argument("in_path", metavar="IN.jsonl", type=click.Path(allow_dash=True))
+@click.option("-o", "--out", "out_path", default="-", show_default=True, type=click.Path(allow_dash=True),
+              help="Where the kept records go ('-' for stdout).")
+@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Side file for dropped records with their reason "
+                   "(default: OUT with .rejected.jsonl, or none when writing to stdout).")
+@click.option("--against", "against_path", type=click.Path(dir_okay=False), default=None,
+              help="Also reject instructions too similar to this set (e.g. the seed tasks).")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.7, show_default=True,
+              help="Reject when ROUGE-L F against an earlier kept instruction is above this.")
+@click.option("--tokenizer", type=click.Choice(["rouge", "unicode"]), default="rouge", show_default=True,
+              help="rouge: rouge_score's [a-z0-9] tokens (the paper's); unicode: any script.")
+@click.option("--blacklist", type=click.Choice(["paper", "alpaca", "none"]), default="paper",
+              show_default=True, help="Forbidden-word list.")
+@click.option("--allow-non-ascii-start", is_flag=True, help="Keep instructions starting with non-ASCII.")
+@click.option("--no-novelty", is_flag=True, help="Skip the ROUGE-L novelty check.")
+@click.option("--max-instances", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Instances kept per task.")
+def filter(  # noqa: A001 - the command's name
+    in_path: str,
+    out_path: str,
+    rejects_path: Path | None,
+    against_path: str | None,
+    threshold: float,
+    tokenizer: str,
+    blacklist: str,
+    allow_non_ascii_start: bool,
+    no_novelty: bool,
+    max_instances: int,
+) -> None:
+    """Apply the Self-Instruct filters to IN.jsonl ('-' for stdin), in input order.
+
+    Reads our task format (instruction + instances) or Alpaca's (instruction/input/output,
+    JSONL or a JSON array) and writes kept records in the same shape. Instruction rules, the
+    instance rules, then ROUGE-L novelty against the records kept before (and --against).
+    """
+    if rejects_path is None and out_path != "-":
+        rejects_path = Path(str(out_path).removesuffix(".jsonl") + ".rejected.jsonl")
+    options = FilterOptions(
+        threshold=threshold, tokenizer=tokenizer, blacklist=blacklist,  # type: ignore[arg-type]
+        ascii_first_char=not allow_non_ascii_start, max_instances=max_instances,
+        novelty=not no_novelty,
+    )  # fmt: skip
+    report = run_filter(in_path, out_path, rejects_path, options, against_path)
+    click.echo(f"kept {report.kept} of {report.read}", err=True)
+    for reason, count in report.reasons.most_common():
+        click.echo(f"  {reason}: {count}", err=True)
+    if rejects_path and report.reasons:
+        click.echo(f"rejected records: {rejects_path}", err=True)

@@ -1,0 +1,126 @@
+"""`selfinstruct filter`: the paper's filters over an existing JSONL file, in input order.
+
+Works on our task shape (instruction + instances) and on Alpaca's (instruction/input/output, one
+instance per record). Each record is kept or dropped with one reason; kept records are written
+in the shape they came in, with a task's failing instances removed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from selfinstruct.errors import UserError
+from selfinstruct.filters import MAX_INSTANCES, filter_instances, instruction_rules
+from selfinstruct.jsonio import JsonlAppender, read_records, write_jsonl
+from selfinstruct.novelty import NoveltyIndex, Tokenizer
+from selfinstruct.parse import ParsedInstance
+from selfinstruct.records import task_from_record
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    threshold: float = 0.7
+    tokenizer: Tokenizer = "rouge"
+    blacklist: str = "paper"
+    ascii_first_char: bool = True
+    max_instances: int = MAX_INSTANCES
+    novelty: bool = True
+    instance_rules: bool = True
+
+
+@dataclass
+class FilterReport:
+    read: int = 0
+    kept: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Decision:
+    line: int
+    record: dict[str, Any]
+    reason: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _is_alpaca(obj: dict[str, Any]) -> bool:
+    return "instances" not in obj and "output" in obj
+
+
+def decide(
+    records: Iterable[tuple[int, dict[str, Any]]],
+    options: FilterOptions,
+    against: Iterable[str] = (),
+    source: str = "input",
+) -> Iterator[Decision]:
+    """Yield a decision per record, in order; novelty compares each record with the kept ones
+    before it (and with ``against``)."""
+    rules = instruction_rules(options.blacklist, options.ascii_first_char, options.tokenizer)
+    index = NoveltyIndex(threshold=options.threshold, tokenizer=options.tokenizer, top_k=0)
+    if options.novelty:
+        for text in against:
+            index.add(text)
+    for line, obj in records:
+        task = task_from_record(obj, f"{source}:{line}")
+        instruction = task.instruction.strip()
+        reason = rules.reason(instruction)
+        if reason is not None:
+            yield Decision(line, obj, reason)
+            continue
+        kept_obj = obj
+        if options.instance_rules:
+            parsed = [ParsedInstance(i.input, i.output) for i in task.instances]
+            result = filter_instances(parsed, max_instances=options.max_instances)
+            if not result.kept:
+                first = result.dropped[0][1] if result.dropped else "no_instances"
+                yield Decision(line, obj, first)
+                continue
+            if not _is_alpaca(obj) and len(result.kept) != len(parsed):
+                kept_obj = {**obj, "instances": [{"input": i.input, "output": i.output} for i in result.kept]}
+        if options.novelty:
+            verdict = index.query(instruction, top_k=0)
+            if not verdict.novel:
+                yield Decision(line, obj, "rouge_similar", {"max_score": verdict.max_score})
+                continue
+            index.add(instruction)
+        yield Decision(line, kept_obj, None)
+
+
+def run_filter(
+    in_path: str,
+    out_path: str,
+    rejects_path: Path | None,
+    options: FilterOptions,
+    against_path: str | None = None,
+) -> FilterReport:
+    against: list[str] = []
+    if against_path is not None:
+        against = [task_from_record(obj, f"{against_path}:{n}").instruction
+                   for n, obj in read_records(against_path)]  # fmt: skip
+    if str(in_path) != "-" and str(out_path) != "-" and Path(in_path).resolve() == Path(out_path).resolve():
+        raise UserError("the output would overwrite the input: choose another -o")
+    report = FilterReport()
+    rejects = JsonlAppender(rejects_path) if rejects_path else None
+
+    def kept() -> Iterator[dict[str, Any]]:
+        for decision in decide(read_records(in_path), options, against, source=str(in_path)):
+            report.read += 1
+            if decision.reason is None:
+                report.kept += 1
+                yield decision.record
+                continue
+            report.reasons[decision.reason] += 1
+            if rejects:
+                rejects.write({"line": decision.line, "reason": decision.reason,
+                               **decision.detail, "record": decision.record})  # fmt: skip
+
+    try:
+        write_jsonl(out_path, kept())
+    finally:
+        if rejects:
+            rejects.close()
+    return report
