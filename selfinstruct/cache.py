@@ -74,6 +74,22 @@ class ResponseCache:
             ),
         )
 
+    def totals(self) -> dict[str, dict[str, int]]:
+        """Responses and tokens per stage over the whole cache: everything this run folder has
+        been answered (and paid for), across all sessions."""
+        rows = self._db.execute(
+            "SELECT stage, COUNT(*), COALESCE(SUM(prompt_tokens), 0), "
+            "COALESCE(SUM(completion_tokens), 0) FROM responses GROUP BY stage ORDER BY stage"
+        ).fetchall()
+        return {
+            str(stage): {
+                "responses": int(count),
+                "prompt_tokens": int(prompt),
+                "completion_tokens": int(completion),
+            }
+            for stage, count, prompt, completion in rows
+        }
+
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from selfinstruct.backends.base import Backend, BackendError, Completion, Request
@@ -20,10 +21,15 @@ from selfinstruct.prompting import chat_message
 
 
 class CallFailed(Exception):
-    def __init__(self, error: BackendError, attempts: int) -> None:
+    def __init__(self, error: BackendError, attempts: int, key: str = "") -> None:
         super().__init__(str(error))
         self.error = error
         self.attempts = attempts
+        self.key = key
+
+
+class NotSent(Exception):
+    """The run is stopping: a request still waiting for a free slot is not sent."""
 
 
 @dataclass
@@ -92,6 +98,8 @@ class ModelClient:
         self.usage = Usage()
         self._semaphore = asyncio.Semaphore(max(1, min(concurrency, backend.max_concurrency)))
         self._jitter = random.Random()
+        # Checked when a request gets its slot: a stopping run sends nothing new.
+        self.should_stop: Callable[[], bool] = lambda: False
 
     def text_for(self, request: Request) -> str:
         if self.backend.api == "chat":
@@ -117,6 +125,8 @@ class ModelClient:
         text = str(description["text"])
         attempt = 0
         async with self._semaphore:
+            if self.should_stop():
+                raise NotSent
             while True:
                 try:
                     completion = await self.backend.complete(request, text)
@@ -127,7 +137,7 @@ class ModelClient:
                     if not error.retryable or attempt >= self.retry.attempts:
                         usage.failed += 1
                         self.usage.failures[error.kind] += 1
-                        raise CallFailed(error, attempt) from None
+                        raise CallFailed(error, attempt, key) from None
                     self.usage.retries += 1
                     await asyncio.sleep(self.retry.delay(attempt - 1, error, self._jitter))
         self.cache.put(key, request.stage, description, completion)
@@ -137,9 +147,7 @@ class ModelClient:
     def _raise_if_fatal(self, error: BackendError) -> None:
         where = self.backend.base_url or "the OpenAI API"
         if error.kind == "auth":
-            raise UserError(
-                f"{where} rejected the API key: check OPENAI_API_KEY or --api-key"
-            )
+            raise UserError(f"{where} rejected the API key: check OPENAI_API_KEY or --api-key")
         if error.kind == "not_found":
             raise UserError(
                 f"model '{self.backend.model}' was not found at {where}: check --model "

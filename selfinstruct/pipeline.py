@@ -26,10 +26,10 @@ from typing import Any
 
 from selfinstruct.backends.base import Backend, Completion, Request
 from selfinstruct.cache import ResponseCache
-from selfinstruct.client import CallFailed, ModelClient, RetryPolicy
+from selfinstruct.client import CallFailed, ModelClient, NotSent, RetryPolicy
 from selfinstruct.config import GenerateSettings, data_differences, load_settings, save_settings
 from selfinstruct.errors import UserError
-from selfinstruct.filters import BLACKLISTS, InstructionFilter, filter_instances
+from selfinstruct.filters import filter_instances, instruction_rules
 from selfinstruct.jsonio import JsonlAppender, read_jsonl, repair_tail
 from selfinstruct.novelty import NoveltyIndex
 from selfinstruct.parse import parse_instances, parse_instructions, parse_is_classification
@@ -74,9 +74,10 @@ class Progress:
     """What the progress display shows; updated as the run advances."""
 
     target: int
-    accepted: int = 0
+    accepted: int = 0  # instructions accepted into the pool
+    finished: int = 0  # accepted instructions through classification and instances
     rejected: int = 0
-    tasks: int = 0
+    tasks: int = 0  # tasks written with at least one instance
     requests: int = 0
     cached: int = 0
     failed: int = 0
@@ -132,6 +133,7 @@ class Generator:
         run_dir: Path,
         on_progress: Callable[[Progress], None] | None = None,
         price: tuple[float, float] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.s = settings
         self.backend = backend
@@ -144,10 +146,17 @@ class Generator:
             backend,
             self.cache,
             concurrency=settings.concurrency,
-            retry=RetryPolicy(attempts=settings.max_retries),
+            retry=retry or RetryPolicy(attempts=settings.max_retries),
         )
-        self.filter = InstructionFilter(
-            blacklist=BLACKLISTS[settings.blacklist], ascii_first_char=settings.ascii_first_char
+        self.client.should_stop = lambda: self.stop_reason is not None
+        # Tokens of answers received in earlier sessions: budgets count the whole run.
+        earlier = self.cache.totals().values()
+        self._earlier_tokens = (
+            sum(t["prompt_tokens"] for t in earlier),
+            sum(t["completion_tokens"] for t in earlier),
+        )
+        self.filter = instruction_rules(
+            settings.blacklist, settings.ascii_first_char, settings.tokenizer
         )
         self.index = NoveltyIndex(threshold=settings.threshold, tokenizer=settings.tokenizer)
         for seed in seeds:
@@ -166,6 +175,7 @@ class Generator:
         self._consecutive_failures = 0
         self._responses_since_accept = 0
         self._downstream: set[asyncio.Task[None]] = set()
+        self._fatal: UserError | None = None
         self._logs: dict[str, RunLog] = {}
 
     # ----------------------------------------------------------------- public
@@ -174,14 +184,28 @@ class Generator:
         started = time.monotonic()
         for name in (MACHINE_FILE, REJECTED_FILE, CLASSIFICATION_FILE, TASKS_FILE):
             self._logs[name] = RunLog(self.run_dir / name)
+        repair_tail(self.run_dir / FAILURES_FILE)
+        # Bootstrap responses that failed and that the pool moved on without: a resume replays
+        # them as failures (never re-asks), so the pool evolves exactly as it did.
+        self._skipped = (
+            {
+                int(str(r["id"])[1:])
+                for _, r in read_jsonl(self.run_dir / FAILURES_FILE)
+                if r.get("stage") == "instructions" and r.get("skipped")
+            }
+            if (self.run_dir / FAILURES_FILE).exists()
+            else set()
+        )
         self._failures = JsonlAppender(self.run_dir / FAILURES_FILE)
         self._done_tasks = self._logs[TASKS_FILE].ids | {
             i for i in self._logs[REJECTED_FILE].ids if i.startswith("task_") and "." not in i
         }
         self.progress.tasks = len(self._logs[TASKS_FILE].ids)
+        self.progress.finished = len(self._done_tasks)
         loop = asyncio.get_running_loop()
         handles_sigint = self._install_sigint(loop)
         try:
+            self._check_budget()
             await self._bootstrap()
             if self._downstream:
                 await asyncio.gather(*self._downstream)
@@ -192,10 +216,21 @@ class Generator:
                 log.close()
             self._failures.close()
         summary = self._summary(time.monotonic() - started)
-        (self.run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
+        path = self.run_dir / SUMMARY_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
+        tmp.replace(path)
         self.cache.close()
         await self.backend.aclose()
+        if self._fatal is not None:
+            raise self._fatal  # after the files are closed and the summary written
         return RunResult(self.run_dir, summary)
+
+    def _fail_run(self, error: UserError) -> None:
+        """An error no retry can fix (rejected key, unknown model): stop, then raise it."""
+        if self._fatal is None:
+            self._fatal = error
+        self.request_stop(str(error))
 
     def request_stop(self, reason: str) -> None:
         """Stop sending new requests; answers already in flight are still saved."""
@@ -219,13 +254,15 @@ class Generator:
             if committed not in inflight:
                 break
             key, completion, failure = await inflight.pop(committed)
+            if completion is None and failure is None and committed not in self._skipped:
+                break  # not sent: the run is stopping
             self._commit(committed, key, completion, failure)
             committed += 1
         # Answers already requested are kept in the cache for a later resume; failures are logged.
         for k, task in sorted(inflight.items()):
             key, _, failure = await task
-            if failure is not None:
-                self._record_failure("instructions", f"r{k:06d}", key, failure)
+            if failure is not None and k not in self._skipped:
+                self._record_failure("instructions", f"r{k:06d}", key, failure, skipped=False)
 
     def _bootstrap_request(self, k: int) -> Request:
         rng = random.Random(f"{self.s.seed}:bootstrap:{k}")
@@ -239,13 +276,21 @@ class Generator:
             "instructions", prompt, self.s.instruction_decoding, seed=rng.randrange(2**31)
         )
 
-    async def _ask_for_instructions(self, k: int) -> tuple[str, Completion | None, CallFailed | None]:
+    async def _ask_for_instructions(
+        self, k: int
+    ) -> tuple[str, Completion | None, CallFailed | None]:
         request = self._bootstrap_request(k)
-        key = self.client.key_for(request)[0]
+        if k in self._skipped:
+            return "", None, None
         try:
             key, completion = await self.client.call(request)
         except CallFailed as failure:
-            return key, None, failure
+            return failure.key, None, failure
+        except NotSent:
+            return "", None, None
+        except UserError as error:
+            self._fail_run(error)
+            return "", None, None
         self._after_call()
         return key, completion, None
 
@@ -254,8 +299,10 @@ class Generator:
     ) -> None:
         """Apply response k to the pool: parse, filter, novelty, accept."""
         try:
+            if k in self._skipped:
+                return  # failed in an earlier session; the pool moved on without it
             if failure is not None or completion is None:
-                self._record_failure("instructions", f"r{k:06d}", key, failure)
+                self._record_failure("instructions", f"r{k:06d}", key, failure, skipped=True)
                 return
             self._consecutive_failures = 0
             if completion.finish_reason == "length":
@@ -287,7 +334,9 @@ class Generator:
             return
         verdict = self.index.query(text, top_k=0)
         if not verdict.novel:
-            self._reject(rid, "instruction", "rouge_similar", text, key, max_score=verdict.max_score)
+            self._reject(
+                rid, "instruction", "rouge_similar", text, key, max_score=verdict.max_score
+            )
             return
         scored = self.index.query(text, top_k=10, with_mean=True)
         self.index.add(text)
@@ -301,7 +350,9 @@ class Generator:
                 "request_key": key,
                 "max_similarity": scored.max_score,
                 "avg_similarity_score": scored.mean_score,
-                "most_similar": [{"instruction": s.text, "score": s.score} for s in scored.most_similar],
+                "most_similar": [
+                    {"instruction": s.text, "score": s.score} for s in scored.most_similar
+                ],
             }
         )
         self.progress.accepted = len(self.machine)
@@ -313,6 +364,17 @@ class Generator:
     # -------------------------------------------------------------- downstream
 
     async def _complete_task(self, task_id: str, instruction: str) -> None:
+        try:
+            await self._classify_and_generate(task_id, instruction)
+        except NotSent:
+            pass
+        except UserError as error:
+            self._fail_run(error)
+        finally:
+            self.progress.finished += 1
+            self._report()
+
+    async def _classify_and_generate(self, task_id: str, instruction: str) -> None:
         """Classify, generate instances, filter them, and write the task."""
         if self.stop_reason is not None:
             return
@@ -320,7 +382,7 @@ class Generator:
         try:
             key, answer = await self.client.call(request)
         except CallFailed as failure:
-            self._record_failure("classify", task_id, self.client.key_for(request)[0], failure)
+            self._record_failure("classify", task_id, failure.key, failure)
             return
         self._after_call()
         is_classification = parse_is_classification(answer.text, chat=self.chat)
@@ -344,7 +406,7 @@ class Generator:
         try:
             key, answer = await self.client.call(request)
         except CallFailed as failure:
-            self._record_failure("instances", task_id, self.client.key_for(request)[0], failure)
+            self._record_failure("instances", task_id, failure.key, failure)
             return
         self._after_call()
         parsed = parse_instances(answer.text, is_classification)
@@ -378,35 +440,68 @@ class Generator:
         self._logs[REJECTED_FILE].write(record)
         self.progress.rejected += 1
 
-    def _record_failure(self, stage: str, ident: str, key: str, failure: CallFailed | None) -> None:
+    def _record_failure(
+        self,
+        stage: str,
+        ident: str,
+        key: str,
+        failure: CallFailed | None,
+        skipped: bool | None = None,
+    ) -> None:
+        """Log a request that failed for good: its error, and the raw body when there was one.
+
+        ``skipped`` marks a bootstrap response the pool moved on without (replayed as a failure
+        on resume, so the data does not depend on when the server was down)."""
         error = failure.error if failure else None
-        self._failures.write(
-            {
-                "id": ident,
-                "stage": stage,
-                "kind": error.kind if error else "unknown",
-                "error": error.message if error else "no answer",
-                "attempts": failure.attempts if failure else 0,
-                "request_key": key,
-                "time": time.time(),
-            }
-        )
+        record: dict[str, Any] = {
+            "id": ident,
+            "stage": stage,
+            "kind": error.kind if error else "unknown",
+            "error": error.message if error else "no answer",
+            "attempts": failure.attempts if failure else 0,
+            "request_key": key,
+            "time": time.time(),
+        }
+        if error is not None and error.raw is not None:
+            record["raw"] = error.raw
+        if skipped is not None:
+            record["skipped"] = skipped
+        self._failures.write(record)
         self._consecutive_failures += 1
         if self._consecutive_failures >= self.s.max_consecutive_failures:
             self.request_stop(
                 f"{self._consecutive_failures} requests in a row failed (last: {error}); "
-                "check the server, then rerun the same command to resume"
+                "check the server"
             )
 
     def _after_call(self) -> None:
         self._consecutive_failures = 0
+        self._check_budget()
+
+    def _run_tokens(self) -> tuple[int, int]:
+        """Prompt and completion tokens of the whole run: earlier sessions plus this one."""
         usage = self.client.usage
-        tokens = usage.prompt_tokens + usage.completion_tokens
-        spent = cost(usage.prompt_tokens, usage.completion_tokens, self.price)
-        if self.s.max_total_tokens is not None and tokens >= self.s.max_total_tokens:
-            self.request_stop(f"--max-tokens {self.s.max_total_tokens} reached")
+        return (
+            self._earlier_tokens[0] + usage.prompt_tokens,
+            self._earlier_tokens[1] + usage.completion_tokens,
+        )
+
+    def _check_budget(self) -> None:
+        """--max-tokens and --max-cost bound the whole run folder, across resumes."""
+        prompt_tokens, completion_tokens = self._run_tokens()
+        tokens = prompt_tokens + completion_tokens
+        spent = cost(prompt_tokens, completion_tokens, self.price)
+        limit = self.s.max_total_tokens
+        if limit is not None and tokens >= limit:
+            self.request_stop(
+                f"--max-tokens {limit} reached ({tokens} tokens used by this run folder); "
+                "pass a larger --max-tokens to continue"
+            )
         if self.s.max_cost is not None and spent is not None and spent >= self.s.max_cost:
-            self.request_stop(f"--max-cost {self.s.max_cost} USD reached")
+            self.request_stop(
+                f"--max-cost {self.s.max_cost:g} USD reached ({spent:.4f} USD spent by this run "
+                "folder); pass a larger --max-cost to continue"
+            )
 
     def _report(self) -> None:
         usage = self.client.usage
@@ -441,6 +536,9 @@ class Generator:
             instances += len(record.get("instances", []))
             classification += bool(record.get("is_classification"))
         usage = self.client.usage
+        totals = self.cache.totals()
+        run_prompt = sum(t["prompt_tokens"] for t in totals.values())
+        run_completion = sum(t["completion_tokens"] for t in totals.values())
         stages = {
             name: {
                 "requests": s.requests,
@@ -463,6 +561,22 @@ class Generator:
             "failures": dict(usage.failures),
             "retries": usage.retries,
             "usage": stages,
+            # The whole run folder (every answer in the cache, all sessions).
+            "run_usage": {
+                "responses": sum(t["responses"] for t in totals.values()),
+                "prompt_tokens": run_prompt,
+                "completion_tokens": run_completion,
+                "total_tokens": run_prompt + run_completion,
+                "cost_usd": cost(run_prompt, run_completion, self.price),
+                "by_stage": {
+                    stage: {
+                        **t,
+                        "cost_usd": cost(t["prompt_tokens"], t["completion_tokens"], self.price),
+                    }
+                    for stage, t in totals.items()
+                },
+            },
+            # This session's fresh requests only.
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
             "cost_usd": cost(usage.prompt_tokens, usage.completion_tokens, self.price),

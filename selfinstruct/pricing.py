@@ -19,13 +19,17 @@ PRICES_PER_MILLION: dict[str, tuple[float, float]] = {
 }
 
 
-def price_for(model: str, override: tuple[float, float] | None = None) -> tuple[float, float] | None:
+def price_for(
+    model: str, override: tuple[float, float] | None = None
+) -> tuple[float, float] | None:
     if override is not None:
         return override
     return PRICES_PER_MILLION.get(model)
 
 
-def cost(prompt_tokens: int, completion_tokens: int, price: tuple[float, float] | None) -> float | None:
+def cost(
+    prompt_tokens: int, completion_tokens: int, price: tuple[float, float] | None
+) -> float | None:
     if price is None:
         return None
     return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1_000_000

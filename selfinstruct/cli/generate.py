@@ -16,18 +16,22 @@ from selfinstruct.resources import default_seed_path
 
 
 class _Bar:
-    """A tqdm bar fed by pipeline progress events."""
+    """A tqdm bar fed by pipeline progress events: tasks finished out of --n, refreshed at
+    most ten times a second."""
 
-    def __init__(self, progress_target: int, initial: int, quiet: bool) -> None:
-        self.bar = tqdm(
-            total=progress_target, initial=initial, unit="instr", disable=quiet, dynamic_ncols=True
-        )
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.bar = tqdm(total=total, unit="task", disable=quiet, dynamic_ncols=True)
+        self._last = 0.0
 
     def __call__(self, progress: Progress) -> None:
-        elapsed = max(time.monotonic() - progress.started, 1e-9)
-        self.bar.n = progress.accepted
+        now = time.monotonic()
+        if now - self._last < 0.1 and progress.finished < progress.target:
+            return
+        self._last = now
+        elapsed = max(now - progress.started, 1e-9)
+        self.bar.n = progress.finished
         postfix = {
-            "tasks": progress.tasks,
+            "instr": progress.accepted,
             "rej": progress.rejected,
             "req/s": f"{progress.requests / elapsed:.1f}",
             "tok": progress.tokens,
@@ -155,7 +159,7 @@ def generate(
     resuming = prepare_run_dir(out, settings, allow_setting_changes)
     if resuming and not quiet:
         click.echo(f"Resuming {out} (answers already received come from its cache).", err=True)
-    bar = _Bar(n, 0, quiet)
+    bar = _Bar(n, quiet)
     generator = Generator(settings, seeds, backend, out, on_progress=bar, price=parse_price(price))
     try:
         result = asyncio.run(generator.run())
@@ -172,8 +176,18 @@ def generate(
         click.echo("rejected: " + ", ".join(f"{k} {v}" for k, v in rejected.items()), err=True)
     if summary["failures"]:
         click.echo("failed requests: " + ", ".join(f"{k} {v}" for k, v in summary["failures"].items()), err=True)
+    run_usage = summary.get("run_usage") or {}
+    if run_usage.get("total_tokens"):
+        spent = run_usage.get("cost_usd")
+        click.echo(
+            f"tokens (whole run): {run_usage['total_tokens']}"
+            + (f", {spent:.4f} USD" if spent is not None else ""),
+            err=True,
+        )
     if result.stop_reason:
-        click.echo(f"Stopped: {result.stop_reason}. Run the same command again to resume.", err=True)
+        budget = result.stop_reason.startswith("--max-")  # the reason says how to continue
+        hint = "" if budget else " Run the same command again to resume."
+        click.echo(f"Stopped: {result.stop_reason}.{hint}", err=True)
         if result.stop_reason == "interrupted":
             raise SystemExit(130)
         if not result.stop_reason.startswith("--max-"):  # a budget stop is what was asked for

@@ -1,0 +1,109 @@
+"""Throughput of the generate pipeline against a stub OpenAI-compatible server.
+
+The stub (tests/stub_server.py) runs in its own process and answers every request after a
+fixed delay, so the ideal rate is concurrency / delay requests per second (320/s at 64 and
+200 ms). The pipeline runs in this process through the library (no Python start-up in the
+figures); its CPU time is this process's CPU time during the run, the stub's excluded.
+
+    python benchmarks/throughput.py [--n 3000] [--concurrency 64] [--delay 0.2] [--api chat]
+                                    [--profile out.prof]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def start_stub(delay: float) -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "tests" / "stub_server.py"), "--delay", str(delay)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("PORT "):
+        process.kill()
+        raise SystemExit("the stub server did not start")
+    return process, int(line.split()[1])
+
+
+def stub_stats(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=3000, help="instructions to accept")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--delay", type=float, default=0.2, help="stub answer delay, seconds")
+    parser.add_argument("--api", choices=["chat", "completion"], default="chat")
+    parser.add_argument("--pool-lag", type=int, default=64)
+    parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats here")
+    args = parser.parse_args()
+
+    from selfinstruct.generate import build_backend, build_settings
+    from selfinstruct.pipeline import Generator, prepare_run_dir
+    from selfinstruct.records import load_seed_tasks
+    from selfinstruct.resources import default_seed_path
+
+    stub, port = start_stub(args.delay)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "run"
+            backend = build_backend(
+                model="stub", base_url=f"http://127.0.0.1:{port}/v1", api_key=None,
+                api=args.api, model_path=None, timeout=60, concurrency=args.concurrency,
+            )  # fmt: skip
+            seeds_file = default_seed_path()
+            settings = build_settings(
+                n=args.n, backend=backend, seeds_file=seeds_file, seed=0,
+                concurrency=args.concurrency, pool_lag=args.pool_lag,
+            )  # fmt: skip
+            prepare_run_dir(out, settings, allow_changes=False)
+            generator = Generator(settings, load_seed_tasks(seeds_file), backend, out)
+            profiler = None
+            if args.profile:
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            result = asyncio.run(generator.run())
+            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
+        stats = stub_stats(port)
+    finally:
+        stub.terminate()
+        stub.wait(10)
+    requests = stats["requests"]
+    ideal = args.concurrency / args.delay
+    rate = requests / wall
+    accepted = result.summary["accepted_instructions"]
+    print(f"concurrency {args.concurrency}, stub delay {args.delay * 1000:.0f} ms, api {args.api}, "
+          f"n {args.n}, pool_lag {args.pool_lag}")  # fmt: skip
+    print(f"requests            {requests} in {wall:.2f} s")
+    print(f"requests/s          {rate:.1f}  ({100 * rate / ideal:.0f}% of ideal {ideal:.0f}/s)")
+    print(f"accepted instr/s    {accepted / wall:.1f}  ({accepted} accepted, "
+          f"{result.summary['tasks']} tasks)")  # fmt: skip
+    print(
+        f"pipeline CPU        {cpu:.2f} s = {1000 * cpu / max(requests, 1):.2f} s per 1,000 requests"
+    )
+    if stats["repeated_prompts"]:
+        print(f"warning: {stats['repeated_prompts']} prompts were sent more than once")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,485 @@
+"""A stub OpenAI-compatible server with fault injection, for tests and the throughput benchmark.
+
+It answers ``POST /v1/chat/completions`` and ``POST /v1/completions`` after a fixed delay with
+plausible text for the three Self-Instruct prompts (told apart by their wording):
+
+* instruction prompts: numbered new instructions, varied but derived only from the prompt, so
+  most pass the filters and the novelty check and the same prompt always gets the same answer;
+* classification prompts: "Yes" or "No";
+* instance prompts: "Example 1 ... Output: ..." blocks, or "Class label: ..." blocks.
+
+Usage numbers are returned (about four characters per token). ``GET /v1/models`` lists the
+model and ``GET /stats`` returns the hit counters as JSON.
+
+Faults (:class:`Fault`) are chosen per request by a deterministic rule: the first N requests,
+every k-th request, or requests whose prompt contains a string. Kinds: ``rate_limit`` (429 with
+Retry-After), ``server`` (500), ``status`` (any code, optionally echoing the Authorization
+header in the body), ``slow`` (answer after a long sleep), ``invalid_json``, ``length``
+(truncated answer with finish_reason "length") and ``drop`` (close the connection unanswered).
+
+In a test::
+
+    with StubServer(delay=0.01, faults=[Fault("server", first=2)]) as stub:
+        ...  # use stub.base_url ("http://127.0.0.1:PORT/v1"); stub.hits counts requests
+
+As a process (prints ``PORT <n>`` on its first stdout line)::
+
+    python tests/stub_server.py --delay 0.2 --port 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+VERBS_TASK = (
+    "Describe", "Explain", "Compare", "Summarize", "List", "Suggest", "Rewrite", "Estimate",
+    "Outline", "Draft", "Propose", "Evaluate", "Recommend", "Plan", "Design", "Critique",
+    "Translate", "Simplify", "Argue", "Predict", "Justify", "Rank", "Invent", "Compose",
+)  # fmt: skip
+VERBS_CLASS = ("Classify", "Label", "Categorize", "Sort")
+ADJECTIVES = (
+    "ancient", "modern", "rural", "urban", "coastal", "tropical", "frozen", "quiet", "noisy",
+    "affordable", "expensive", "healthy", "popular", "forgotten", "digital", "organic", "local",
+    "foreign", "seasonal", "historic", "portable", "shared", "private", "public", "electric",
+    "handmade", "vintage", "remote", "crowded", "hidden", "weekly", "daily", "annual", "spicy",
+    "fragile", "curious", "brave", "gentle", "strict", "casual", "formal", "narrow", "wide",
+)  # fmt: skip
+NOUNS = (
+    "river", "mountain", "budget", "recipe", "poem", "contract", "protein", "galaxy", "invoice",
+    "sonnet", "garden", "tax", "climate", "vaccine", "tennis", "guitar", "spreadsheet", "volcano",
+    "bakery", "mortgage", "library", "bicycle", "festival", "hospital", "election", "museum",
+    "startup", "harbor", "orchestra", "marathon", "village", "telescope", "bridge", "pharmacy",
+    "newspaper", "airport", "vineyard", "robot", "classroom", "desert", "glacier", "kitchen",
+    "laptop", "wedding", "podcast", "stadium", "farm", "factory", "island", "forest", "playlist",
+    "novel", "passport", "umbrella", "backpack", "lighthouse", "subway", "theater", "zoo",
+    "restaurant", "courtroom", "satellite", "cathedral", "warehouse", "tournament", "volunteer",
+    "interview", "workshop", "hackathon", "migration", "pension", "helmet", "tractor", "canoe",
+)  # fmt: skip
+AUDIENCES = (
+    "newcomers", "children", "parents", "retirees", "tourists", "nurses", "shopkeepers",
+    "students", "councillors", "cooks", "astronomers", "landlords", "voters", "farmers",
+    "testers", "guides", "coaches", "bloggers", "pilots", "plumbers", "librarians", "dentists",
+)  # fmt: skip
+PLACES = (
+    "Lisbon", "Nairobi", "Kyoto", "Lima", "Oslo", "Cairo", "Quebec", "Hanoi", "Perth", "Tbilisi",
+    "Bergen", "Cusco", "Dakar", "Tallinn", "Zanzibar", "Porto", "Seville", "Krakow", "Manila",
+)  # fmt: skip
+TEMPLATES = (
+    "{verb} {adj} {noun} risks facing {audience} in {place}.",
+    "{verb} how {adj} {noun2}s change weekends for {audience}.",
+    "{verb} {noun} upgrades making {place}'s {noun2} {adj}.",
+    "Given notes about {place}, {lverb} {adj} {noun} facts.",
+    "{verb} a {noun} checklist for {audience} before {adj} {noun2} season.",
+    "{verb} why {adj} {noun}s beat {noun2}s around {place}.",
+    "{verb} {adj} {noun} versus {noun2} tradeoffs briefly.",
+    "Help {audience} {lverb} {adj} {noun} budgets in {place}.",
+    "{verb} five questions {audience} might ask about {noun}s.",
+    "{verb} one {adj} slogan promoting {place}'s {noun}.",
+    "Using {adj} language, {lverb} {noun2} safety rules to {audience}.",
+    "{verb} {noun} maintenance steps: {adj} {noun2}, {place} climate.",
+    "{verb} {adj} {noun} myths {audience} still believe.",
+    "{verb} {place}'s {adj} {noun} history for {audience}.",
+)
+CLASS_TEMPLATES = (
+    "{cverb} this {adj} {noun} review: positive, negative, or neutral.",
+    "{cverb} each {noun} claim from {place} as fact or opinion.",
+    "{cverb} {adj} {noun2} incidents as low, medium, or high risk.",
+)
+# Occasional items that the filters must drop.
+BAD_ITEMS = (
+    "Draw a picture of the {noun}.",
+    "Name a {noun}.",
+    "Write a program that sorts {noun}s.",
+)
+LABELS = (("Positive", "Negative"), ("Fact", "Opinion"), ("Low risk", "High risk"))
+
+
+def _rng(*parts: object) -> random.Random:
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def _fill(template: str, rng: random.Random) -> str:
+    return template.format(
+        verb=rng.choice(VERBS_TASK), lverb=rng.choice(VERBS_TASK).lower(),
+        cverb=rng.choice(VERBS_CLASS), adj=rng.choice(ADJECTIVES), noun=rng.choice(NOUNS),
+        noun2=rng.choice(NOUNS), audience=rng.choice(AUDIENCES), place=rng.choice(PLACES),
+    )  # fmt: skip
+
+
+def instruction_items(prompt: str, salt: str = "", count: int = 7) -> list[str]:
+    rng = _rng("instructions", salt, prompt)
+    items = []
+    for _ in range(count):
+        roll = rng.random()
+        if roll < 0.08:
+            items.append(_fill(rng.choice(BAD_ITEMS), rng))
+        elif roll < 0.3:
+            items.append(_fill(rng.choice(CLASS_TEMPLATES), rng))
+        else:
+            items.append(_fill(rng.choice(TEMPLATES), rng))
+    return items
+
+
+def last_task(prompt: str) -> str:
+    return prompt.rsplit("Task:", 1)[-1].split("\n", 1)[0].strip()
+
+
+def stage_of(prompt: str) -> str:
+    if "Is it classification?" in prompt[-400:]:
+        return "classify"
+    if "Task:" in prompt:
+        return "instances"
+    return "instructions"
+
+
+def answer_for(prompt: str, chat: bool, salt: str = "") -> str:
+    """The stub's answer text: a function of the prompt (and salt) alone."""
+    stage = stage_of(prompt)
+    if stage == "instructions":
+        items = instruction_items(prompt, salt)
+        if chat:
+            return "\n".join(f"{9 + j}. {item}" for j, item in enumerate(items))
+        return " " + "\n".join(f"{9 + j}. {item}" for j, item in enumerate(items))[3:]
+    task = last_task(prompt)
+    rng = _rng(stage, salt, task)
+    if stage == "classify":
+        return "Yes" if task.split(" ", 1)[0] in VERBS_CLASS else "No"
+    if "Class label:" in prompt:
+        labels = LABELS[rng.randrange(len(LABELS))]
+        return "".join(
+            f"Class label: {label}\nText: The {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} "
+            f"seemed {label.lower()} to {rng.choice(AUDIENCES)}.\n"
+            for label in labels
+        )
+    examples = []
+    for number in range(1, 2 + rng.randrange(3)):
+        noun = rng.choice(NOUNS)
+        examples.append(
+            f"Example {number}\nInput: a {rng.choice(ADJECTIVES)} {noun} near the {rng.choice(NOUNS)}"
+            f"\nOutput: The {noun} is best handled by {rng.choice(AUDIENCES)}, step by step."
+        )
+    return "\n\n".join(examples) + "\n"
+
+
+def _apply_stop(text: str, stop: Any) -> str:
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    cut = min((text.find(s) for s in stops if s and s in text), default=-1)
+    return text[:cut] if cut >= 0 else text
+
+
+@dataclass
+class Fault:
+    """One injected fault and the rule choosing the requests it hits.
+
+    A request (numbered from 1 over completion requests) is hit when its number is at most
+    ``first``, or a multiple of ``every``, or its prompt contains ``match``; ``times`` caps the
+    number of hits. With no rule at all, every request is hit.
+    """
+
+    kind: str  # rate_limit | server | status | slow | invalid_json | length | drop
+    first: int = 0
+    every: int = 0
+    match: str | None = None
+    times: int | None = None
+    retry_after: float | None = None
+    status: int = 500
+    seconds: float = 0.0
+    echo_auth: bool = False
+    hits: int = 0
+
+    def applies(self, number: int, prompt: str) -> bool:
+        if self.times is not None and self.hits >= self.times:
+            return False
+        no_rule = not (self.first or self.every or self.match)
+        chosen = (
+            no_rule
+            or number <= self.first
+            or (self.every and number % self.every == 0)
+            or (self.match is not None and self.match in prompt)
+        )
+        return bool(chosen)
+
+
+@dataclass
+class StubState:
+    delay: float = 0.2
+    faults: list[Fault] = field(default_factory=list)
+    deterministic: bool = True
+    model: str = "stub"
+    hits: Counter[str] = field(default_factory=Counter)  # by path
+    prompts: Counter[str] = field(default_factory=Counter)  # by sha256 of the prompt
+    fault_hits: Counter[str] = field(default_factory=Counter)
+    authorization: list[str] = field(default_factory=list)
+    number: int = 0
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": self.number,
+            "hits": dict(self.hits),
+            "fault_hits": dict(self.fault_hits),
+            "distinct_prompts": len(self.prompts),
+            "repeated_prompts": sum(c - 1 for c in self.prompts.values()),
+        }
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
+
+
+class _Drop(Exception):
+    pass
+
+
+class StubServer:
+    """The server on 127.0.0.1 (free port by default), served by an asyncio loop in a thread."""
+
+    def __init__(
+        self,
+        delay: float = 0.2,
+        faults: list[Fault] | None = None,
+        deterministic: bool = True,
+        port: int = 0,
+        model: str = "stub",
+    ) -> None:
+        self.state = StubState(delay=delay, faults=list(faults or []), deterministic=deterministic,
+                               model=model)  # fmt: skip
+        self.port = port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    # ----------------------------------------------------------- lifecycle
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def hits(self) -> int:
+        """Completion requests received (including faulty ones)."""
+        return self.state.number
+
+    async def serve(self) -> None:
+        """Serve until cancelled (the subprocess entry point)."""
+        await self._start()
+        assert self._server is not None
+        await self._server.serve_forever()
+
+    async def _start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=512)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def start(self) -> StubServer:
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            loop.run_until_complete(self._start())
+            ready.set()
+            loop.run_forever()
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="stub-server", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("stub server did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+
+        async def shutdown() -> None:
+            assert self._server is not None
+            self._server.close()
+            for writer in list(self._writers):
+                writer.close()
+            self._loop.stop()  # type: ignore[union-attr]
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._loop = None
+
+    def __enter__(self) -> StubServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- HTTP
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                request_line, *header_lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = request_line.split(" ", 2)
+                headers = {}
+                for line in header_lines:
+                    if ":" in line:
+                        name, value = line.split(":", 1)
+                        headers[name.strip().lower()] = value.strip()
+                length = int(headers.get("content-length", "0"))
+                body = await reader.readexactly(length) if length else b""
+                status, extra, payload = await self._route(method, path, headers, body)
+                reason = _REASONS.get(status, "Status")
+                lines = [f"HTTP/1.1 {status} {reason}", f"Content-Length: {len(payload)}",
+                         "Content-Type: application/json"]  # fmt: skip
+                lines += [f"{k}: {v}" for k, v in extra.items()]
+                writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload)
+                await writer.drain()
+                if headers.get("connection", "").lower() == "close":
+                    break
+        except (_Drop, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            pass
+        except asyncio.CancelledError:
+            raise
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _route(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        state = self.state
+        path = path.split("?", 1)[0]
+        state.hits[f"{method} {path}"] += 1
+        if method == "GET" and path == "/stats":
+            return 200, {}, json.dumps(state.stats()).encode()
+        if method == "GET" and path.endswith("/models"):
+            models = {"object": "list", "data": [{"id": state.model, "object": "model"}]}
+            return 200, {}, json.dumps(models).encode()
+        chat = path.endswith("/chat/completions")
+        if method != "POST" or not (chat or path.endswith("/completions")):
+            return 404, {}, b'{"error": {"message": "no such route"}}'
+        request = json.loads(body or b"{}")
+        if chat:
+            prompt = "\n".join(str(m.get("content", "")) for m in request.get("messages", []))
+        else:
+            prompt = str(request.get("prompt", ""))
+        state.number += 1
+        number = state.number
+        state.prompts[hashlib.sha256(prompt.encode("utf-8")).hexdigest()] += 1
+        state.authorization.append(headers.get("authorization", ""))
+        fault = next((f for f in state.faults if f.applies(number, prompt)), None)
+        if fault is not None:
+            fault.hits += 1
+            state.fault_hits[fault.kind] += 1
+        await asyncio.sleep(state.delay)
+        truncated = False
+        if fault is not None:
+            kind = fault.kind
+            retry = (
+                {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+            )
+            if kind == "rate_limit":
+                return (
+                    429,
+                    retry,
+                    b'{"error": {"message": "rate limit reached", "type": "requests"}}',
+                )
+            if kind == "server":
+                return fault.status or 500, retry, b'{"error": {"message": "internal error"}}'
+            if kind == "status":
+                message = "request refused"
+                if fault.echo_auth:
+                    message += f" for {headers.get('authorization', '')}"
+                return fault.status, retry, json.dumps({"error": {"message": message}}).encode()
+            if kind == "slow":
+                await asyncio.sleep(fault.seconds)
+            elif kind == "invalid_json":
+                return 200, {}, b'{"id": "cmpl-broken", "choices": [{"text": "half an ans'
+            elif kind == "drop":
+                raise _Drop
+            elif kind == "length":
+                truncated = True
+        salt = "" if state.deterministic else f"{number}:{time.time_ns()}"
+        text = answer_for(prompt, chat, salt)
+        text = _apply_stop(text, request.get("stop"))
+        finish = "stop"
+        if truncated:
+            text, finish = text[: max(1, len(text) // 2)], "length"
+        usage = {
+            "prompt_tokens": max(1, len(prompt) // 4),
+            "completion_tokens": max(1, len(text) // 4),
+        }
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if chat:
+            choice = {"index": 0, "message": {"role": "assistant", "content": text},
+                      "finish_reason": finish}  # fmt: skip
+            kind_name = "chat.completion"
+        else:
+            choice = {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
+            kind_name = "text_completion"
+        payload = {
+            "id": f"stub-{number}",
+            "object": kind_name,
+            "created": int(time.time()),
+            "model": request.get("model", state.model),
+            "choices": [choice],
+            "usage": usage,
+        }
+        return 200, {}, json.dumps(payload).encode("utf-8")
+
+
+def parse_fault(spec: str) -> Fault:
+    """``KIND[:key=value,...]``, e.g. ``server:every=5,retry_after=0.1`` or ``drop:first=3``."""
+    kind, _, rest = spec.partition(":")
+    options: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        if key in ("first", "every", "times", "status"):
+            options[key] = int(value)
+        elif key in ("retry_after", "seconds"):
+            options[key] = float(value)
+        elif key == "echo_auth":
+            options[key] = value.lower() in ("1", "true", "yes")
+        else:
+            options[key] = value
+    return Fault(kind, **options)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.2, help="seconds before each answer")
+    parser.add_argument("--fault", action="append", default=[], metavar="KIND[:k=v,...]")
+    parser.add_argument("--random", action="store_true", help="not deterministic")
+    args = parser.parse_args(argv)
+    server = StubServer(delay=args.delay, faults=[parse_fault(f) for f in args.fault],
+                        deterministic=not args.random, port=args.port)  # fmt: skip
+
+    async def run() -> None:
+        await server._start()
+        print(f"PORT {server.port}", flush=True)
+        assert server._server is not None
+        await server._server.serve_forever()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
+def generate_command(base_url: str, out: object, n: int, *extra: str) -> list[str]:
+    """``python -m selfinstruct generate`` against a stub (for subprocess tests)."""
+    return [sys.executable, "-m", "selfinstruct", "generate", "--base-url", base_url,
+            "--model", "stub", "--n", str(n), "--out", str(out), "--quiet", *extra]  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,55 @@
+"""The API key never reaches a file of the run folder, stdout or stderr, even when the server
+echoes it back in an error message or rejects it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from stub_server import Fault, StubServer, generate_command
+
+SECRET = "sk-test-SECRET123-do-not-leak-4f9a"
+
+
+def run(command: list[str], key_in_env: bool) -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    if key_in_env:
+        env["OPENAI_API_KEY"] = SECRET
+    return subprocess.run(command, capture_output=True, env=env, timeout=60)
+
+
+def assert_nowhere(out: Path, done: subprocess.CompletedProcess[bytes]) -> None:
+    needle = SECRET.encode()
+    assert needle not in done.stdout and needle not in done.stderr
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        assert needle not in path.read_bytes(), path
+
+
+def test_key_from_env_and_option_never_written(tmp_path):
+    # Some requests are refused with the Authorization header echoed in the error message.
+    echo = Fault("status", status=400, echo_auth=True, every=4)
+    with StubServer(delay=0.0, faults=[echo]) as stub:
+        for key_in_env, extra in ((True, []), (False, ["--api-key", SECRET])):
+            out = tmp_path / ("env" if key_in_env else "option")
+            done = run(generate_command(stub.base_url, out, 6, *extra), key_in_env)
+            assert done.returncode == 0, done.stderr
+            assert (out / "failures.jsonl").read_text()  # the echoing errors were recorded
+            assert_nowhere(out, done)
+        # The key was really sent.
+        assert all(header == f"Bearer {SECRET}" for header in stub.state.authorization)
+        assert stub.state.fault_hits["status"] > 0
+
+
+def test_rejected_key_is_one_clear_line_without_the_key(tmp_path):
+    refuse = Fault("status", status=401, echo_auth=True)
+    with StubServer(delay=0.0, faults=[refuse]) as stub:
+        for key_in_env, extra in ((True, []), (False, ["--api-key", SECRET])):
+            out = tmp_path / ("env" if key_in_env else "option")
+            done = run(generate_command(stub.base_url, out, 3, *extra), key_in_env)
+            assert done.returncode == 2
+            stderr = done.stderr.decode()
+            assert "rejected the API key" in stderr and "Traceback" not in stderr
+            assert_nowhere(out, done)
