@@ -301,6 +301,12 @@ class Generator:
         try:
             if k in self._skipped:
                 return  # failed in an earlier session; the pool moved on without it
+            if failure is not None and self._never_reached(failure):
+                where = self.backend.base_url or "the OpenAI API"
+                self._fail_run(
+                    UserError(f"cannot reach {where}: is the server running? (check --base-url)")
+                )
+                return
             if failure is not None or completion is None:
                 self._record_failure("instructions", f"r{k:06d}", key, failure, skipped=True)
                 return
@@ -325,6 +331,13 @@ class Generator:
         finally:
             self.pool_sizes.append(len(self.machine))
             self._report()
+
+    def _never_reached(self, failure: CallFailed) -> bool:
+        """A connection failure before any answer at all: the server is not there, so the run
+        ends with one clear error instead of logging every request as failed."""
+        usage = self.client.usage
+        answered = usage.requests + sum(s.cached for s in usage.stages.values())
+        return failure.error.kind == "connection" and answered == 0
 
     def _consider(self, rid: str, text: str, k: int, key: str) -> None:
         reason = self.filter.reason(text)

@@ -1,0 +1,323 @@
+"""Benchmark and exactness check for selfinstruct.novelty.
+
+Builds a deterministic corpus from the Alpaca anchor file (instructions, plus
+inputs and outputs split into sentences of 4..60 words; larger sizes add
+seeded word-level variations), runs the incremental Self-Instruct filter
+(``NoveltyIndex.add_if_novel``, fast path, threshold 0.7) and prints
+texts / kept / seconds / peak memory per size.  Each size runs in a fresh
+spawned process so peak RSS is per size.
+
+It also checks, on a prefix of the corpus, that the kept set equals
+rouge_score's brute force: by induction over the sequence, it suffices that
+for every text i the index's decision and (for rejected texts) its exact max
+score equal rouge_score's against the texts the index kept before i.  Those
+checks are independent, so they run on all cores.
+
+    python benchmarks/novelty.py [--sizes 50000,100000,1000000]
+                                 [--check-prefix 3000] [--check-varied 3000]
+                                 [--compare-naive]
+                                 [--alpaca PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import random
+import re
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_ALPACA = (
+    Path(__file__).resolve().parents[2] / "shared" / "anchors" / "alpaca_data_5000.json"
+)
+_SENT_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def base_texts(alpaca: Path) -> list[str]:
+    """Instructions plus input/output sentences of 4..60 words, in file order."""
+    records = json.loads(alpaca.read_text(encoding="utf-8"))
+    out: list[str] = []
+    for rec in records:
+        out.append(rec["instruction"])
+        for key in ("input", "output"):
+            for sent in _SENT_SPLIT.split(rec.get(key) or ""):
+                sent = sent.strip()
+                if 4 <= len(sent.split()) <= 60:
+                    out.append(sent)
+    return out
+
+
+def _vary(words: list[str], rng: random.Random, vocab: list[str]) -> list[str]:
+    """A seeded word-level variation: swaps, drops, duplications, substitutions.
+
+    The number of edits ranges from one (a near duplicate, usually rejected)
+    to about half the words (usually novel), so both paths get exercised.
+    """
+    w = list(words)
+    edits = rng.randint(1, max(1, len(w) // 2))
+    for _ in range(edits):
+        op = rng.random()
+        if len(w) < 2:
+            w.append(rng.choice(vocab))
+        elif op < 0.3:
+            i = rng.randrange(len(w) - 1)
+            w[i], w[i + 1] = w[i + 1], w[i]
+        elif op < 0.5:
+            del w[rng.randrange(len(w))]
+        elif op < 0.6:
+            i = rng.randrange(len(w))
+            w.insert(i, w[i])
+        else:
+            w[rng.randrange(len(w))] = rng.choice(vocab)
+    return w
+
+
+def build_corpus(size: int, alpaca: Path, seed: int = 1234) -> list[str]:
+    """Deterministic corpus of exactly ``size`` texts."""
+    base = base_texts(alpaca)
+    out = base[:size]
+    if len(out) >= size:
+        return out
+    rng = random.Random(seed)
+    vocab = sorted({w for t in base for w in t.split()})
+    split = [t.split() for t in base]
+    while len(out) < size:
+        i = rng.randrange(len(split))
+        out.append(" ".join(_vary(split[i], rng, vocab)))
+    return out
+
+
+def _peak_rss_mb() -> float:
+    """Peak RSS of this process in MiB.
+
+    VmHWM (Linux) belongs to the address space, so unlike ru_maxrss it does
+    not inherit the parent's footprint across the fork+exec of "spawn".
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def _run_size(size: int, alpaca: str, conn) -> None:  # child process
+    from selfinstruct.novelty import NoveltyIndex
+
+    t0 = time.perf_counter()
+    corpus = build_corpus(size, Path(alpaca))
+    t1 = time.perf_counter()
+    rss_before = _peak_rss_mb()
+    c1 = time.process_time()
+    idx = NoveltyIndex(threshold=0.7, top_k=0)
+    add = idx.add_if_novel
+    for text in corpus:
+        add(text)
+    t2 = time.perf_counter()
+    c2 = time.process_time()
+    conn.send(
+        {
+            "texts": size,
+            "kept": len(idx),
+            "build_s": t1 - t0,
+            "filter_s": t2 - t1,
+            "filter_cpu_s": c2 - c1,
+            "rss_corpus_mb": rss_before,
+            "peak_rss_mb": _peak_rss_mb(),
+        }
+    )
+    conn.close()
+
+
+def run_size(size: int, alpaca: Path) -> dict:
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_run_size, args=(size, str(alpaca), child))
+    proc.start()
+    child.close()
+    res = parent.recv()
+    proc.join()
+    return res
+
+
+# -- brute-force check ------------------------------------------------------
+
+_CHECK: dict = {}
+
+
+def _check_init(toks, kept_flags, maxes) -> None:
+    from rouge_score import rouge_scorer
+
+    _CHECK.update(toks=toks, kept=kept_flags, maxes=maxes, score=rouge_scorer._score_lcs)
+
+
+def _check_range(bounds: tuple[int, int]) -> list[str]:
+    """rouge_score max F of text i against the index's kept texts before i."""
+    toks, kept, maxes, score = (_CHECK[k] for k in ("toks", "kept", "maxes", "score"))
+    errors = []
+    kept_before = [j for j in range(bounds[0]) if kept[j]]
+    for i in range(*bounds):
+        # rouge_score computes target=existing, prediction=new.
+        ref = max((score(toks[j], toks[i]).fmeasure for j in kept_before), default=0.0)
+        ref_novel = not ref > 0.7
+        if ref_novel != kept[i]:
+            errors.append(f"text {i}: index novel={kept[i]} rouge_score max={ref!r}")
+        elif not ref_novel and ref != maxes[i]:
+            errors.append(f"text {i}: max {maxes[i]!r} != rouge_score {ref!r}")
+        if kept[i]:
+            kept_before.append(i)
+    return errors
+
+
+def check_prefix(corpus: list[str], workers: int) -> tuple[bool, float, int]:
+    """Verify index decisions on ``corpus`` against rouge_score (brute force).
+
+    Uses rouge_score's own tokenizer (tokenized once per text) and its own
+    ``rouge_scorer._score_lcs`` -- the function ``RougeScorer.score`` calls.
+    """
+    from rouge_score import tokenizers
+
+    from selfinstruct.novelty import NoveltyIndex
+
+    idx = NoveltyIndex(top_k=0)
+    results = [idx.add_if_novel(t) for t in corpus]
+    kept = [r.novel for r in results]
+    maxes = [r.max_score for r in results]
+    tok = tokenizers.DefaultTokenizer(use_stemmer=False)
+    toks = [tok.tokenize(t) for t in corpus]
+    # Later texts compare against more kept texts: balance chunks by pairs.
+    n = len(corpus)
+    nchunks = max(1, workers * 8)
+    bounds, start = [], 0
+    for c in range(1, nchunks + 1):
+        end = int(n * (c / nchunks) ** 0.5)
+        if end > start:
+            bounds.append((start, end))
+            start = end
+    t0 = time.perf_counter()
+    with mp.get_context("fork").Pool(workers, _check_init, (toks, kept, maxes)) as pool:
+        errors = [e for chunk in pool.map(_check_range, bounds) for e in chunk]
+    for e in errors[:20]:
+        print("MISMATCH", e)
+    return not errors, time.perf_counter() - t0, sum(kept)
+
+
+# -- naive baseline -----------------------------------------------------------
+
+
+def naive_filter(corpus: list[str]) -> tuple[int, float]:
+    """All-pairs baseline: same integer encoding + rapidfuzz cdist, no pruning."""
+    import numpy as np
+    from rapidfuzz import process
+    from rapidfuzz.distance import LCSseq
+
+    from selfinstruct.novelty import tokenize
+
+    t0 = time.perf_counter()
+    vocab: dict[str, str] = {}
+    kept: list[str] = []
+    kept_len = np.zeros(len(corpus), dtype=np.float64)
+    for text in corpus:
+        enc = "".join(
+            vocab.setdefault(t, chr(len(vocab) + 1 + (0x800 if len(vocab) + 1 >= 0xD800 else 0)))
+            for t in tokenize(text)
+        )
+        m = len(enc)
+        novel = True
+        if kept and m:
+            lcs = process.cdist([enc], kept, scorer=LCSseq.similarity, dtype=np.int32)[0]
+            lcs = lcs.astype(np.float64)
+            n = kept_len[: len(kept)]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                p = lcs / m
+                r = lcs / n
+                f = np.where(p + r > 0, 2 * p * r / (p + r), 0.0)
+            novel = not (f > 0.7).any()
+        if novel:
+            kept_len[len(kept)] = m
+            kept.append(enc)
+    return len(kept), time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--sizes", default="50000,100000,1000000")
+    ap.add_argument("--check-prefix", type=int, default=3000, help="0 disables the check")
+    ap.add_argument(
+        "--check-varied",
+        type=int,
+        default=0,
+        help="also check this many texts from the varied part of the corpus",
+    )
+    ap.add_argument("--compare-naive", action="store_true", help="time all-pairs rapidfuzz at 50K")
+    ap.add_argument("--alpaca", type=Path, default=DEFAULT_ALPACA)
+    ap.add_argument("--workers", type=int, default=mp.cpu_count())
+    args = ap.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    ok = True
+
+    checks = []
+    if args.check_prefix:
+        checks.append(("prefix", build_corpus(args.check_prefix, args.alpaca)))
+    if args.check_varied:
+        # The first ~21K texts are unvaried Alpaca; also check a stretch of
+        # seeded variations (many near-duplicates, so many rejections).
+        start = 30000
+        checks.append(
+            ("varied slice", build_corpus(start + args.check_varied, args.alpaca)[start:])
+        )
+    for name, texts in checks:
+        same, secs, kept = check_prefix(texts, args.workers)
+        ok &= same
+        print(
+            f"check vs rouge_score ({name}, {len(texts)} texts, kept {kept}): "
+            f"{'IDENTICAL' if same else 'MISMATCH'} (brute force {secs:.1f}s, "
+            f"{args.workers} workers)",
+            flush=True,
+        )
+
+    print(
+        f"{'texts':>9} {'kept':>9} {'corpus s':>9} {'filter s':>9} {'filter cpu s':>13} "
+        f"{'total s':>8} {'peak RSS MB':>12} {'RSS after corpus MB':>20}"
+    )
+    for size in sizes:
+        r = run_size(size, args.alpaca)
+        print(
+            f"{r['texts']:>9} {r['kept']:>9} {r['build_s']:>9.2f} {r['filter_s']:>9.2f} "
+            f"{r['filter_cpu_s']:>13.2f} {r['build_s'] + r['filter_s']:>8.2f} "
+            f"{r['peak_rss_mb']:>12.0f} {r['rss_corpus_mb']:>20.0f}",
+            flush=True,
+        )
+
+    if args.compare_naive:
+        corpus = build_corpus(50000, args.alpaca)
+        from selfinstruct.novelty import NoveltyIndex
+
+        t0 = time.perf_counter()
+        idx = NoveltyIndex(top_k=0)
+        for t in corpus:
+            idx.add_if_novel(t)
+        fast = time.perf_counter() - t0
+        kept, naive = naive_filter(corpus)
+        same = kept == len(idx)
+        ok &= same
+        print(
+            f"naive all-pairs rapidfuzz @50K: {naive:.1f}s (kept {kept}); index {fast:.2f}s "
+            f"(kept {len(idx)}); speedup {naive / fast:.0f}x"
+        )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
