@@ -14,6 +14,7 @@ import random
 import sys
 from pathlib import Path
 
+from selfinstruct.backends.base import Request
 from selfinstruct.backends.local import LocalBackend
 from selfinstruct.config import (
     CHAT_INSTRUCTION_STOP,
@@ -22,7 +23,6 @@ from selfinstruct.config import (
     GENERATION_INSTANCE_DECODING,
     INSTRUCTION_DECODING,
 )
-from selfinstruct.backends.base import Request
 from selfinstruct.prompting import (
     chat_message,
     classification_prompt,
@@ -48,7 +48,9 @@ async def record(api: str) -> list[dict[str, object]]:
         decoding = INSTRUCTION_DECODING
         if api == "chat":
             decoding = decoding.__class__(**{**decoding.as_dict(), "stop": CHAT_INSTRUCTION_STOP})
-        requests.append(Request("instructions", instruction_prompt(rng.sample(seeds, 8)), decoding, seed=5))
+        requests.append(
+            Request("instructions", instruction_prompt(rng.sample(seeds, 8)), decoding, seed=5)
+        )
     for instruction, is_cls in TASKS:
         requests.append(Request("classify", classification_prompt(instruction), CLASSIFY_DECODING))
         decoding = CLASSIFICATION_INSTANCE_DECODING if is_cls else GENERATION_INSTANCE_DECODING
@@ -57,10 +59,21 @@ async def record(api: str) -> list[dict[str, object]]:
     for request in requests:
         text = chat_message(request.stage, request.prompt) if api == "chat" else request.prompt
         completion = await backend.complete(request, text)
-        last_task = request.prompt.rsplit("Task: ", 1)[-1].split("\n")[0] if request.stage != "instructions" else None
-        out.append({"api": api, "stage": request.stage, "task": last_task,
-                    "is_classification": dict(TASKS).get(last_task) if last_task else None,
-                    "text": completion.text, "finish_reason": completion.finish_reason})
+        last_task = (
+            request.prompt.rsplit("Task: ", 1)[-1].split("\n")[0]
+            if request.stage != "instructions"
+            else None
+        )
+        out.append(
+            {
+                "api": api,
+                "stage": request.stage,
+                "task": last_task,
+                "is_classification": dict(TASKS).get(last_task) if last_task else None,
+                "text": completion.text,
+                "finish_reason": completion.finish_reason,
+            }
+        )
     await backend.aclose()
     return out
 

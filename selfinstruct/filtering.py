@@ -80,7 +80,10 @@ def decide(
                 yield Decision(line, obj, first)
                 continue
             if not _is_alpaca(obj) and len(result.kept) != len(parsed):
-                kept_obj = {**obj, "instances": [{"input": i.input, "output": i.output} for i in result.kept]}
+                kept_obj = {
+                    **obj,
+                    "instances": [{"input": i.input, "output": i.output} for i in result.kept],
+                }
         if options.novelty:
             verdict = index.query(instruction, top_k=0)
             if not verdict.novel:
@@ -101,7 +104,11 @@ def run_filter(
     if against_path is not None:
         against = [task_from_record(obj, f"{against_path}:{n}").instruction
                    for n, obj in read_records(against_path)]  # fmt: skip
-    if str(in_path) != "-" and str(out_path) != "-" and Path(in_path).resolve() == Path(out_path).resolve():
+    if (
+        str(in_path) != "-"
+        and str(out_path) != "-"
+        and Path(in_path).resolve() == Path(out_path).resolve()
+    ):
         raise UserError("the output would overwrite the input: choose another -o")
     report = FilterReport()
     rejects = JsonlAppender(rejects_path) if rejects_path else None

@@ -46,7 +46,9 @@ def build_backend(
 
         return LocalBackend(model_path=model_path, api=chosen_api or "completion")
     if model_path is not None:
-        raise UserError("--model-path runs a local GGUF file; it cannot be combined with --model/--base-url")
+        raise UserError(
+            "--model-path runs a local GGUF file; it cannot be combined with --model/--base-url"
+        )
     if model is None:
         raise UserError("--base-url needs --model: pass the model name the server serves")
     from selfinstruct.backends.openai_api import OpenAIBackend
@@ -71,9 +73,13 @@ def parse_decoding_overrides(items: tuple[str, ...]) -> dict[str, dict[str, Any]
         if not sep or not dot:
             raise UserError(f"--decoding {item!r}: expected STAGE.PARAM=VALUE")
         if stage not in DECODING_STAGES:
-            raise UserError(f"--decoding {item!r}: stage must be one of {', '.join(DECODING_STAGES)}")
+            raise UserError(
+                f"--decoding {item!r}: stage must be one of {', '.join(DECODING_STAGES)}"
+            )
         if param not in fields:
-            raise UserError(f"--decoding {item!r}: parameter must be one of {', '.join(sorted(fields))}")
+            raise UserError(
+                f"--decoding {item!r}: parameter must be one of {', '.join(sorted(fields))}"
+            )
         parsed: Any
         try:
             if param == "stop":
@@ -100,7 +106,9 @@ def parse_price(text: str | None) -> tuple[float, float] | None:
     try:
         prompt_price, completion_price = (float(part) for part in text.split(","))
     except ValueError:
-        raise UserError(f"--price {text!r}: expected two numbers, IN,OUT (USD per million tokens)") from None
+        raise UserError(
+            f"--price {text!r}: expected two numbers, IN,OUT (USD per million tokens)"
+        ) from None
     return prompt_price, completion_price
 
 

@@ -50,7 +50,9 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             except json.JSONDecodeError as exc:
                 raise UserError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
             if not isinstance(obj, dict):
-                raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+                raise UserError(
+                    f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}"
+                )
             yield lineno, obj
     finally:
         if handle is not sys.stdin.buffer:
@@ -120,7 +122,7 @@ class JsonlAppender:
         self.path = path
         repair_tail(path)
         try:
-            self._handle: IO[str] = open(path, "a", encoding="utf-8")
+            self._handle: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             raise UserError(f"cannot write {path}: {exc.strerror}") from None
 

@@ -36,7 +36,9 @@ def clean_instruction(text: str) -> str:
 def instruction_prompt(instructions: Sequence[str], classification_only: bool = False) -> str:
     """The numbered list of in-context instructions, ending at the next number to continue."""
     header_file = (
-        "instructions_header_classification.txt" if classification_only else "instructions_header.txt"
+        "instructions_header_classification.txt"
+        if classification_only
+        else "instructions_header.txt"
     )
     lines = [load_prompt(header_file).strip()]
     for number, instruction in enumerate(instructions, start=1):

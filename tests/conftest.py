@@ -6,7 +6,6 @@ The server is llama-cpp-python's own (``python -m llama_cpp.server``) serving th
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys

@@ -6,11 +6,42 @@ import hashlib
 
 from selfinstruct.backends.base import Backend, BackendError, Completion, Request
 
-WORDS = (
-    "river mountain budget recipe poem contract protein galaxy invoice sonnet garden tax "
-    "climate vaccine tennis guitar python spreadsheet résumé volcano bakery mortgage"
-).split()
-VERBS = "Describe Explain Compare Summarize List Suggest Classify Rewrite Estimate Translate".split()
+WORDS = [
+    "river",
+    "mountain",
+    "budget",
+    "recipe",
+    "poem",
+    "contract",
+    "protein",
+    "galaxy",
+    "invoice",
+    "sonnet",
+    "garden",
+    "tax",
+    "climate",
+    "vaccine",
+    "tennis",
+    "guitar",
+    "python",
+    "spreadsheet",
+    "résumé",
+    "volcano",
+    "bakery",
+    "mortgage",
+]
+VERBS = [
+    "Describe",
+    "Explain",
+    "Compare",
+    "Summarize",
+    "List",
+    "Suggest",
+    "Classify",
+    "Rewrite",
+    "Estimate",
+    "Translate",
+]
 
 
 def digest(text: str) -> int:
@@ -53,4 +84,9 @@ class FakeBackend(Backend):
             answer = "Class label: Positive\nSentence: I love it.\nClass label: Negative\nSentence: I hate it.\n"
         else:
             answer = "Example 1\nInput: two plus two\nOutput: four\n\nExample 2\nInput: ten minus one\nOutput: nine\n"
-        return Completion(text=answer, finish_reason="stop", prompt_tokens=len(text) // 4, completion_tokens=len(answer) // 4)
+        return Completion(
+            text=answer,
+            finish_reason="stop",
+            prompt_tokens=len(text) // 4,
+            completion_tokens=len(answer) // 4,
+        )

@@ -64,7 +64,9 @@ def test_non_utf8_seed_file(tmp_path):
 
 
 def test_missing_seed_file(tmp_path):
-    result = invoke("generate", "--seeds", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o"))
+    result = invoke(
+        "generate", "--seeds", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o")
+    )
     assert result.exit_code == 2 and "nope.jsonl: no such file" in result.output
 
 

@@ -21,8 +21,15 @@ def lines(path: Path) -> list[dict]:
 
 
 def check_run_folder(out: Path, n: int) -> None:
-    for name in ("settings.json", "machine_instructions.jsonl", "classification.jsonl",
-                 "tasks.jsonl", "rejected.jsonl", "summary.json", "cache.sqlite"):
+    for name in (
+        "settings.json",
+        "machine_instructions.jsonl",
+        "classification.jsonl",
+        "tasks.jsonl",
+        "rejected.jsonl",
+        "summary.json",
+        "cache.sqlite",
+    ):
         assert (out / name).exists(), name
     machine = lines(out / "machine_instructions.jsonl")
     assert len(machine) == n

@@ -42,7 +42,9 @@ def test_filter_task_format(tmp_path):
     assert result.exit_code == 0, result.output
     kept = read_jsonl(out)
     assert [t["id"] for t in kept] == ["a", "f"]
-    assert kept[0]["instances"] == [{"input": "Para one.", "output": "One."}]  # input == output dropped
+    assert kept[0]["instances"] == [
+        {"input": "Para one.", "output": "One."}
+    ]  # input == output dropped
     rejects = {r["record"]["id"]: r["reason"] for r in read_jsonl(tmp_path / "out.rejected.jsonl")}
     assert rejects == {"b": "rouge_similar", "c": "blacklist", "d": "instance_ends_with_colon",
                        "e": "instance_conflicting_outputs"}  # fmt: skip
@@ -99,7 +101,9 @@ def test_unicode_tokenizer_dedups_chinese(tmp_path):
 
 def test_bad_input_is_one_line_exit_2(tmp_path):
     src = tmp_path / "in.jsonl"
-    src.write_text('{"instruction": "Fine instruction here please.", "input": "", "output": "x"}\n{"oops": 1}\n')
+    src.write_text(
+        '{"instruction": "Fine instruction here please.", "input": "", "output": "x"}\n{"oops": 1}\n'
+    )
     result = CliRunner().invoke(main, ["filter", str(src), "-o", str(tmp_path / "o.jsonl")])
     assert result.exit_code == 2
     assert f"{src}:2: not a task" in result.output

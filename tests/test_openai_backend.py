@@ -25,7 +25,11 @@ def chat_body(text: str, finish_reason: str = "stop") -> dict:
         "created": 0,
         "model": "m",
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish_reason,
+            }
         ],
         "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9},
     }
@@ -86,7 +90,9 @@ def test_http_errors_map_to_kinds(status, kind):
 
 def test_retry_after_is_read_from_429():
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(429, headers={"retry-after": "2"}, json={"error": {"message": "slow"}})
+        return httpx.Response(
+            429, headers={"retry-after": "2"}, json={"error": {"message": "slow"}}
+        )
 
     with pytest.raises(BackendError) as caught:
         run(backend_with(handler).complete(REQUEST, "p"))
@@ -94,7 +100,8 @@ def test_retry_after_is_read_from_429():
 
 
 @pytest.mark.parametrize(
-    "body", [b"this is not json", b'{"choices": []}', b'{"unexpected": true}'],
+    "body",
+    [b"this is not json", b'{"choices": []}', b'{"unexpected": true}'],
 )
 def test_malformed_body_is_malformed(body):
     def handler(request: httpx.Request) -> httpx.Response:
@@ -124,8 +131,12 @@ def test_client_retries_then_succeeds_and_caches(tmp_path):
         return httpx.Response(200, json=chat_body("No"))
 
     cache = ResponseCache(tmp_path / "c.sqlite")
-    client = ModelClient(backend_with(handler), cache, concurrency=4,
-                         retry=RetryPolicy(attempts=5, base_delay=0.01, max_delay=0.02))
+    client = ModelClient(
+        backend_with(handler),
+        cache,
+        concurrency=4,
+        retry=RetryPolicy(attempts=5, base_delay=0.01, max_delay=0.02),
+    )
     key, completion = run(client.call(REQUEST))
     assert completion.text == "No" and calls["n"] == 3 and client.usage.retries == 2
     key2, again = run(client.call(REQUEST))
@@ -136,8 +147,12 @@ def test_client_gives_up_and_never_invents_an_answer(tmp_path):
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(500, json={"error": {"message": "down"}})
 
-    client = ModelClient(backend_with(handler), ResponseCache(tmp_path / "c.sqlite"), concurrency=1,
-                         retry=RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.01))
+    client = ModelClient(
+        backend_with(handler),
+        ResponseCache(tmp_path / "c.sqlite"),
+        concurrency=1,
+        retry=RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.01),
+    )
     with pytest.raises(CallFailed) as caught:
         run(client.call(REQUEST))
     assert caught.value.attempts == 3 and client.usage.failures["server"] == 1
@@ -146,6 +161,7 @@ def test_client_gives_up_and_never_invents_an_answer(tmp_path):
 
 def test_auth_and_unknown_model_end_the_run(tmp_path):
     for status, words in ((401, "rejected the API key"), (404, "model 'm' was not found")):
+
         def handler(request: httpx.Request, status=status) -> httpx.Response:
             return httpx.Response(status, json={"error": {"message": "x"}})
 

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from fakes import FakeBackend
+
 from selfinstruct.errors import UserError
 from selfinstruct.generate import build_settings
 from selfinstruct.pipeline import Generator, prepare_run_dir
@@ -18,8 +18,14 @@ from selfinstruct.resources import default_seed_path
 
 def run_generate(out: Path, n: int, seed: int = 0, concurrency: int = 4, backend=None, **options):
     backend = backend or FakeBackend()
-    settings = build_settings(n=n, backend=backend, seeds_file=default_seed_path(), seed=seed,
-                              concurrency=concurrency, **options)
+    settings = build_settings(
+        n=n,
+        backend=backend,
+        seeds_file=default_seed_path(),
+        seed=seed,
+        concurrency=concurrency,
+        **options,
+    )
     prepare_run_dir(out, settings, allow_changes=False)
     generator = Generator(settings, load_seed_tasks(default_seed_path()), backend, out)
     return asyncio.run(generator.run()), backend
@@ -35,8 +41,15 @@ def test_run_folder_files_and_schema(tmp_path):
     machine = lines(out / "machine_instructions.jsonl")
     assert len(machine) == 12
     first = machine[0]
-    assert set(first) >= {"id", "instruction", "iteration", "request_key", "most_similar",
-                          "avg_similarity_score", "max_similarity"}
+    assert set(first) >= {
+        "id",
+        "instruction",
+        "iteration",
+        "request_key",
+        "most_similar",
+        "avg_similarity_score",
+        "max_similarity",
+    }
     assert len(first["most_similar"]) == 10
     assert first["most_similar"][0]["score"] == first["max_similarity"] <= 0.7
     tasks = lines(out / "tasks.jsonl")

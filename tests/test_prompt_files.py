@@ -9,9 +9,24 @@ import pytest
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 
 BLACKLIST = [
-    "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
-    "map", "maps", "draw", "plot", "video", "audio", "music", "flowchart",
-    "diagram", "go to",
+    "image",
+    "images",
+    "graph",
+    "graphs",
+    "picture",
+    "pictures",
+    "file",
+    "files",
+    "map",
+    "maps",
+    "draw",
+    "plot",
+    "video",
+    "audio",
+    "music",
+    "flowchart",
+    "diagram",
+    "go to",
 ]
 
 ALL_FILES = [
@@ -48,7 +63,7 @@ def split_header(text: str) -> tuple[str, str]:
 
 
 def demo_instructions(name: str) -> list[str]:
-    return [line[len("Task: "):] for line in read(name).split("\n") if line.startswith("Task: ")]
+    return [line[len("Task: ") :] for line in read(name).split("\n") if line.startswith("Task: ")]
 
 
 def load_templates(name: str) -> list[str]:
@@ -58,6 +73,7 @@ def load_templates(name: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- all files
+
 
 @pytest.mark.parametrize("name", ALL_FILES)
 def test_encoding_and_newlines(name):
@@ -84,6 +100,7 @@ def test_demo_files_end_with_one_blank_line(name):
 
 # ---------------------------------------------------------------- headers
 
+
 @pytest.mark.parametrize(
     "name", ["instructions_header.txt", "instructions_header_classification.txt"]
 )
@@ -100,6 +117,7 @@ def test_classification_header_mentions_labels():
 
 
 # ---------------------------------------------------------------- chat wrappers
+
 
 @pytest.mark.parametrize(
     "name", ["chat_instructions.txt", "chat_is_classification.txt", "chat_instances.txt"]
@@ -121,6 +139,7 @@ def test_chat_is_classification_asks_yes_no():
 
 
 # ---------------------------------------------------------------- is_classification
+
 
 def test_is_classification_demos():
     _, body = split_header(read("is_classification.txt"))
@@ -148,6 +167,7 @@ def test_is_classification_prompt_renders():
 
 # ---------------------------------------------------------------- output-first
 
+
 def output_first_tasks() -> list[str]:
     _, body = split_header(read("instances_output_first.txt"))
     return body[:-2].split("\n\n")
@@ -164,7 +184,7 @@ def test_output_first_task_structure(index):
     assert lines[0].startswith("Task: ")
     assert not any(line.startswith("Task:") for line in lines[1:])
     assert lines[1].startswith("Class label: ")
-    labels = [line[len("Class label: "):] for line in lines if line.startswith("Class label: ")]
+    labels = [line[len("Class label: ") :] for line in lines if line.startswith("Class label: ")]
     assert 2 <= len(labels) <= 3
     assert len(set(labels)) == len(labels)
     assert all(label.strip() for label in labels)
@@ -184,6 +204,7 @@ def test_output_first_task_structure(index):
 
 
 # ---------------------------------------------------------------- input-first
+
 
 def input_first_tasks() -> list[str]:
     _, body = split_header(read("instances_input_first.txt"))
@@ -233,6 +254,7 @@ def test_input_first_task_structure(index):
 
 # ---------------------------------------------------------------- instructions in demos
 
+
 @pytest.mark.parametrize("name", DEMO_FILES)
 def test_demo_instructions_pass_filters(name):
     instructions = demo_instructions(name)
@@ -254,6 +276,7 @@ def test_demo_instructions_unique(name):
 
 
 # ---------------------------------------------------------------- fine-tuning templates
+
 
 def test_finetune_with_input_templates():
     templates = load_templates("finetune_with_input.txt")

@@ -24,7 +24,9 @@ def answers(api: str, stage: str) -> list[dict]:
 
 
 def test_completion_instruction_answers_continue_item_nine():
-    first, second, third = (parse_instructions(r["text"]) for r in answers("completion", "instructions"))
+    first, second, third = (
+        parse_instructions(r["text"]) for r in answers("completion", "instructions")
+    )
     assert first == ["What is the best way to make a pizza with friends?",
                      "How do you measure the size of a 3-meter cube of wood?"]  # fmt: skip
     assert len(second) == 2 and len(third) == 3
@@ -61,7 +63,9 @@ def test_instance_answers(api):
         labels = [i.output for i in parsed[0]]
         assert labels == ["Positive", "Negative", "Neutral"] * 2
         assert parsed[0][0].input == "Review: The movie was a great film."
-        assert [(i.input, i.output) for i in parsed[1]] == [("", "Lola Maria, Bella Vita, and Ela Mama")]
+        assert [(i.input, i.output) for i in parsed[1]] == [
+            ("", "Lola Maria, Bella Vita, and Ela Mama")
+        ]
         assert [(i.input, i.output) for i in parsed[2]] == [("Temperature: 30.2°C", "86.8°F")]
     else:
         # No "Class label:" in the chat answer: nothing to keep for the classification task.

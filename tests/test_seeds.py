@@ -26,8 +26,23 @@ MIN_EMPTY_INPUT_SHARE = 0.20
 MIN_WORDS, MAX_WORDS = 4, 150
 ROUGE_THRESHOLD = 0.7
 BLACKLIST = [
-    "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
-    "map", "maps", "draw", "plot", "video", "audio", "music", "flowchart", "diagram",
+    "image",
+    "images",
+    "graph",
+    "graphs",
+    "picture",
+    "pictures",
+    "file",
+    "files",
+    "map",
+    "maps",
+    "draw",
+    "plot",
+    "video",
+    "audio",
+    "music",
+    "flowchart",
+    "diagram",
 ]
 TOP_KEYS = {"id", "name", "instruction", "instances", "is_classification"}
 INSTANCE_KEYS = {"input", "output"}
@@ -114,7 +129,7 @@ def test_empty_input_share(tasks):
 
 
 def test_instruction_filters(tasks):
-    blacklist_re = re.compile(r"\b(?:%s)\b" % "|".join(BLACKLIST), re.IGNORECASE)
+    blacklist_re = re.compile(r"\b(?:{})\b".format("|".join(BLACKLIST)), re.IGNORECASE)
     problems = []
     for t in tasks:
         ins = t["instruction"]

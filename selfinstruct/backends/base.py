@@ -17,7 +17,9 @@ Api = Literal["completion", "chat"]
 ErrorKind = Literal[
     "rate_limit", "server", "timeout", "connection", "malformed", "auth", "not_found", "bad_request"
 ]
-RETRYABLE: frozenset[str] = frozenset({"rate_limit", "server", "timeout", "connection", "malformed"})
+RETRYABLE: frozenset[str] = frozenset(
+    {"rate_limit", "server", "timeout", "connection", "malformed"}
+)
 
 
 @dataclass(frozen=True)

@@ -11,23 +11,62 @@ from selfinstruct.filtering import FilterOptions, run_filter
 
 @click.command(name="filter")
 @click.argument("in_path", metavar="IN.jsonl", type=click.Path(allow_dash=True))
-@click.option("-o", "--out", "out_path", default="-", show_default=True, type=click.Path(allow_dash=True),
-              help="Where the kept records go ('-' for stdout).")
-@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Side file for dropped records with their reason "
-                   "(default: OUT with .rejected.jsonl, or none when writing to stdout).")
-@click.option("--against", "against_path", type=click.Path(dir_okay=False), default=None,
-              help="Also reject instructions too similar to this set (e.g. the seed tasks).")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.7, show_default=True,
-              help="Reject when ROUGE-L F against an earlier kept instruction is above this.")
-@click.option("--tokenizer", type=click.Choice(["rouge", "unicode"]), default="rouge", show_default=True,
-              help="rouge: rouge_score's [a-z0-9] tokens (the paper's); unicode: any script.")
-@click.option("--blacklist", type=click.Choice(["paper", "alpaca", "none"]), default="paper",
-              show_default=True, help="Forbidden-word list.")
-@click.option("--allow-non-ascii-start", is_flag=True, help="Keep instructions starting with non-ASCII.")
+@click.option(
+    "-o",
+    "--out",
+    "out_path",
+    default="-",
+    show_default=True,
+    type=click.Path(allow_dash=True),
+    help="Where the kept records go ('-' for stdout).",
+)
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Side file for dropped records with their reason "
+    "(default: OUT with .rejected.jsonl, or none when writing to stdout).",
+)
+@click.option(
+    "--against",
+    "against_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also reject instructions too similar to this set (e.g. the seed tasks).",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=0.7,
+    show_default=True,
+    help="Reject when ROUGE-L F against an earlier kept instruction is above this.",
+)
+@click.option(
+    "--tokenizer",
+    type=click.Choice(["rouge", "unicode"]),
+    default="rouge",
+    show_default=True,
+    help="rouge: rouge_score's [a-z0-9] tokens (the paper's); unicode: any script.",
+)
+@click.option(
+    "--blacklist",
+    type=click.Choice(["paper", "alpaca", "none"]),
+    default="paper",
+    show_default=True,
+    help="Forbidden-word list.",
+)
+@click.option(
+    "--allow-non-ascii-start", is_flag=True, help="Keep instructions starting with non-ASCII."
+)
 @click.option("--no-novelty", is_flag=True, help="Skip the ROUGE-L novelty check.")
-@click.option("--max-instances", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Instances kept per task.")
+@click.option(
+    "--max-instances",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Instances kept per task.",
+)
 def filter(  # noqa: A001 - the command's name
     in_path: str,
     out_path: str,

@@ -9,7 +9,12 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from selfinstruct.generate import build_backend, build_settings, parse_decoding_overrides, parse_price
+from selfinstruct.generate import (
+    build_backend,
+    build_settings,
+    parse_decoding_overrides,
+    parse_price,
+)
 from selfinstruct.pipeline import Generator, Progress, prepare_run_dir
 from selfinstruct.records import load_seed_tasks
 from selfinstruct.resources import default_seed_path
@@ -48,67 +53,168 @@ class _Bar:
 
 
 @click.command()
-@click.option("--n", "n", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Number of machine-generated instructions to accept.")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("data/run"), show_default=True,
-              help="Run folder. An existing run folder is resumed up to --n.")
-@click.option("--model", default=None,
-              help="Model name on the server. Omit (with no --base-url) to use the bundled "
-                   "SmolLM2-135M-Instruct, which needs no key and no network.")
-@click.option("--base-url", envvar="OPENAI_BASE_URL", default=None,
-              help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama, "
-                   "llama.cpp server). Env: OPENAI_BASE_URL. Default: the OpenAI API when "
-                   "--model is given.")
-@click.option("--api-key", default=None, show_envvar=False,
-              help="API key (default: the OPENAI_API_KEY environment variable). Never saved.")
-@click.option("--api", "api", type=click.Choice(["auto", "chat", "completion"]), default="auto",
-              show_default=True,
-              help="Chat API (prompt sent as a user message) or completion API (the paper's "
-                   "text continuation). auto: completion for base models and the bundled model, "
-                   "chat otherwise.")
-@click.option("--model-path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              default=None, help="Run another local GGUF file in-process instead of the bundled one.")
-@click.option("--seeds", "seeds_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Seed tasks JSONL in the paper's schema (default: ours, 186 tasks).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Random seed for prompt sampling (and the server's sampler, when supported).")
-@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Requests in flight at once (the bundled model always runs one at a time).")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.7, show_default=True,
-              help="Reject an instruction whose ROUGE-L F against the pool is above this.")
-@click.option("--tokenizer", type=click.Choice(["rouge", "unicode"]), default="rouge",
-              show_default=True,
-              help="ROUGE-L tokens: rouge_score's ([a-z0-9] only, the paper's) or unicode "
-                   "(letters of any script; needed for non-English data).")
-@click.option("--blacklist", type=click.Choice(["paper", "alpaca", "none"]), default="paper",
-              show_default=True,
-              help="Forbidden words: the paper's 13, or Alpaca's (adds video, audio, music, "
-                   "flowchart, diagram).")
-@click.option("--allow-non-ascii-start", is_flag=True,
-              help="Keep instructions that start with a non-ASCII character (non-English work).")
-@click.option("--classification-only", is_flag=True,
-              help="Ask only for classification tasks, shown only classification seeds.")
-@click.option("--pool-lag", type=click.IntRange(min=0), default=64, show_default=True,
-              help="Prompt k samples the pool as of response k-1-LAG, so that LAG+1 bootstrap "
-                   "requests can be in flight while the data stays reproducible.")
-@click.option("--decoding", "decoding", multiple=True, metavar="STAGE.PARAM=VALUE",
-              help="Override a decoding parameter, e.g. instructions.temperature=1.0. Stages: "
-                   "instructions, classify, classification_instances, generation_instances; "
-                   "params: max_tokens, temperature, top_p, frequency_penalty, presence_penalty, "
-                   "stop (separate with |). Repeatable.")
-@click.option("--max-cost", type=click.FloatRange(min=0), default=None,
-              help="Stop cleanly once this many USD are spent (known models or --price).")
-@click.option("--max-tokens", "max_total_tokens", type=click.IntRange(min=1), default=None,
-              help="Stop cleanly once this many tokens are used.")
-@click.option("--price", default=None, metavar="IN,OUT",
-              help="USD per million input and output tokens, overriding the built-in table.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=120.0, show_default=True,
-              help="Seconds before a request is abandoned and retried.")
-@click.option("--max-retries", type=click.IntRange(min=1), default=6, show_default=True,
-              help="Attempts per request on rate limits, server errors and timeouts.")
-@click.option("--allow-setting-changes", is_flag=True,
-              help="Resume a run folder even if data settings differ from the saved ones.")
+@click.option(
+    "--n",
+    "n",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Number of machine-generated instructions to accept.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("data/run"),
+    show_default=True,
+    help="Run folder. An existing run folder is resumed up to --n.",
+)
+@click.option(
+    "--model",
+    default=None,
+    help="Model name on the server. Omit (with no --base-url) to use the bundled "
+    "SmolLM2-135M-Instruct, which needs no key and no network.",
+)
+@click.option(
+    "--base-url",
+    envvar="OPENAI_BASE_URL",
+    default=None,
+    help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama, "
+    "llama.cpp server). Env: OPENAI_BASE_URL. Default: the OpenAI API when "
+    "--model is given.",
+)
+@click.option(
+    "--api-key",
+    default=None,
+    show_envvar=False,
+    help="API key (default: the OPENAI_API_KEY environment variable). Never saved.",
+)
+@click.option(
+    "--api",
+    "api",
+    type=click.Choice(["auto", "chat", "completion"]),
+    default="auto",
+    show_default=True,
+    help="Chat API (prompt sent as a user message) or completion API (the paper's "
+    "text continuation). auto: completion for base models and the bundled model, "
+    "chat otherwise.",
+)
+@click.option(
+    "--model-path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Run another local GGUF file in-process instead of the bundled one.",
+)
+@click.option(
+    "--seeds",
+    "seeds_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Seed tasks JSONL in the paper's schema (default: ours, 186 tasks).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Random seed for prompt sampling (and the server's sampler, when supported).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Requests in flight at once (the bundled model always runs one at a time).",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=0.7,
+    show_default=True,
+    help="Reject an instruction whose ROUGE-L F against the pool is above this.",
+)
+@click.option(
+    "--tokenizer",
+    type=click.Choice(["rouge", "unicode"]),
+    default="rouge",
+    show_default=True,
+    help="ROUGE-L tokens: rouge_score's ([a-z0-9] only, the paper's) or unicode "
+    "(letters of any script; needed for non-English data).",
+)
+@click.option(
+    "--blacklist",
+    type=click.Choice(["paper", "alpaca", "none"]),
+    default="paper",
+    show_default=True,
+    help="Forbidden words: the paper's 13, or Alpaca's (adds video, audio, music, "
+    "flowchart, diagram).",
+)
+@click.option(
+    "--allow-non-ascii-start",
+    is_flag=True,
+    help="Keep instructions that start with a non-ASCII character (non-English work).",
+)
+@click.option(
+    "--classification-only",
+    is_flag=True,
+    help="Ask only for classification tasks, shown only classification seeds.",
+)
+@click.option(
+    "--pool-lag",
+    type=click.IntRange(min=0),
+    default=64,
+    show_default=True,
+    help="Prompt k samples the pool as of response k-1-LAG, so that LAG+1 bootstrap "
+    "requests can be in flight while the data stays reproducible.",
+)
+@click.option(
+    "--decoding",
+    "decoding",
+    multiple=True,
+    metavar="STAGE.PARAM=VALUE",
+    help="Override a decoding parameter, e.g. instructions.temperature=1.0. Stages: "
+    "instructions, classify, classification_instances, generation_instances; "
+    "params: max_tokens, temperature, top_p, frequency_penalty, presence_penalty, "
+    "stop (separate with |). Repeatable.",
+)
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Stop cleanly once this many USD are spent (known models or --price).",
+)
+@click.option(
+    "--max-tokens",
+    "max_total_tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop cleanly once this many tokens are used.",
+)
+@click.option(
+    "--price",
+    default=None,
+    metavar="IN,OUT",
+    help="USD per million input and output tokens, overriding the built-in table.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=120.0,
+    show_default=True,
+    help="Seconds before a request is abandoned and retried.",
+)
+@click.option(
+    "--max-retries",
+    type=click.IntRange(min=1),
+    default=6,
+    show_default=True,
+    help="Attempts per request on rate limits, server errors and timeouts.",
+)
+@click.option(
+    "--allow-setting-changes",
+    is_flag=True,
+    help="Resume a run folder even if data settings differ from the saved ones.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar; print only the summary.")
 def generate(
     n: int,
@@ -175,7 +281,10 @@ def generate(
     if rejected:
         click.echo("rejected: " + ", ".join(f"{k} {v}" for k, v in rejected.items()), err=True)
     if summary["failures"]:
-        click.echo("failed requests: " + ", ".join(f"{k} {v}" for k, v in summary["failures"].items()), err=True)
+        click.echo(
+            "failed requests: " + ", ".join(f"{k} {v}" for k, v in summary["failures"].items()),
+            err=True,
+        )
     run_usage = summary.get("run_usage") or {}
     if run_usage.get("total_tokens"):
         spent = run_usage.get("cost_usd")
