@@ -12,7 +12,6 @@ figures); its CPU time is this process's CPU time during the run, the stub's exc
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import subprocess
 import sys
@@ -52,6 +51,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats here")
     args = parser.parse_args()
 
+    from selfinstruct import aio
     from selfinstruct.generate import build_backend, build_settings
     from selfinstruct.pipeline import Generator, prepare_run_dir
     from selfinstruct.records import load_seed_tasks
@@ -79,7 +79,7 @@ def main() -> None:
                 profiler = cProfile.Profile()
                 profiler.enable()
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            result = asyncio.run(generator.run())
+            result = aio.run(generator.run())
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             if profiler is not None:
                 profiler.disable()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
 import click
 from tqdm import tqdm
 
+from selfinstruct import aio
 from selfinstruct.generate import (
     build_backend,
     build_settings,
@@ -268,7 +268,7 @@ def generate(
     bar = _Bar(n, quiet)
     generator = Generator(settings, seeds, backend, out, on_progress=bar, price=parse_price(price))
     try:
-        result = asyncio.run(generator.run())
+        result = aio.run(generator.run())
     finally:
         bar.close()
     summary = result.summary
