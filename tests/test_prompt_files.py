@@ -5,29 +5,11 @@ import string
 from pathlib import Path
 
 import pytest
+from constants import BLACKLIST_WITH_ALPACA
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 
-BLACKLIST = [
-    "image",
-    "images",
-    "graph",
-    "graphs",
-    "picture",
-    "pictures",
-    "file",
-    "files",
-    "map",
-    "maps",
-    "draw",
-    "plot",
-    "video",
-    "audio",
-    "music",
-    "flowchart",
-    "diagram",
-    "go to",
-]
+BLACKLIST = BLACKLIST_WITH_ALPACA
 
 ALL_FILES = [
     "instructions_header.txt",

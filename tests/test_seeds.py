@@ -12,6 +12,7 @@ from itertools import combinations
 from pathlib import Path
 
 import pytest
+from constants import BLACKLIST_WITH_ALPACA
 from rouge_score import rouge_scorer
 from rouge_score.rouge_scorer import _score_lcs
 
@@ -25,25 +26,7 @@ CLASSIFICATION_SHARE = (0.13, 0.17)
 MIN_EMPTY_INPUT_SHARE = 0.20
 MIN_WORDS, MAX_WORDS = 4, 150
 ROUGE_THRESHOLD = 0.7
-BLACKLIST = [
-    "image",
-    "images",
-    "graph",
-    "graphs",
-    "picture",
-    "pictures",
-    "file",
-    "files",
-    "map",
-    "maps",
-    "draw",
-    "plot",
-    "video",
-    "audio",
-    "music",
-    "flowchart",
-    "diagram",
-]
+BLACKLIST = BLACKLIST_WITH_ALPACA
 TOP_KEYS = {"id", "name", "instruction", "instances", "is_classification"}
 INSTANCE_KEYS = {"input", "output"}
 NAME_RE = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*$")

@@ -31,6 +31,16 @@ class Decoding:
     presence_penalty: float = 0.0
     stop: tuple[str, ...] = ()
 
+    def sampling_options(self) -> dict[str, Any]:
+        """The parameters every OpenAI-style API names the same way (stop is API-specific)."""
+        return {
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "frequency_penalty": self.frequency_penalty,
+            "presence_penalty": self.presence_penalty,
+        }
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["stop"] = list(self.stop)

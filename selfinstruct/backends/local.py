@@ -79,11 +79,7 @@ class LocalBackend(Backend):
     def _run(self, request: Request, text: str) -> Completion:
         decoding = request.decoding
         options: dict[str, Any] = {
-            "max_tokens": decoding.max_tokens,
-            "temperature": decoding.temperature,
-            "top_p": decoding.top_p,
-            "frequency_penalty": decoding.frequency_penalty,
-            "presence_penalty": decoding.presence_penalty,
+            **decoding.sampling_options(),
             "stop": list(decoding.stop) or None,
             "seed": request.seed,
         }

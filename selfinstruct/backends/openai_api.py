@@ -97,14 +97,7 @@ class OpenAIBackend(Backend):
 
     def _options(self, request: Request) -> dict[str, Any]:
         decoding = request.decoding
-        options: dict[str, Any] = {
-            "model": self.model,
-            "max_tokens": decoding.max_tokens,
-            "temperature": decoding.temperature,
-            "top_p": decoding.top_p,
-            "frequency_penalty": decoding.frequency_penalty,
-            "presence_penalty": decoding.presence_penalty,
-        }
+        options: dict[str, Any] = {"model": self.model, **decoding.sampling_options()}
         if decoding.stop:
             options["stop"] = list(decoding.stop)[:4]  # OpenAI accepts at most four
         if request.seed is not None:
