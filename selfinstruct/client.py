@@ -18,6 +18,7 @@ from selfinstruct.backends.base import Backend, BackendError, Completion, Reques
 from selfinstruct.cache import ResponseCache, request_key
 from selfinstruct.errors import UserError
 from selfinstruct.prompting import chat_message
+from selfinstruct.ratelimit import RateLimiter
 
 
 class CallFailed(Exception):
@@ -91,8 +92,10 @@ class ModelClient:
         cache: ResponseCache,
         concurrency: int,
         retry: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.backend = backend
+        self.limiter = limiter or RateLimiter()
         self.cache = cache
         self.retry = retry or RetryPolicy()
         self.usage = Usage()
@@ -128,8 +131,13 @@ class ModelClient:
             if self.should_stop():
                 raise NotSent
             while True:
+                estimate = len(text) // 4 + request.decoding.max_tokens
+                started = await self.limiter.acquire(estimate) if self.limiter.active else 0.0
                 try:
                     completion = await self.backend.complete(request, text)
+                    if self.limiter.active:
+                        used = completion.prompt_tokens + completion.completion_tokens
+                        self.limiter.settle(started, estimate, used or estimate)
                     break
                 except BackendError as error:
                     self._raise_if_fatal(error)

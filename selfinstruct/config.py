@@ -76,11 +76,13 @@ class GenerateSettings(BaseModel):
     max_consecutive_failures: int = 25
     max_cost: float | None = None
     max_total_tokens: int | None = None
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
 
 
 OPERATIONAL = frozenset(
     {"n", "seeds_path", "concurrency", "timeout", "max_retries", "max_consecutive_failures", "max_cost",
-     "max_total_tokens"}
+     "max_total_tokens", "rpm", "tpm"}
 )  # fmt: skip
 
 

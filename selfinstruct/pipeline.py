@@ -35,6 +35,7 @@ from selfinstruct.novelty import NoveltyIndex
 from selfinstruct.parse import parse_instances, parse_instructions, parse_is_classification
 from selfinstruct.pricing import cost, price_for
 from selfinstruct.prompting import classification_prompt, instances_prompt, instruction_prompt
+from selfinstruct.ratelimit import RateLimiter
 from selfinstruct.records import SeedTask
 
 MACHINE_FILE = "machine_instructions.jsonl"
@@ -147,6 +148,7 @@ class Generator:
             self.cache,
             concurrency=settings.concurrency,
             retry=retry or RetryPolicy(attempts=settings.max_retries),
+            limiter=RateLimiter(rpm=settings.rpm, tpm=settings.tpm),
         )
         self.client.should_stop = lambda: self.stop_reason is not None
         # Tokens of answers received in earlier sessions: budgets count the whole run.

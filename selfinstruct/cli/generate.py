@@ -191,6 +191,18 @@ class _Bar:
     help="Stop cleanly once this many tokens are used.",
 )
 @click.option(
+    "--rpm",
+    type=click.IntRange(min=1),
+    default=None,
+    help="At most this many requests per minute (the provider's rate limit).",
+)
+@click.option(
+    "--tpm",
+    type=click.IntRange(min=1),
+    default=None,
+    help="At most about this many tokens per minute (estimated before each request).",
+)
+@click.option(
     "--price",
     default=None,
     metavar="IN,OUT",
@@ -236,6 +248,8 @@ def generate(
     decoding: tuple[str, ...],
     max_cost: float | None,
     max_total_tokens: int | None,
+    rpm: int | None,
+    tpm: int | None,
     price: str | None,
     timeout: float,
     max_retries: int,
@@ -260,7 +274,7 @@ def generate(
         threshold=threshold, tokenizer=tokenizer, blacklist=blacklist,
         ascii_first_char=not allow_non_ascii_start, classification_only=classification_only,
         pool_lag=pool_lag, decoding=parse_decoding_overrides(decoding), max_cost=max_cost,
-        max_total_tokens=max_total_tokens, timeout=timeout, max_retries=max_retries,
+        max_total_tokens=max_total_tokens, timeout=timeout, max_retries=max_retries, rpm=rpm, tpm=tpm,
     )  # fmt: skip
     resuming = prepare_run_dir(out, settings, allow_setting_changes)
     if resuming and not quiet:
