@@ -44,17 +44,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from selfinstruct.cli import generate
+    from selfinstruct.cli.export_cmd import export
+    from selfinstruct.cli.filter_cmd import filter as filter_command
+    from selfinstruct.cli.generate import generate
+    from selfinstruct.cli.stats_cmd import stats
 
-    main.add_command(generate.generate)
-    for name in ("filter", "stats", "export"):
-        try:
-            module = __import__(f"selfinstruct.cli.{name}_cmd", fromlist=[name])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"selfinstruct.cli.{name}_cmd":
-                raise
-            continue
-        main.add_command(getattr(module, name))
+    for command in (generate, filter_command, stats, export):
+        main.add_command(command)
 
 
 _register()

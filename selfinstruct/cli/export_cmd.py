@@ -1,0 +1,80 @@
+"""``selfinstruct export``: write tasks in a fine-tuning format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from selfinstruct.export import FORMATS
+
+
+@click.command("export")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="Output format.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output file (default: stdout).",
+)
+@click.option("--jsonl", is_flag=True, help="alpaca: write JSONL instead of a JSON array.")
+@click.option("--system", default=None, help="System message for the chat formats.")
+@click.option(
+    "--include-seeds",
+    is_flag=True,
+    help="prompt-completion: add the seed tasks (as the paper did).",
+)
+@click.option(
+    "--seeds",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Seed file for --include-seeds (default: the bundled seeds).",
+)
+@click.option(
+    "--end-marker",
+    default="",
+    show_default=False,
+    help="prompt-completion: text appended to each completion; the paper used '<|endoftext|>'.",
+)
+@click.option("--split", type=float, default=None, help="Train share, e.g. 0.95 (needs -o).")
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed.")
+def export(
+    path: Path,
+    fmt: str,
+    output: Path | None,
+    jsonl: bool,
+    system: str | None,
+    include_seeds: bool,
+    seeds: Path | None,
+    end_marker: str,
+    split: float | None,
+    seed: int,
+) -> None:
+    """Convert a run folder (its tasks.jsonl) or a task/Alpaca file to a fine-tuning format.
+
+    \b
+    alpaca             instruction/input/output (JSON array; --jsonl for JSONL)
+    openai             {"messages": [...]} checked against OpenAI's chat fine-tuning rules
+    sharegpt           {"conversations": [{"from": "human"|"gpt", "value": ...}]}
+    messages           {"messages": [{"role", "content"}]} (TRL, Axolotl)
+    prompt-completion  the paper's {"prompt", "completion"}; completion = " " + output
+    """
+    from selfinstruct.export import describe_report
+    from selfinstruct.export import export as run_export
+
+    report = run_export(
+        path,
+        fmt,
+        output=output,
+        jsonl=jsonl,
+        system=system,
+        include_seeds=include_seeds,
+        seeds=seeds,
+        seed=seed,
+        split=split,
+        end_marker=end_marker,
+    )
+    for line in describe_report(report):
+        click.echo(line, err=True)

@@ -1,0 +1,314 @@
+"""Convert tasks into fine-tuning formats.
+
+One output record per (task, instance). Formats:
+
+* ``alpaca``: ``{"instruction", "input", "output"}``; a JSON array, or JSONL with ``jsonl=True``.
+* ``openai``: ``{"messages": [...]}`` per line, checked against OpenAI's chat fine-tuning rules
+  (roles system/user/assistant, non-empty string content, at least one assistant message).
+* ``sharegpt``: ``{"conversations": [{"from": "human"|"gpt"|"system", "value": ...}]}``.
+* ``messages``: ``{"messages": [{"role", "content"}]}``, the generic chat shape (TRL, Axolotl).
+* ``prompt-completion``: the paper's GPT-3 fine-tuning shape ``{"prompt", "completion"}``.
+  Each prompt uses a random template from ``prompts/finetune_with_input.txt`` or
+  ``prompts/finetune_no_input.txt``; an input that is one named field ("Sentence: ...") loses
+  its field name with probability 0.5; the completion is ``" " + output`` (a leading space,
+  since every template ends with a label such as "Output:") followed by ``end_marker``
+  (empty by default; the paper appended GPT-3's ``<|endoftext|>``). Pairs are de-duplicated
+  and shuffled.
+
+In the chat formats the user turn is the instruction, plus a blank line and the input when
+the input is non-empty; the assistant turn is the output. Examples with an empty
+instruction or output are skipped and counted (every format except ``alpaca``, which copies
+records as they are). All randomness comes from one ``random.Random(seed)``.
+
+``split`` (e.g. 0.95) writes ``<stem>.train<suffix>`` and ``<stem>.validation<suffix>``; the
+split is by instruction, so all instances of a task land on the same side.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import sys
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from selfinstruct.errors import UserError
+from selfinstruct.jsonio import dumps, write_jsonl
+from selfinstruct.records import Task, iter_tasks
+from selfinstruct.resources import default_seed_path, prompt_path
+
+FORMATS = ("alpaca", "openai", "sharegpt", "messages", "prompt-completion")
+OPENAI_ROLES = ("system", "user", "assistant")
+FIELD_NAME = re.compile(r"^[A-Z][\w ]{0,30}:\s")
+PAPER_END_MARKER = "<|endoftext|>"
+
+
+@dataclass
+class ExportReport:
+    written: dict[str, int] = field(default_factory=dict)
+    skipped: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+
+
+@dataclass
+class _Example:
+    group: str  # instruction, the unit of the train/validation split
+    record: dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------
+# Input
+# ---------------------------------------------------------------------------------------
+
+
+def load_tasks(path: str | Path) -> list[Task]:
+    """Tasks of a run folder (its tasks.jsonl) or of a task/Alpaca file."""
+    source = Path(path)
+    if str(path) != "-" and source.is_dir():
+        source = source / "tasks.jsonl"
+        if not source.is_file():
+            raise UserError(f"{path}: not a run folder with tasks (no tasks.jsonl)")
+    elif str(path) != "-" and not source.exists():
+        raise UserError(f"{path}: no such file or folder")
+    return [task for _lineno, task in iter_tasks(source if str(path) != "-" else "-")]
+
+
+def load_templates(filename: str) -> list[str]:
+    """Templates of a prompt file, separated by lines holding only ``---``."""
+    text = prompt_path(filename).read_text(encoding="utf-8")
+    blocks = re.split(r"^---[ \t]*$", text, flags=re.MULTILINE)
+    templates = [block.strip("\n") for block in blocks if block.strip()]
+    if not templates:
+        raise UserError(f"{prompt_path(filename)}: holds no templates")
+    return templates
+
+
+# ---------------------------------------------------------------------------------------
+# Per-format conversion
+# ---------------------------------------------------------------------------------------
+
+
+def user_content(instruction: str, input_text: str) -> str:
+    instruction = instruction.strip()
+    input_text = input_text.strip()
+    return f"{instruction}\n\n{input_text}" if input_text else instruction
+
+
+def openai_problem(example: dict[str, Any]) -> str | None:
+    """Why an example breaks OpenAI's chat fine-tuning rules, or None if it is valid."""
+    messages = example.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "no messages"
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") not in OPENAI_ROLES:
+            return "bad role"
+        content = message.get("content")
+        if not isinstance(content, str) or not content.strip():
+            return "empty content"
+    if not any(m["role"] == "assistant" for m in messages):
+        return "no assistant message"
+    return None
+
+
+def _chat(
+    instruction: str, input_text: str, output: str, system: str | None
+) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": system}] if system is not None else []
+    messages.append({"role": "user", "content": user_content(instruction, input_text)})
+    messages.append({"role": "assistant", "content": output.strip()})
+    return messages
+
+
+def strip_field_name(input_text: str, rng: random.Random) -> str:
+    """Drop a lone field name ("Sentence: ...") from a one-line input, half of the time."""
+    if "\n" in input_text.strip() or not FIELD_NAME.match(input_text):
+        return input_text
+    if rng.random() < 0.5:
+        return FIELD_NAME.sub("", input_text, count=1)
+    return input_text
+
+
+def _convert(
+    tasks: Iterable[Task],
+    fmt: str,
+    *,
+    system: str | None,
+    rng: random.Random,
+    end_marker: str,
+    report: ExportReport,
+) -> list[_Example]:
+    if fmt == "prompt-completion":
+        with_input = load_templates("finetune_with_input.txt")
+        no_input = load_templates("finetune_no_input.txt")
+    examples: list[_Example] = []
+    for task in tasks:
+        instruction = task.instruction
+        for instance in task.instances:
+            if fmt == "alpaca":
+                record = {
+                    "instruction": instruction,
+                    "input": instance.input,
+                    "output": instance.output,
+                }
+                examples.append(_Example(instruction, record))
+                continue
+            if not instruction.strip():
+                report.skipped["empty instruction"] += 1
+                continue
+            if not instance.output.strip():
+                report.skipped["empty output"] += 1
+                continue
+            if fmt == "openai":
+                record = {"messages": _chat(instruction, instance.input, instance.output, system)}
+                problem = openai_problem(record)
+                if problem:
+                    report.skipped[problem] += 1
+                    continue
+            elif fmt == "messages":
+                record = {"messages": _chat(instruction, instance.input, instance.output, system)}
+            elif fmt == "sharegpt":
+                turns = [{"from": "system", "value": system}] if system is not None else []
+                turns.append({"from": "human", "value": user_content(instruction, instance.input)})
+                turns.append({"from": "gpt", "value": instance.output.strip()})
+                record = {"conversations": turns}
+            else:  # prompt-completion
+                input_text = strip_field_name(instance.input.strip(), rng)
+                if input_text.strip():
+                    template = rng.choice(with_input)
+                    prompt = template.format(
+                        instruction=instruction.strip(), input=input_text.strip()
+                    )
+                else:
+                    template = rng.choice(no_input)
+                    prompt = template.format(instruction=instruction.strip())
+                record = {
+                    "prompt": prompt,
+                    "completion": " " + instance.output.strip() + end_marker,
+                }
+            examples.append(_Example(instruction, record))
+    return examples
+
+
+def _dedupe(examples: list[_Example], report: ExportReport) -> list[_Example]:
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for example in examples:
+        key = (example.record["prompt"], example.record["completion"])
+        if key in seen:
+            report.duplicates += 1
+            continue
+        seen.add(key)
+        kept.append(example)
+    return kept
+
+
+def _split(examples: list[_Example], fraction: float, rng: random.Random) -> tuple[list, list]:
+    groups: dict[str, list[_Example]] = {}
+    for example in examples:
+        groups.setdefault(example.group, []).append(example)
+    keys = list(groups)
+    rng.shuffle(keys)
+    n_train = round(len(keys) * fraction)
+    if len(keys) >= 2:
+        n_train = min(max(n_train, 1), len(keys) - 1)
+    train = [ex for key in keys[:n_train] for ex in groups[key]]
+    validation = [ex for key in keys[n_train:] for ex in groups[key]]
+    return train, validation
+
+
+# ---------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------
+
+
+def _write(target: str | Path, records: list[dict[str, Any]], as_array: bool) -> int:
+    if not as_array:
+        return write_jsonl(target, records)
+    text = "[\n" + ",\n".join("  " + dumps(r) for r in records) + ("\n]\n" if records else "]\n")
+    if str(target) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return len(records)
+    try:
+        Path(target).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {target}: {exc.strerror}") from None
+    return len(records)
+
+
+def split_paths(output: str | Path) -> tuple[Path, Path]:
+    """``out.jsonl`` -> ``out.train.jsonl``, ``out.validation.jsonl``."""
+    out = Path(output)
+    suffix = out.suffix
+    stem = out.name[: -len(suffix)] if suffix else out.name
+    return out.with_name(f"{stem}.train{suffix}"), out.with_name(f"{stem}.validation{suffix}")
+
+
+def export(
+    path: str | Path,
+    fmt: str,
+    *,
+    output: str | Path | None = None,
+    jsonl: bool = False,
+    system: str | None = None,
+    include_seeds: bool = False,
+    seeds: str | Path | None = None,
+    seed: int = 42,
+    split: float | None = None,
+    end_marker: str = "",
+) -> ExportReport:
+    """Convert the tasks at ``path`` to ``fmt`` and write them (stdout when ``output`` is None)."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if split is not None:
+        if output is None or str(output) == "-":
+            raise UserError("--split writes two files: give -o FILE")
+        if not 0 < split < 1:
+            raise UserError(f"--split must be between 0 and 1 (exclusive), got {split}")
+    if include_seeds and fmt != "prompt-completion":
+        raise UserError("--include-seeds applies to --format prompt-completion only")
+    if system is not None and not system.strip():
+        raise UserError("--system must not be empty")
+    if system is not None and fmt in ("alpaca", "prompt-completion"):
+        raise UserError(f"--system applies to chat formats, not {fmt}")
+
+    rng = random.Random(seed)
+    tasks = load_tasks(path)
+    if include_seeds:
+        seed_path = Path(seeds) if seeds is not None else default_seed_path()
+        tasks += [task for _lineno, task in iter_tasks(seed_path)]
+    report = ExportReport()
+    examples = _convert(tasks, fmt, system=system, rng=rng, end_marker=end_marker, report=report)
+    if fmt == "prompt-completion":
+        examples = _dedupe(examples, report)
+        rng.shuffle(examples)
+    as_array = fmt == "alpaca" and not jsonl
+
+    if split is None:
+        target = "-" if output is None else output
+        report.written[str(target)] = _write(target, [e.record for e in examples], as_array)
+        return report
+    train, validation = _split(examples, split, rng)
+    train_path, validation_path = split_paths(output)  # type: ignore[arg-type]
+    report.written[str(train_path)] = _write(train_path, [e.record for e in train], as_array)
+    report.written[str(validation_path)] = _write(
+        validation_path, [e.record for e in validation], as_array
+    )
+    return report
+
+
+def describe_report(report: ExportReport) -> list[str]:
+    """Lines for stderr: what was skipped, de-duplicated and written."""
+    lines = []
+    if report.skipped:
+        detail = ", ".join(f"{reason}: {n}" for reason, n in report.skipped.most_common())
+        lines.append(f"skipped {sum(report.skipped.values())} invalid examples ({detail})")
+    if report.duplicates:
+        lines.append(f"dropped {report.duplicates} duplicate prompt/completion pairs")
+    for target, count in report.written.items():
+        if target != "-":
+            lines.append(f"wrote {count} records to {target}")
+    return lines

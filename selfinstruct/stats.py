@@ -1,0 +1,451 @@
+"""Statistics of a generated data set: counts, length distributions, overlap with the seeds.
+
+The input is a run folder written by ``selfinstruct generate`` or a single task file (our
+task JSONL, or Alpaca's instruction/input/output records as JSONL or a JSON array). The
+result is a plain dictionary (``StatsResult.summary``) that the CLI prints as a table or as
+JSON, plus the raw per-item values (``StatsResult.raw``) that :mod:`selfinstruct.plots` draws.
+
+ROUGE-L to the most similar seed is the exact ``rouge_score`` ROUGE-L F-measure (default
+tokenizer, no stemmer), computed for all instruction/seed pairs at once: each token becomes
+one character, the integer LCS comes from ``rapidfuzz`` in native code, and
+``F = 2 * LCS / (len_a + len_b)``, which equals rouge_score's ``2PR / (P + R)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from selfinstruct.errors import UserError
+from selfinstruct.jsonio import read_jsonl
+from selfinstruct.records import iter_tasks
+from selfinstruct.resources import default_seed_path
+
+RUN_TASKS_FILE = "tasks.jsonl"
+
+
+@dataclass
+class StatsResult:
+    summary: dict[str, Any]
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Data:
+    instructions: list[str]
+    inputs: list[str]
+    outputs: list[str]
+    instances_per_task: list[int]
+    classification: list[bool | None]
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------
+
+
+def _load(path: Path) -> tuple[_Data, str, list[str]]:
+    """Return the data, a description of the source and notes for the reader."""
+    notes: list[str] = []
+    if path.is_dir():
+        tasks_file = path / RUN_TASKS_FILE
+        if tasks_file.is_file():
+            return _read_tasks(tasks_file), "run folder", notes
+        machine = path / "machine_instructions.jsonl"
+        if machine.is_file():
+            notes.append(
+                f"{tasks_file.name} is missing (interrupted run?): "
+                f"instructions read from {machine.name}, no instances"
+            )
+            data = _Data([], [], [], [], [])
+            for _lineno, obj in read_jsonl(machine):
+                data.instructions.append(str(obj.get("instruction", "")))
+                data.instances_per_task.append(0)
+                data.classification.append(None)
+            return data, "run folder", notes
+        raise UserError(
+            f"{path}: not a run folder (no {RUN_TASKS_FILE} or machine_instructions.jsonl)"
+        )
+    if not path.exists():
+        raise UserError(f"{path}: no such file or folder")
+    return _read_tasks(path), "task file", notes
+
+
+def _read_tasks(path: Path) -> _Data:
+    data = _Data([], [], [], [], [])
+    for _lineno, task in iter_tasks(path):
+        data.instructions.append(task.instruction)
+        data.instances_per_task.append(len(task.instances))
+        data.classification.append(task.is_classification)
+        for instance in task.instances:
+            data.inputs.append(instance.input)
+            data.outputs.append(instance.output)
+    return data
+
+
+def read_instructions(path: Path) -> list[str]:
+    """Instructions of a seed (or any task) file, in either accepted shape."""
+    return [task.instruction for _lineno, task in iter_tasks(path)]
+
+
+# ---------------------------------------------------------------------------------------
+# Small statistics
+# ---------------------------------------------------------------------------------------
+
+
+def word_count(text: str) -> int:
+    """Words are whitespace-separated runs, as in the paper's length figure."""
+    return len(text.split())
+
+
+def describe(values: list[float] | np.ndarray) -> dict[str, float | int] | None:
+    """min / median / mean / p90 / max (numpy's linear-interpolation percentiles)."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        return None
+    return {
+        "n": int(arr.size),
+        "min": float(arr.min()),
+        "median": float(np.median(arr)),
+        "mean": float(arr.mean()),
+        "p90": float(np.percentile(arr, 90)),
+        "max": float(arr.max()),
+    }
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+# ---------------------------------------------------------------------------------------
+# ROUGE-L against the seeds
+# ---------------------------------------------------------------------------------------
+
+
+def _rouge_tokenizer() -> Any:
+    from rouge_score.tokenizers import DefaultTokenizer
+
+    return DefaultTokenizer(use_stemmer=False)
+
+
+def _char(token_id: int) -> str:
+    # one code point per token id, skipping the surrogate block
+    return chr(token_id if token_id < 0xD800 else token_id + 0x800)
+
+
+def max_rouge_l_to(texts: list[str], references: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """For each text, the best ROUGE-L F against ``references`` and the index of that reference.
+
+    Exact rouge_score values (default tokenizer, no stemmer); an empty token list scores 0.
+    """
+    from rapidfuzz import process
+    from rapidfuzz.distance import LCSseq
+
+    tokenizer = _rouge_tokenizer()
+    vocab: dict[str, int] = {}
+
+    def encode(text: str) -> str:
+        return "".join(_char(vocab.setdefault(tok, len(vocab))) for tok in tokenizer.tokenize(text))
+
+    refs = [encode(t) for t in references]
+    queries = [encode(t) for t in texts]
+    if not texts or not refs:
+        return np.zeros(len(texts)), np.full(len(texts), -1)
+    lcs = process.cdist(queries, refs, scorer=LCSseq.similarity, dtype=np.int32, workers=-1)
+    len_q = np.fromiter((len(q) for q in queries), dtype=np.float64, count=len(queries))
+    len_r = np.fromiter((len(r) for r in refs), dtype=np.float64, count=len(refs))
+    denom = len_q[:, None] + len_r[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(lcs > 0, 2.0 * lcs / denom, 0.0)
+    best = f.argmax(axis=1)
+    return f[np.arange(len(texts)), best], best
+
+
+# ---------------------------------------------------------------------------------------
+# Run folder extras
+# ---------------------------------------------------------------------------------------
+
+
+def _run_info(folder: Path) -> dict[str, Any]:
+    info: dict[str, Any] = {}
+    rejected = folder / "rejected.jsonl"
+    if rejected.is_file():
+        by_stage: dict[str, Counter[str]] = {}
+        for _lineno, obj in read_jsonl(rejected):
+            stage = str(obj.get("stage") or "unknown")
+            reason = str(obj.get("reason") or "unknown")
+            by_stage.setdefault(stage, Counter())[reason] += 1
+        info["rejected"] = {
+            stage: dict(counter.most_common()) for stage, counter in sorted(by_stage.items())
+        }
+    machine = folder / "machine_instructions.jsonl"
+    if machine.is_file():
+        info["accepted_instructions"] = sum(1 for _ in read_jsonl(machine))
+    failures = folder / "failures.jsonl"
+    if failures.is_file():
+        counter: Counter[str] = Counter(
+            str(obj.get("stage") or "unknown") for _lineno, obj in read_jsonl(failures)
+        )
+        info["failures"] = dict(counter.most_common())
+    summary = folder / "summary.json"
+    if summary.is_file():
+        try:
+            data = json.loads(summary.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"{summary}: invalid JSON ({exc})") from None
+        # The whole run folder across resumes (run_usage) when present; else this session's.
+        run_usage = data.get("run_usage")
+        usage = data.get("usage") or {}
+        if isinstance(run_usage, dict) and isinstance(run_usage.get("by_stage"), dict):
+            usage = {
+                stage: {**row, "requests": row.get("responses", 0)}
+                for stage, row in run_usage["by_stage"].items()
+                if isinstance(row, dict)
+            }
+            data = {**data, "cost_usd": run_usage.get("cost_usd")}
+        if isinstance(usage, dict):
+            total = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
+            stages = {}
+            for stage, row in usage.items():
+                if not isinstance(row, dict):
+                    continue
+                stages[stage] = {key: int(row.get(key) or 0) for key in total}
+                for key in total:
+                    total[key] += stages[stage][key]
+            info["usage"] = {"stages": stages, "total": total}
+        info["cost_usd"] = data.get("cost_usd")
+    else:
+        info["usage"] = None
+        info["notes"] = ["summary.json is missing (interrupted run?): no token or cost totals"]
+    return info
+
+
+# ---------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------
+
+
+def compute_stats(
+    path: str | Path,
+    *,
+    seeds: str | Path | None = None,
+    verbs: bool = True,
+    top_verbs: int = 20,
+    top_objects: int = 4,
+) -> StatsResult:
+    """All statistics of ``path``; ``seeds`` defaults to the bundled seed file."""
+    path = Path(path)
+    data, kind, notes = _load(path)
+    n_tasks = len(data.instructions)
+    n_instances = len(data.outputs)
+    known_clf = [c for c in data.classification if c is not None]
+    n_empty_input = sum(1 for text in data.inputs if not text.strip())
+
+    instr_words = [word_count(t) for t in data.instructions]
+    input_words = [word_count(t) for t in data.inputs if t.strip()]
+    output_words = [word_count(t) for t in data.outputs]
+
+    summary: dict[str, Any] = {
+        "source": {"path": str(path), "kind": kind},
+        "counts": {
+            "tasks": n_tasks,
+            "instances": n_instances,
+            "instances_per_task": describe(data.instances_per_task),
+            "classification_known": len(known_clf),
+            "classification_share": _share(sum(known_clf), len(known_clf)),
+            "empty_input_instances": n_empty_input,
+            "empty_input_share": _share(n_empty_input, n_instances),
+        },
+        "words": {
+            "instruction": describe(instr_words),
+            "input_nonempty": describe(input_words),
+            "output": describe(output_words),
+        },
+        "notes": notes,
+    }
+    raw: dict[str, Any] = {
+        "words_instruction": instr_words,
+        "words_input": input_words,
+        "words_output": output_words,
+    }
+
+    # ROUGE-L to the most similar seed
+    seed_path = Path(seeds) if seeds is not None else default_seed_path()
+    if seeds is None and not seed_path.is_file():
+        summary["rouge_l_to_seed"] = None
+        notes.append(f"no seed file at {seed_path}: ROUGE-L to seeds skipped (use --seeds PATH)")
+    else:
+        seed_instructions = read_instructions(seed_path)
+        scores, best = max_rouge_l_to(data.instructions, seed_instructions)
+        raw["rouge_l_to_seed"] = scores.tolist()
+        summary["rouge_l_to_seed"] = {
+            "seeds": str(seed_path),
+            "n_seeds": len(seed_instructions),
+            "distribution": describe(scores),
+            "share_above_0.7": _share(int((scores > 0.7).sum()), len(scores)),
+        }
+        if len(scores):
+            top = int(scores.argmax())
+            summary["rouge_l_to_seed"]["closest_pair"] = {
+                "instruction": data.instructions[top],
+                "seed": seed_instructions[int(best[top])],
+                "score": float(scores[top]),
+            }
+
+    # Verb–object structure
+    if verbs:
+        from selfinstruct import verbnoun
+
+        analysis = verbnoun.analyze(data.instructions, top_verbs=top_verbs, top_objects=top_objects)
+        summary["verbs"] = analysis.summary
+        raw["verb_objects"] = analysis.summary.get("top_verbs") or []
+    else:
+        summary["verbs"] = {"available": False, "reason": "skipped (--no-verbs)"}
+
+    if kind == "run folder":
+        summary["run"] = _run_info(path)
+    return StatsResult(summary=summary, raw=raw)
+
+
+# ---------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------
+
+
+def _num(value: float | int | None, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _dist_row(label: str, dist: dict[str, Any] | None, digits: int = 1) -> str:
+    if not dist:
+        return f"  {label:<22}{'-':>8}"
+    cells = [_num(dist["n"])] + [
+        _num(dist[key], digits) for key in ("min", "median", "mean", "p90", "max")
+    ]
+    return f"  {label:<22}" + "".join(f"{c:>8}" for c in cells)
+
+
+def _dist_header(title: str) -> str:
+    cols = ["n", "min", "median", "mean", "p90", "max"]
+    return f"{title:<24}" + "".join(f"{c:>8}" for c in cols)
+
+
+def render_table(summary: dict[str, Any]) -> str:
+    lines: list[str] = []
+    src = summary["source"]
+    counts = summary["counts"]
+    lines.append(f"{src['path']}  ({src['kind']})")
+    lines.append("")
+    lines.append("Counts")
+    ipt = counts["instances_per_task"]
+    per_task = (
+        "-"
+        if not ipt
+        else f"min {_num(ipt['min'])} · median {_num(ipt['median'])} · "
+        f"mean {ipt['mean']:.2f} · max {_num(ipt['max'])}"
+    )
+    clf = (
+        f"{_pct(counts['classification_share'])} of {counts['classification_known']:,} labelled"
+        if counts["classification_known"]
+        else "n/a (no is_classification field)"
+    )
+    rows = [
+        ("tasks", f"{counts['tasks']:,}"),
+        ("instances", f"{counts['instances']:,}"),
+        ("instances per task", per_task),
+        ("classification tasks", clf),
+        (
+            "instances, empty input",
+            f"{counts['empty_input_instances']:,} ({_pct(counts['empty_input_share'])})",
+        ),
+    ]
+    lines += [f"  {k:<26}{v}" for k, v in rows]
+    lines.append("")
+    words = summary["words"]
+    lines.append(_dist_header("Words per"))
+    lines.append(_dist_row("instruction", words["instruction"]))
+    lines.append(_dist_row("input (non-empty)", words["input_nonempty"]))
+    lines.append(_dist_row("output", words["output"]))
+    lines.append("")
+
+    rouge = summary.get("rouge_l_to_seed")
+    if rouge:
+        lines.append(_dist_header("ROUGE-L to closest seed"))
+        lines.append(_dist_row(f"vs {rouge['n_seeds']} seeds", rouge["distribution"], 3))
+        lines.append(
+            f"  share above 0.7: {_pct(rouge['share_above_0.7'])}   seeds: {rouge['seeds']}"
+        )
+        lines.append("")
+
+    verbs = summary.get("verbs") or {}
+    if verbs.get("available"):
+        lines.append(f"Root verbs and direct objects  (parser: {verbs['parser']})")
+        n = verbs["instructions"]
+        lines.append(
+            f"  with a root verb {verbs['with_verb']:,} ({_pct(_share(verbs['with_verb'], n))}), "
+            f"with verb + object {verbs['with_pair']:,} ({_pct(_share(verbs['with_pair'], n))})"
+        )
+        lines.append(
+            f"  distinct root verbs {verbs['distinct_verbs']:,}, "
+            f"distinct verb-object pairs {verbs['distinct_pairs']:,}"
+        )
+        lines.append(f"  top {len(verbs['top_verbs'])} verbs (count) and their top objects:")
+        for row in verbs["top_verbs"]:
+            objects = ", ".join(f"{o['object']} {o['count']}" for o in row["objects"]) or "-"
+            lines.append(f"    {row['verb']:<14}{row['count']:>6}   {objects}")
+    else:
+        lines.append(f"Root verbs and direct objects: not computed ({verbs.get('reason', '?')})")
+    lines.append("")
+
+    run = summary.get("run")
+    if run:
+        lines.append("Run")
+        if "accepted_instructions" in run:
+            lines.append(f"  accepted instructions     {run['accepted_instructions']:,}")
+        rejected = run.get("rejected")
+        if rejected:
+            lines.append("  rejected (stage / reason):")
+            for stage, reasons in rejected.items():
+                for reason, count in reasons.items():
+                    lines.append(f"    {stage:<14}{reason:<28}{count:>8,}")
+        elif rejected is None:
+            lines.append("  rejected: no rejected.jsonl")
+        if run.get("failures"):
+            failed = ", ".join(f"{stage} {count}" for stage, count in run["failures"].items())
+            lines.append(f"  failed requests: {failed}")
+        usage = run.get("usage")
+        if usage:
+            lines.append(
+                f"  {'tokens by stage':<24}{'requests':>10}{'prompt':>12}{'completion':>12}"
+            )
+            for stage, row in list(usage["stages"].items()) + [("total", usage["total"])]:
+                lines.append(
+                    f"    {stage:<22}{row['requests']:>10,}"
+                    f"{row['prompt_tokens']:>12,}{row['completion_tokens']:>12,}"
+                )
+            cost = run.get("cost_usd")
+            priced = "not priced (local or unlisted model; see generate --price)"
+            lines.append(f"  cost: {priced if cost is None else f'${cost:,.4f}'}")
+        for note in run.get("notes", []):
+            lines.append(f"  note: {note}")
+        lines.append("")
+    for note in summary.get("notes", []):
+        lines.append(f"note: {note}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_json(summary: dict[str, Any]) -> str:
+    return json.dumps(summary, ensure_ascii=False, indent=2)

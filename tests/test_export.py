@@ -1,0 +1,273 @@
+"""`selfinstruct export`: every format on a small fixture, splits, errors and piping."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from selfinstruct.cli import main
+from selfinstruct.export import (
+    export,
+    load_templates,
+    openai_problem,
+    split_paths,
+    strip_field_name,
+)
+
+FIX = Path(__file__).parent / "fixtures"
+TASKS = FIX / "export_tasks.jsonl"  # 4 tasks, 7 instances, one with an empty output
+SEEDS = FIX / "stats_seeds.jsonl"  # 2 seed tasks, one instance each
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["export", *args])
+    stderr = result.stderr if hasattr(result, "stderr") else ""
+    return result.exit_code, result.stdout, stderr
+
+
+def jsonl(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_alpaca_array_and_jsonl():
+    code, out, _ = run(str(TASKS), "--format", "alpaca")
+    assert code == 0
+    records = json.loads(out)
+    assert len(records) == 7  # one per instance, copied as they are
+    assert records[0] == {
+        "instruction": "Classify the sentiment of the sentence.",
+        "input": "Sentence: I love this movie.",
+        "output": "positive",
+    }
+    code, out, _ = run(str(TASKS), "--format", "alpaca", "--jsonl")
+    assert jsonl(out) == records
+
+
+def test_openai_shape_and_validation():
+    code, out, err = run(str(TASKS), "--format", "openai", "--system", "You are helpful.")
+    assert code == 0
+    records = jsonl(out)
+    assert len(records) == 6  # the empty output is skipped
+    assert "skipped 1 invalid examples (empty output: 1)" in err
+    first = records[0]["messages"]
+    assert first == [
+        {"role": "system", "content": "You are helpful."},
+        {
+            "role": "user",
+            "content": "Classify the sentiment of the sentence.\n\nSentence: I love this movie.",
+        },
+        {"role": "assistant", "content": "positive"},
+    ]
+    haiku = records[2]["messages"]
+    assert haiku[1]["content"] == "Write a haiku about autumn."  # empty input: no blank line
+    assert all(openai_problem(r) is None for r in records)
+
+
+def test_openai_rules():
+    ok = {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}
+    assert openai_problem(ok) is None
+    assert openai_problem({"messages": []}) == "no messages"
+    assert (
+        openai_problem({"messages": [{"role": "user", "content": "a"}]}) == "no assistant message"
+    )
+    bad_role = {
+        "messages": [{"role": "bot", "content": "a"}, {"role": "assistant", "content": "b"}]
+    }
+    assert openai_problem(bad_role) == "bad role"
+    empty = {"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "b"}]}
+    assert openai_problem(empty) == "empty content"
+
+
+def test_sharegpt_and_messages():
+    code, out, _ = run(str(TASKS), "--format", "sharegpt", "--system", "Sys")
+    assert code == 0
+    conv = jsonl(out)[2]["conversations"]
+    assert [t["from"] for t in conv] == ["system", "human", "gpt"]
+    assert conv[1]["value"] == "Write a haiku about autumn."
+    assert conv[2]["value"].startswith("Leaves drift")
+    code, out, _ = run(str(TASKS), "--format", "messages")
+    records = jsonl(out)
+    assert len(records) == 6
+    assert [m["role"] for m in records[0]["messages"]] == ["user", "assistant"]
+
+
+def test_templates_load():
+    assert len(load_templates("finetune_with_input.txt")) == 7
+    assert len(load_templates("finetune_no_input.txt")) == 6
+
+
+def prompt_completion(*extra: str) -> list[dict]:
+    code, out, _ = run(str(TASKS), "--format", "prompt-completion", *extra)
+    assert code == 0
+    return jsonl(out)
+
+
+def test_prompt_completion_format():
+    records = prompt_completion("--seed", "1")
+    # 7 instances - 1 empty output = 6; the two identical "Blue" instances collapse when
+    # they draw the same template, so 5 or 6 remain
+    assert len(records) in (5, 6)
+    with_input = load_templates("finetune_with_input.txt")
+    no_input = load_templates("finetune_no_input.txt")
+    haiku = [r for r in records if "haiku" in r["prompt"]]
+    assert len(haiku) == 1
+    assert haiku[0]["prompt"] in {
+        t.format(instruction="Write a haiku about autumn.") for t in no_input
+    }
+    assert haiku[0]["completion"] == (
+        " Leaves drift slowly down\ncold wind hums an old refrain\nthe year exhales gold"
+    )
+    instruction = "Classify the sentiment of the sentence."
+    allowed = {
+        t.format(instruction=instruction, input=text)
+        for t in with_input
+        for text in ("Sentence: I love this movie.", "I love this movie.")
+    }
+    loves = [r for r in records if "love this movie" in r["prompt"]]
+    assert len(loves) == 1 and loves[0]["prompt"] in allowed
+    assert loves[0]["completion"] == " positive"
+    for record in records:
+        assert record["completion"].startswith(" ") and not record["completion"].startswith("  ")
+    assert len({(r["prompt"], r["completion"]) for r in records}) == len(records)
+
+
+def test_prompt_completion_dedup_of_identical_pairs():
+    # "Name a primary color." has two identical instances: with one no-input template
+    # chosen for both they collapse; over many seeds both outcomes occur, never 3 copies
+    counts = set()
+    for seed in range(30):
+        records = prompt_completion("--seed", str(seed))
+        counts.add(sum(1 for r in records if "primary color" in r["prompt"]))
+    assert counts <= {1, 2} and 1 in counts
+
+
+def test_prompt_completion_end_marker_and_reproducible():
+    a = prompt_completion("--seed", "7", "--end-marker", "<|endoftext|>")
+    b = prompt_completion("--seed", "7", "--end-marker", "<|endoftext|>")
+    assert a == b
+    assert all(r["completion"].endswith("<|endoftext|>") for r in a)
+    orders = {tuple(r["prompt"] for r in prompt_completion("--seed", str(s))) for s in range(6)}
+    assert len(orders) > 1  # the seed changes templates/order
+
+
+def test_field_name_stripping_rule():
+    rng = random.Random(0)
+    outcomes = [strip_field_name("Sentence: I love this movie.", rng) for _ in range(2000)]
+    stripped = outcomes.count("I love this movie.")
+    assert stripped + outcomes.count("Sentence: I love this movie.") == 2000
+    assert 900 < stripped < 1100  # probability 0.5
+    # multi-line inputs, lower-case or long field names are left alone
+    multi = "Paragraph one.\n\nParagraph two: more details here."
+    assert all(strip_field_name(multi, rng) == multi for _ in range(50))
+    assert all(strip_field_name("note: lower case", rng) == "note: lower case" for _ in range(50))
+    long_name = "A" + "b" * 31 + ": text"
+    assert all(strip_field_name(long_name, rng) == long_name for _ in range(50))
+
+
+def test_include_seeds():
+    base = prompt_completion("--seed", "3")
+    with_seeds = prompt_completion("--seed", "3", "--include-seeds", "--seeds", str(SEEDS))
+    assert len(with_seeds) == len(base) + 2
+    assert any("Translate this sentence to German." in r["prompt"] for r in with_seeds)
+
+
+def test_split(tmp_path):
+    out = tmp_path / "data.jsonl"
+    args = [str(TASKS), "--format", "messages", "-o", str(out), "--split", "0.5", "--seed", "5"]
+    code, _, err = run(*args)
+    assert code == 0
+    train, validation = split_paths(out)
+    assert train.name == "data.train.jsonl" and validation.name == "data.validation.jsonl"
+    t, v = jsonl(train.read_text()), jsonl(validation.read_text())
+    assert len(t) + len(v) == 6 and t and v
+    users = lambda rs: {r["messages"][0]["content"].split("\n")[0] for r in rs}  # noqa: E731
+    assert not users(t) & users(v)  # a task's instances stay on one side
+    first = (train.read_text(), validation.read_text())
+    run(*args)
+    assert (train.read_text(), validation.read_text()) == first
+    assert f"wrote {len(t)} records to {train}" in err
+
+
+def test_split_alpaca_array_names(tmp_path):
+    code, _, _ = run(
+        str(TASKS), "--format", "alpaca", "-o", str(tmp_path / "a.json"), "--split", "0.75"
+    )
+    assert code == 0
+    total = len(json.loads((tmp_path / "a.train.json").read_text()))
+    total += len(json.loads((tmp_path / "a.validation.json").read_text()))
+    assert total == 7
+
+
+def test_errors():
+    code, out, err = run("missing.jsonl", "--format", "openai")
+    assert code == 2
+    lines = (out + err).strip().splitlines()
+    assert len(lines) == 1 and "missing.jsonl" in lines[0]
+    code, out, err = run(str(FIX / "stats_broken.jsonl"), "--format", "openai")
+    assert code == 2 and "stats_broken.jsonl:2" in out + err
+    code, out, err = run(str(TASKS), "--format", "alpaca", "--split", "0.9")
+    assert code == 2 and "-o" in out + err
+    code, out, err = run(str(TASKS), "--format", "openai", "-o", "x.jsonl", "--split", "1.5")
+    assert code == 2
+    code, out, err = run(str(TASKS), "--format", "yaml")
+    assert code == 2
+
+
+def test_run_folder_input():
+    code, out, _ = run(str(FIX / "stats_run"), "--format", "alpaca", "--jsonl")
+    assert code == 0 and len(jsonl(out)) == 5
+
+
+def test_alpaca_input_file():
+    code, out, _ = run(str(FIX / "stats_alpaca.json"), "--format", "messages")
+    assert code == 0
+    assert jsonl(out)[1]["messages"][0]["content"] == "Add the numbers.\n\n2 and 3"
+
+
+def test_export_pipes_into_a_reader():
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    reader = "import sys, json; rows = [json.loads(l) for l in sys.stdin]; print(len(rows), rows[0]['messages'][-1]['role'])"
+    cmd = f'{sys.executable} -m selfinstruct export {TASKS} --format openai | {sys.executable} -c "{reader}"'
+    done = subprocess.run(cmd, shell=True, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "6 assistant"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "extra", "columns"),
+    [
+        ("alpaca", [], {"instruction", "input", "output"}),
+        ("alpaca", ["--jsonl"], {"instruction", "input", "output"}),
+        ("openai", ["--system", "S"], {"messages"}),
+        ("sharegpt", [], {"conversations"}),
+        ("messages", [], {"messages"}),
+        ("prompt-completion", [], {"prompt", "completion"}),
+    ],
+)
+def test_round_trip_through_datasets(tmp_path, monkeypatch, fmt, extra, columns):
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / ("out.json" if fmt == "alpaca" and not extra else "out.jsonl")
+    report = export(TASKS, fmt, output=out, **_kwargs(extra))
+    ds = datasets.load_dataset(
+        "json", data_files=str(out), split="train", cache_dir=str(tmp_path / "cache")
+    )
+    assert set(ds.column_names) == columns
+    assert len(ds) == report.written[str(out)]
+
+
+def _kwargs(extra: list[str]) -> dict:
+    if extra == ["--jsonl"]:
+        return {"jsonl": True}
+    if extra[:1] == ["--system"]:
+        return {"system": extra[1]}
+    return {}
