@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from selfinstruct.cli.options import instruction_filter_options
 from selfinstruct.filtering import FilterOptions, run_filter
 
 
@@ -35,30 +36,7 @@ from selfinstruct.filtering import FilterOptions, run_filter
     default=None,
     help="Also reject instructions too similar to this set (e.g. the seed tasks).",
 )
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0, 1),
-    default=0.7,
-    show_default=True,
-    help="Reject when ROUGE-L F against an earlier kept instruction is above this.",
-)
-@click.option(
-    "--tokenizer",
-    type=click.Choice(["rouge", "unicode"]),
-    default="rouge",
-    show_default=True,
-    help="rouge: rouge_score's [a-z0-9] tokens (the paper's); unicode: any script.",
-)
-@click.option(
-    "--blacklist",
-    type=click.Choice(["paper", "alpaca", "none"]),
-    default="paper",
-    show_default=True,
-    help="Forbidden-word list.",
-)
-@click.option(
-    "--allow-non-ascii-start", is_flag=True, help="Keep instructions starting with non-ASCII."
-)
+@instruction_filter_options
 @click.option("--no-novelty", is_flag=True, help="Skip the ROUGE-L novelty check.")
 @click.option(
     "--max-instances",

@@ -9,6 +9,7 @@ import click
 from tqdm import tqdm
 
 from selfinstruct import aio
+from selfinstruct.cli.options import instruction_filter_options
 from selfinstruct.generate import (
     build_backend,
     build_settings,
@@ -126,34 +127,7 @@ class _Bar:
     show_default=True,
     help="Requests in flight at once (the bundled model always runs one at a time).",
 )
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0, 1),
-    default=0.7,
-    show_default=True,
-    help="Reject an instruction whose ROUGE-L F against the pool is above this.",
-)
-@click.option(
-    "--tokenizer",
-    type=click.Choice(["rouge", "unicode"]),
-    default="rouge",
-    show_default=True,
-    help="ROUGE-L tokens: rouge_score's ([a-z0-9] only, the paper's) or unicode "
-    "(letters of any script; needed for non-English data).",
-)
-@click.option(
-    "--blacklist",
-    type=click.Choice(["paper", "alpaca", "none"]),
-    default="paper",
-    show_default=True,
-    help="Forbidden words: the paper's 13, or Alpaca's (adds video, audio, music, "
-    "flowchart, diagram).",
-)
-@click.option(
-    "--allow-non-ascii-start",
-    is_flag=True,
-    help="Keep instructions that start with a non-ASCII character (non-English work).",
-)
+@instruction_filter_options
 @click.option(
     "--classification-only",
     is_flag=True,

@@ -1,0 +1,47 @@
+"""Options shared by commands that apply the instruction filters (generate, filter)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def instruction_filter_options(func: F) -> F:
+    """--threshold, --tokenizer, --blacklist and --allow-non-ascii-start, the same everywhere."""
+    options = [
+        click.option(
+            "--threshold",
+            type=click.FloatRange(0, 1),
+            default=0.7,
+            show_default=True,
+            help="Reject an instruction whose ROUGE-L F against an earlier one is above this.",
+        ),
+        click.option(
+            "--tokenizer",
+            type=click.Choice(["rouge", "unicode"]),
+            default="rouge",
+            show_default=True,
+            help="ROUGE-L tokens: rouge_score's ([a-z0-9] only, the paper's) or unicode "
+            "(letters of any script; needed for non-English data).",
+        ),
+        click.option(
+            "--blacklist",
+            type=click.Choice(["paper", "alpaca", "none"]),
+            default="paper",
+            show_default=True,
+            help="Forbidden words: the paper's 13, or Alpaca's (adds video, audio, music, "
+            "flowchart, diagram).",
+        ),
+        click.option(
+            "--allow-non-ascii-start",
+            is_flag=True,
+            help="Keep instructions that start with a non-ASCII character (non-English work).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
