@@ -9,7 +9,7 @@ from pathlib import Path
 
 from stub_server import Fault, StubServer, generate_command
 
-SECRET = "sk-test-SECRET123-do-not-leak-4f9a"
+SECRET = "fake-key-SECRET123-do-not-leak-4f9a"
 
 
 def run(command: list[str], key_in_env: bool) -> subprocess.CompletedProcess[bytes]:
