@@ -142,7 +142,7 @@ class ModelClient:
                 except BackendError as error:
                     self._raise_if_fatal(error)
                     attempt += 1
-                    if not error.retryable or attempt >= self.retry.attempts:
+                    if not error.retryable or attempt >= self._attempts_for(error):
                         usage.failed += 1
                         self.usage.failures[error.kind] += 1
                         raise CallFailed(error, attempt, key) from None
@@ -151,6 +151,14 @@ class ModelClient:
         self.cache.put(key, request.stage, description, completion)
         usage.add(completion)
         return key, completion
+
+    def _attempts_for(self, error: BackendError) -> int:
+        """A server that has never answered and refuses connections is most likely not running:
+        give up after two attempts so the user hears about it in seconds, not minutes."""
+        answered = self.usage.requests + sum(s.cached for s in self.usage.stages.values())
+        if error.kind == "connection" and answered == 0:
+            return min(2, self.retry.attempts)
+        return self.retry.attempts
 
     def _raise_if_fatal(self, error: BackendError) -> None:
         where = self.backend.base_url or "the OpenAI API"

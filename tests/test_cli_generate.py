@@ -92,3 +92,14 @@ def test_unwritable_output_folder(tmp_path):
 def test_bad_decoding_override(tmp_path):
     result = invoke("generate", "--decoding", "instructions.temp=1", "--out", str(tmp_path / "o"))
     assert result.exit_code == 2 and "parameter must be one of" in result.output
+
+
+def test_unreachable_server_fails_fast(tmp_path):
+    import time
+
+    started = time.monotonic()
+    result = invoke("generate", "--n", "2", "--out", str(tmp_path / "o"), "--quiet",
+                    "--base-url", "http://127.0.0.1:9/v1", "--model", "x")  # fmt: skip
+    assert result.exit_code == 2
+    assert "cannot reach http://127.0.0.1:9/v1: is the server running?" in result.output
+    assert time.monotonic() - started < 30  # two attempts, not the full retry schedule
