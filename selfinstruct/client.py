@@ -69,6 +69,11 @@ class Usage:
         return sum(s.completion_tokens for s in self.stages.values())
 
     @property
+    def answered(self) -> int:
+        """Answers received this session, fresh or from the cache."""
+        return self.requests + sum(s.cached for s in self.stages.values())
+
+    @property
     def requests(self) -> int:
         return sum(s.requests for s in self.stages.values())
 
@@ -155,8 +160,7 @@ class ModelClient:
     def _attempts_for(self, error: BackendError) -> int:
         """A server that has never answered and refuses connections is most likely not running:
         give up after two attempts so the user hears about it in seconds, not minutes."""
-        answered = self.usage.requests + sum(s.cached for s in self.usage.stages.values())
-        if error.kind == "connection" and answered == 0:
+        if error.kind == "connection" and self.usage.answered == 0:
             return min(2, self.retry.attempts)
         return self.retry.attempts
 

@@ -48,6 +48,7 @@ from rapidfuzz.distance import LCSseq
 __all__ = [
     "NoveltyIndex",
     "NoveltyResult",
+    "best_matches",
     "Similar",
     "Tokenizer",
     "rouge_l_f",
@@ -611,6 +612,35 @@ def _f_vectorized(lcs: np.ndarray, m: float, n: np.ndarray) -> np.ndarray:
         denom = precision + recall
         f = 2 * precision * recall / denom
     return np.where((n > 0) & (denom > 0), f, 0.0)
+
+
+def best_matches(
+    texts: Sequence[str], references: Sequence[str], tokenizer: Tokenizer = "rouge"
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each text, the exact ROUGE-L F of its most similar reference (reference as target,
+    text as prediction, as in :meth:`NoveltyIndex.query`) and that reference's index.
+
+    One batched LCS over all pairs: what ``stats`` needs for "ROUGE-L to the closest seed".
+    With no references every score is 0.0 and every index -1.
+    """
+    if not texts or not references:
+        return np.zeros(len(texts)), np.full(len(texts), -1)
+    vocab: dict[str, str] = {}
+
+    def encode(text: str) -> str:
+        return "".join(
+            vocab.setdefault(token, _id_char(len(vocab) + 1)) for token in tokenize(text, tokenizer)
+        )
+
+    refs = [encode(text) for text in references]
+    queries = [encode(text) for text in texts]
+    lcs = process.cdist(queries, refs, scorer=LCSseq.similarity, dtype=np.int32, workers=-1)
+    m = np.array([[len(q)] for q in queries], dtype=np.float64)
+    n = np.array([len(r) for r in refs], dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(m > 0, _f_vectorized(lcs.astype(np.float64), m, n), 0.0)  # type: ignore[arg-type]
+    best = f.argmax(axis=1)
+    return f[np.arange(len(texts)), best], best
 
 
 def _shared_by_at_least(lists: list[array[int]], r: int) -> Iterable[int]:

@@ -337,9 +337,7 @@ class Generator:
     def _never_reached(self, failure: CallFailed) -> bool:
         """A connection failure before any answer at all: the server is not there, so the run
         ends with one clear error instead of logging every request as failed."""
-        usage = self.client.usage
-        answered = usage.requests + sum(s.cached for s in usage.stages.values())
-        return failure.error.kind == "connection" and answered == 0
+        return failure.error.kind == "connection" and self.client.usage.answered == 0
 
     def _consider(self, rid: str, text: str, k: int, key: str) -> None:
         reason = self.filter.reason(text)

@@ -6,9 +6,8 @@ result is a plain dictionary (``StatsResult.summary``) that the CLI prints as a 
 JSON, plus the raw per-item values (``StatsResult.raw``) that :mod:`selfinstruct.plots` draws.
 
 ROUGE-L to the most similar seed is the exact ``rouge_score`` ROUGE-L F-measure (default
-tokenizer, no stemmer), computed for all instruction/seed pairs at once: each token becomes
-one character, the integer LCS comes from ``rapidfuzz`` in native code, and
-``F = 2 * LCS / (len_a + len_b)``, which equals rouge_score's ``2PR / (P + R)``.
+tokenizer, no stemmer), computed for all instruction/seed pairs at once by
+:func:`selfinstruct.novelty.best_matches` (native LCS, rouge_score's own float formula).
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import numpy as np
 
 from selfinstruct.errors import UserError
 from selfinstruct.jsonio import read_jsonl
+from selfinstruct.novelty import best_matches
 from selfinstruct.records import iter_tasks
 from selfinstruct.resources import default_seed_path
 
@@ -127,43 +127,12 @@ def _share(part: int, whole: int) -> float | None:
 # ---------------------------------------------------------------------------------------
 
 
-def _rouge_tokenizer() -> Any:
-    from rouge_score.tokenizers import DefaultTokenizer
-
-    return DefaultTokenizer(use_stemmer=False)
-
-
-def _char(token_id: int) -> str:
-    # one code point per token id, skipping the surrogate block
-    return chr(token_id if token_id < 0xD800 else token_id + 0x800)
-
-
 def max_rouge_l_to(texts: list[str], references: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """For each text, the best ROUGE-L F against ``references`` and the index of that reference.
 
-    Exact rouge_score values (default tokenizer, no stemmer); an empty token list scores 0.
+    Exact rouge_score values (its tokenizer, no stemmer); an empty token list scores 0.
     """
-    from rapidfuzz import process
-    from rapidfuzz.distance import LCSseq
-
-    tokenizer = _rouge_tokenizer()
-    vocab: dict[str, int] = {}
-
-    def encode(text: str) -> str:
-        return "".join(_char(vocab.setdefault(tok, len(vocab))) for tok in tokenizer.tokenize(text))
-
-    refs = [encode(t) for t in references]
-    queries = [encode(t) for t in texts]
-    if not texts or not refs:
-        return np.zeros(len(texts)), np.full(len(texts), -1)
-    lcs = process.cdist(queries, refs, scorer=LCSseq.similarity, dtype=np.int32, workers=-1)
-    len_q = np.fromiter((len(q) for q in queries), dtype=np.float64, count=len(queries))
-    len_r = np.fromiter((len(r) for r in refs), dtype=np.float64, count=len(refs))
-    denom = len_q[:, None] + len_r[None, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = np.where(lcs > 0, 2.0 * lcs / denom, 0.0)
-    best = f.argmax(axis=1)
-    return f[np.arange(len(texts)), best], best
+    return best_matches(texts, references, "rouge")
 
 
 # ---------------------------------------------------------------------------------------
