@@ -47,14 +47,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--delay", type=float, default=0.2, help="stub answer delay, seconds")
     parser.add_argument("--api", choices=["chat", "completion"], default="chat")
-    parser.add_argument("--pool-lag", type=int, default=64)
+    parser.add_argument("--method", choices=["self-instruct", "alpaca"], default="self-instruct")
+    parser.add_argument("--pool-lag", type=int, default=64, help="self-instruct only")
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats here")
     args = parser.parse_args()
 
-    from selfinstruct import aio
     from selfinstruct.generate import build_backend, build_settings
-    from selfinstruct.pipeline import Generator, prepare_run_dir
-    from selfinstruct.records import load_seed_tasks
+    from selfinstruct.methods import run
     from selfinstruct.resources import default_seed_path
 
     stub, port = start_stub(args.delay)
@@ -66,12 +65,11 @@ def main() -> None:
                 api=args.api, model_path=None, timeout=60, concurrency=args.concurrency,
             )  # fmt: skip
             seeds_file = default_seed_path()
+            extra = {"pool_lag": args.pool_lag} if args.method == "self-instruct" else {}
             settings = build_settings(
-                n=args.n, backend=backend, seeds_file=seeds_file, seed=0,
-                concurrency=args.concurrency, pool_lag=args.pool_lag,
+                n=args.n, backend=backend, seeds_file=seeds_file, seed=0, method=args.method,
+                concurrency=args.concurrency, **extra,
             )  # fmt: skip
-            prepare_run_dir(out, settings, allow_changes=False)
-            generator = Generator(settings, load_seed_tasks(seeds_file), backend, out)
             profiler = None
             if args.profile:
                 import cProfile
@@ -79,7 +77,7 @@ def main() -> None:
                 profiler = cProfile.Profile()
                 profiler.enable()
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            result = aio.run(generator.run())
+            result = run(settings, backend, out)
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             if profiler is not None:
                 profiler.disable()
@@ -91,13 +89,13 @@ def main() -> None:
     requests = stats["requests"]
     ideal = args.concurrency / args.delay
     rate = requests / wall
-    accepted = result.summary["accepted_instructions"]
-    print(f"concurrency {args.concurrency}, stub delay {args.delay * 1000:.0f} ms, api {args.api}, "
-          f"n {args.n}, pool_lag {args.pool_lag}")  # fmt: skip
+    accepted = result.summary.accepted_instructions
+    print(f"method {args.method}, concurrency {args.concurrency}, stub delay "
+          f"{args.delay * 1000:.0f} ms, api {args.api}, n {args.n}")  # fmt: skip
     print(f"requests            {requests} in {wall:.2f} s")
     print(f"requests/s          {rate:.1f}  ({100 * rate / ideal:.0f}% of ideal {ideal:.0f}/s)")
     print(f"accepted instr/s    {accepted / wall:.1f}  ({accepted} accepted, "
-          f"{result.summary['tasks']} tasks)")  # fmt: skip
+          f"{result.summary.tasks} tasks)")  # fmt: skip
     print(
         f"pipeline CPU        {cpu:.2f} s = {1000 * cpu / max(requests, 1):.2f} s per 1,000 requests"
     )

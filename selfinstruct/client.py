@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from selfinstruct.backends.base import Backend, BackendError, Completion, Request
 from selfinstruct.cache import ResponseCache, request_key
 from selfinstruct.errors import UserError
-from selfinstruct.prompting import chat_message
 from selfinstruct.ratelimit import RateLimiter
+
+
+class Answer(NamedTuple):
+    key: str  # the response-cache key of the request
+    completion: Completion
 
 
 class CallFailed(Exception):
@@ -30,7 +34,7 @@ class CallFailed(Exception):
 
 
 class NotSent(Exception):
-    """The run is stopping: a request still waiting for a free slot is not sent."""
+    """The run is stopping: a request not yet sent (or not yet retried) is not sent."""
 
 
 @dataclass
@@ -71,7 +75,11 @@ class Usage:
     @property
     def answered(self) -> int:
         """Answers received this session, fresh or from the cache."""
-        return self.requests + sum(s.cached for s in self.stages.values())
+        return self.requests + self.cached
+
+    @property
+    def cached(self) -> int:
+        return sum(s.cached for s in self.stages.values())
 
     @property
     def requests(self) -> int:
@@ -106,40 +114,44 @@ class ModelClient:
         self.usage = Usage()
         self._semaphore = asyncio.Semaphore(max(1, min(concurrency, backend.max_concurrency)))
         self._jitter = random.Random()
-        # Checked when a request gets its slot: a stopping run sends nothing new.
-        self.should_stop: Callable[[], bool] = lambda: False
+        self._stopping = asyncio.Event()
+        self._inflight: set[asyncio.Task[Completion]] = set()
 
-    def text_for(self, request: Request) -> str:
-        if self.backend.api == "chat":
-            return chat_message(request.stage, request.prompt)
-        return request.prompt
+    def stop(self) -> None:
+        """Send nothing new: requests waiting for a slot or a retry raise NotSent."""
+        self._stopping.set()
+
+    def cancel_inflight(self) -> None:
+        """Abandon the requests on their way (after Ctrl-C, once their grace period is over)."""
+        for task in list(self._inflight):
+            task.cancel()
 
     def key_for(self, request: Request) -> tuple[str, dict[str, object]]:
         description = {
             **self.backend.identity(),
-            "text": self.text_for(request),
+            "text": request.prompt,
             "decoding": request.decoding.as_dict(),
             "seed": request.seed,
         }
         return request_key(description), description
 
-    async def call(self, request: Request) -> tuple[str, Completion]:
+    async def call(self, request: Request) -> Answer:
         key, description = self.key_for(request)
         usage = self.usage.stage(request.stage)
         cached = self.cache.get(key)
         if cached is not None:
             usage.add(cached)
-            return key, cached
-        text = str(description["text"])
+            return Answer(key, cached)
+        text = request.prompt
         attempt = 0
         async with self._semaphore:
-            if self.should_stop():
-                raise NotSent
             while True:
+                if self._stopping.is_set():
+                    raise NotSent
                 estimate = len(text) // 4 + request.decoding.max_tokens
                 started = await self.limiter.acquire(estimate) if self.limiter.active else 0.0
                 try:
-                    completion = await self.backend.complete(request, text)
+                    completion = await self._send(request, text)
                     if self.limiter.active:
                         used = completion.prompt_tokens + completion.completion_tokens
                         self.limiter.settle(started, estimate, used or estimate)
@@ -152,10 +164,31 @@ class ModelClient:
                         self.usage.failures[error.kind] += 1
                         raise CallFailed(error, attempt, key) from None
                     self.usage.retries += 1
-                    await asyncio.sleep(self.retry.delay(attempt - 1, error, self._jitter))
+                    await self._pause(self.retry.delay(attempt - 1, error, self._jitter))
         self.cache.put(key, request.stage, description, completion)
         usage.add(completion)
-        return key, completion
+        return Answer(key, completion)
+
+    async def _send(self, request: Request, text: str) -> Completion:
+        """The backend call as a task of its own, so that an interrupt can abandon it."""
+        task = asyncio.ensure_future(self.backend.complete(request, text))
+        self._inflight.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if task.cancelled() and self._stopping.is_set():
+                raise NotSent from None
+            raise
+        finally:
+            self._inflight.discard(task)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait before a retry, but not past a stop."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            return
+        raise NotSent
 
     def _attempts_for(self, error: BackendError) -> int:
         """A server that has never answered and refuses connections is most likely not running:

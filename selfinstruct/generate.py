@@ -9,14 +9,20 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from selfinstruct.backends.base import Api, Backend, Decoding
 from selfinstruct.config import (
+    CHAT_CLASSIFY_DECODING,
     CHAT_INSTRUCTION_STOP,
     CLASSIFICATION_INSTANCE_DECODING,
     CLASSIFY_DECODING,
     GENERATION_INSTANCE_DECODING,
     INSTRUCTION_DECODING,
-    GenerateSettings,
+    AlpacaSettings,
+    InstructionRunSettings,
+    SelfInstructSettings,
+    default,
     file_sha256,
 )
 from selfinstruct.errors import UserError
@@ -117,28 +123,53 @@ def build_settings(
     backend: Backend,
     seeds_file: Path,
     decoding: dict[str, dict[str, Any]] | None = None,
+    method: str = "self-instruct",
     **options: Any,
-) -> GenerateSettings:
+) -> InstructionRunSettings:
+    """The settings of a run; options left as None take the method's defaults."""
+    chosen = {k: v for k, v in options.items() if v is not None}
+    overrides = decoding or {}
+    common = {
+        "n": n,
+        "model": backend.model,
+        "base_url": backend.base_url,
+        "api": backend.api,
+        "seeds_path": str(seeds_file),
+        "seeds_sha256": file_sha256(seeds_file),
+    }
+    if method == "alpaca":
+        unknown = set(overrides) - {"instructions"}
+        if unknown:
+            raise UserError(
+                f"--decoding {sorted(unknown)[0]}.*: --method alpaca has one stage, instructions"
+            )
+        base = default(AlpacaSettings, "decoding")
+        tasks = dataclasses.replace(base, **overrides.get("instructions", {}))
+        return _validated(AlpacaSettings, **common, decoding=tasks, **chosen)
     instruction = INSTRUCTION_DECODING
+    classify = CLASSIFY_DECODING
     if backend.api == "chat":
         instruction = dataclasses.replace(instruction, stop=CHAT_INSTRUCTION_STOP)
+        classify = CHAT_CLASSIFY_DECODING
     defaults = {
         "instructions": instruction,
-        "classify": CLASSIFY_DECODING,
+        "classify": classify,
         "classification_instances": CLASSIFICATION_INSTANCE_DECODING,
         "generation_instances": GENERATION_INSTANCE_DECODING,
     }
     decodings = {
-        DECODING_STAGES[stage]: dataclasses.replace(base, **(decoding or {}).get(stage, {}))
+        DECODING_STAGES[stage]: dataclasses.replace(base, **overrides.get(stage, {}))
         for stage, base in defaults.items()
     }
-    return GenerateSettings(
-        n=n,
-        model=backend.model,
-        base_url=backend.base_url,
-        api=backend.api,
-        seeds_path=str(seeds_file),
-        seeds_sha256=file_sha256(seeds_file),
-        **decodings,
-        **options,
-    )
+    return _validated(SelfInstructSettings, **common, **decodings, **chosen)
+
+
+def _validated(
+    settings_model: type[InstructionRunSettings], **values: Any
+) -> InstructionRunSettings:
+    try:
+        return settings_model(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"])
+        raise UserError(f"invalid setting {name}={first.get('input')!r}: {first['msg']}") from None

@@ -1,4 +1,6 @@
-"""A deterministic in-process backend for pipeline tests: answers depend only on the prompt."""
+"""The synthetic model for engine and method tests: a deterministic in-process backend whose
+answers depend only on the prompt, and which records every request it receives, so a test can
+assert what the model was shown (the 6 + 2 shots), not only what came out."""
 
 from __future__ import annotations
 
@@ -63,6 +65,23 @@ def fake_instructions(prompt: str, count: int = 5) -> str:
     return " " + "\n".join(f"{9 + j}. {item}" for j, item in enumerate(items)) + "\n"
 
 
+def fake_alpaca(prompt: str, first: int = 4, last: int = 8) -> str:
+    """Items first..last in Alpaca's layout, continuing the open instruction field."""
+    h = digest(prompt)
+    pieces = []
+    for j, number in enumerate(range(first, last + 1)):
+        v = VERBS[(h >> (4 * j)) % len(VERBS)]
+        a = WORDS[(h >> (4 * j + 7)) % len(WORDS)]
+        b = WORDS[(h >> (4 * j + 13)) % len(WORDS)]
+        instruction = f"{v} the {a} of a {b} fan, case {h % 991}-{j}."
+        if j == 1:
+            instruction = "Draw a map of the town."  # blacklist
+        given = "<noinput>" if j % 2 else f"A {a} and a {b}."
+        body = f"{instruction}\n{number}. Input:\n{given}\n{number}. Output:\nAbout the {a}."
+        pieces.append(body if j == 0 else f"{number}. Instruction: {body}")
+    return " " + "\n###\n".join(pieces) + "\n###\n"
+
+
 class FakeBackend(Backend):
     def __init__(self, api: str = "completion", fail_every: int = 0) -> None:
         self.model = "fake-model"
@@ -71,12 +90,16 @@ class FakeBackend(Backend):
         self.max_concurrency = 64
         self.calls = 0
         self.fail_every = fail_every
+        self.requests: list[Request] = []  # every request received, in arrival order
 
     async def complete(self, request: Request, text: str) -> Completion:
         self.calls += 1
+        self.requests.append(request)
         if self.fail_every and self.calls % self.fail_every == 0:
             raise BackendError("bad_request", "injected failure")
-        if request.stage == "instructions":
+        if request.stage == "instructions" and "###" in text:
+            answer = fake_alpaca(text)
+        elif request.stage == "instructions":
             answer = fake_instructions(text)
         elif request.stage == "classify":
             answer = " Yes" if "Classify" in text.rsplit("Task:", 1)[-1] else " No"

@@ -35,6 +35,7 @@ import contextlib
 import hashlib
 import json
 import random
+import re
 import sys
 import threading
 import time
@@ -137,6 +138,8 @@ def last_task(prompt: str) -> str:
 
 
 def stage_of(prompt: str) -> str:
+    if "###" in prompt and "Instruction:" in prompt:
+        return "alpaca"
     if "Is it classification?" in prompt[-400:]:
         return "classify"
     if "Task:" in prompt:
@@ -147,6 +150,8 @@ def stage_of(prompt: str) -> str:
 def answer_for(prompt: str, chat: bool, salt: str = "") -> str:
     """The stub's answer text: a function of the prompt (and salt) alone."""
     stage = stage_of(prompt)
+    if stage == "alpaca":
+        return alpaca_answer(prompt, chat, salt)
     if stage == "instructions":
         items = instruction_items(prompt, salt)
         if chat:
@@ -171,6 +176,20 @@ def answer_for(prompt: str, chat: bool, salt: str = "") -> str:
             f"\nOutput: The {noun} is best handled by {rng.choice(AUDIENCES)}, step by step."
         )
     return "\n\n".join(examples) + "\n"
+
+
+def alpaca_answer(prompt: str, chat: bool, salt: str = "", count: int = 6) -> str:
+    """Whole tasks in Alpaca's layout, continuing the prompt's open item."""
+    first = int(re.findall(r"###\n(\d+)\. Instruction:", prompt)[-1])
+    rng = _rng("alpaca", salt, prompt)
+    pieces = []
+    for number, item in enumerate(instruction_items(prompt, salt, count), start=first):
+        given = "<noinput>" if rng.random() < 0.6 else f"The {rng.choice(NOUNS)} in {rng.choice(PLACES)}."
+        output = f"Start with the {rng.choice(NOUNS)}, then ask {rng.choice(AUDIENCES)}."
+        pieces.append(f"{number}. Instruction: {item}\n{number}. Input:\n{given}\n"
+                      f"{number}. Output:\n{output}")  # fmt: skip
+    text = "\n###\n".join(pieces) + "\n###\n"
+    return text if chat else " " + text.removeprefix(f"{first}. Instruction: ")
 
 
 def _apply_stop(text: str, stop: Any) -> str:

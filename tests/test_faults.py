@@ -8,16 +8,13 @@ import subprocess
 import time
 from pathlib import Path
 
+from helpers import run_generate
 from stub_server import Fault, StubServer, generate_command
 
 from selfinstruct.backends.base import Decoding, Request
 from selfinstruct.backends.openai_api import OpenAIBackend
 from selfinstruct.cache import ResponseCache
 from selfinstruct.client import ModelClient, RetryPolicy
-from selfinstruct.generate import build_settings
-from selfinstruct.pipeline import Generator, prepare_run_dir
-from selfinstruct.records import load_seed_tasks
-from selfinstruct.resources import default_seed_path
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.02, max_delay=0.05)
 REQUEST = Request("classify", "Task: Sort fruit by colour.\nIs it classification?",
@@ -34,11 +31,9 @@ def run_library(stub: StubServer, out: Path, n: int, retry: RetryPolicy = FAST_R
                 timeout: float = 10.0, concurrency: int = 4):  # fmt: skip
     backend = OpenAIBackend(model="stub", base_url=stub.base_url, timeout=timeout,
                             max_concurrency=concurrency)  # fmt: skip
-    settings = build_settings(n=n, backend=backend, seeds_file=default_seed_path(), seed=3,
-                              concurrency=concurrency, timeout=timeout)  # fmt: skip
-    prepare_run_dir(out, settings, allow_changes=False)
-    generator = Generator(settings, load_seed_tasks(default_seed_path()), backend, out, retry=retry)
-    return asyncio.run(generator.run())
+    result, _ = run_generate(out, n, backend=backend, seed=3, concurrency=concurrency,
+                             timeout=timeout, retry=retry)  # fmt: skip
+    return result
 
 
 def assert_consistent(out: Path) -> None:
@@ -80,8 +75,8 @@ def test_slow_response_past_timeout_is_retried(tmp_path):
     out = tmp_path / "run"
     with StubServer(delay=0.0, faults=[Fault("slow", first=2, seconds=2.5)]) as stub:
         result = run_library(stub, out, n=6, timeout=1.0)
-    assert result.summary["status"] == "complete"
-    assert result.summary["retries"] >= 2 and result.summary["failures"] == {}
+    assert result.summary.status == "complete"
+    assert result.summary.retries >= 2 and result.summary.failures == {}
     assert stub.state.fault_hits["slow"] == 2
 
 
@@ -93,7 +88,7 @@ def test_timeouts_that_persist_are_failures_with_their_kind(tmp_path):
                              retry=RetryPolicy(attempts=1))  # fmt: skip
     failures = lines(out / "failures.jsonl")
     assert [f["kind"] for f in failures] == ["timeout", "timeout"]
-    assert result.summary["failures"] == {"timeout": 2}
+    assert result.summary.failures == {"timeout": 2}
     assert_consistent(out)
 
 
@@ -106,15 +101,15 @@ def test_invalid_json_keeps_raw_text_and_invents_nothing(tmp_path):
     assert failures and all(f["stage"] == "classify" and f["kind"] == "malformed" for f in failures)
     assert all("half an ans" in f["raw"] and f["attempts"] == 2 for f in failures)
     assert not lines(out / "classification.jsonl") and not lines(out / "tasks.jsonl")
-    assert result.summary["failures"] == {"malformed": len(failures)}
+    assert result.summary.failures == {"malformed": len(failures)}
     assert_consistent(out)
 
 
 def test_transient_invalid_json_is_retried(tmp_path):
     with StubServer(delay=0.0, faults=[Fault("invalid_json", first=2)]) as stub:
         result = run_library(stub, tmp_path / "run", n=5)
-    assert result.summary["status"] == "complete" and result.summary["failures"] == {}
-    assert result.summary["retries"] == 2
+    assert result.summary.status == "complete" and result.summary.failures == {}
+    assert result.summary.retries == 2
 
 
 def test_truncated_instruction_response_is_rejected_whole(tmp_path):
@@ -125,7 +120,7 @@ def test_truncated_instruction_response_is_rejected_whole(tmp_path):
     truncated = [r for r in lines(out / "rejected.jsonl") if r["reason"] == "response_truncated"]
     assert len(truncated) == 3
     assert all(r["stage"] == "instruction" and r["text"].strip() for r in truncated)
-    assert result.summary["status"] == "complete"
+    assert result.summary.status == "complete"
     assert_consistent(out)
 
 
@@ -134,8 +129,8 @@ def test_dropped_connections_are_retried(tmp_path):
     with StubServer(delay=0.0, faults=[Fault("drop", every=5)]) as stub:
         result = run_library(stub, out, n=10)
     assert stub.state.fault_hits["drop"] >= 3
-    assert result.summary["status"] == "complete" and result.summary["failures"] == {}
-    assert result.summary["retries"] == stub.state.fault_hits["drop"]
+    assert result.summary.status == "complete" and result.summary.failures == {}
+    assert result.summary.retries == stub.state.fault_hits["drop"]
     assert_consistent(out)
 
 

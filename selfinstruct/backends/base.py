@@ -1,6 +1,6 @@
 """What every backend offers: one async call from a request to a completion.
 
-A request carries the prompt text of the paper; chat backends wrap it in a user message.
+A request carries the final text to send: a completion prompt, or a chat model's user message.
 Backends raise :class:`BackendError` with a kind, so the caller decides what to retry and what
 ends the run; they never invent an answer.
 """
@@ -10,8 +10,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
-
-from selfinstruct.prompting import Stage
 
 Api = Literal["completion", "chat"]
 ErrorKind = Literal[
@@ -49,8 +47,8 @@ class Decoding:
 
 @dataclass(frozen=True)
 class Request:
-    stage: Stage
-    prompt: str
+    stage: str  # names the request in usage, the cache and failures
+    prompt: str  # the final text sent: the completion prompt or the chat user message
     decoding: Decoding
     seed: int | None = None
 

@@ -4,21 +4,35 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from tqdm import tqdm
 
-from selfinstruct import aio
 from selfinstruct.cli.options import instruction_filter_options
+from selfinstruct.config import MAX_CONCURRENCY, RunSettings, SelfInstructSettings, default
+from selfinstruct.engine import Progress, RunResult, StopKind
+from selfinstruct.errors import UserError
 from selfinstruct.generate import (
     build_backend,
     build_settings,
     parse_decoding_overrides,
     parse_price,
 )
-from selfinstruct.pipeline import Generator, Progress, prepare_run_dir
+from selfinstruct.methods import run
 from selfinstruct.records import load_seed_tasks
 from selfinstruct.resources import default_seed_path
+
+# Exit status by how a run stopped: a budget stop is what was asked for.
+EXIT_CODES = {
+    StopKind.COMPLETE: 0,
+    StopKind.BUDGET: 0,
+    StopKind.INTERRUPTED: 130,
+    StopKind.STALLED: 2,
+    StopKind.FAILED: 2,
+}
+# Options that only Self-Instruct has.
+SELF_INSTRUCT_ONLY = ("pool_lag", "classification_only")
 
 
 class _Bar:
@@ -34,6 +48,8 @@ class _Bar:
         if now - self._last < 0.1 and progress.finished < progress.target:
             return
         self._last = now
+        if self.bar.total != progress.target:
+            self.bar.total = progress.target  # a resume may hold more than --n already
         elapsed = max(now - progress.started, 1e-9)
         self.bar.n = progress.finished
         postfix = {
@@ -53,7 +69,21 @@ class _Bar:
         self.bar.close()
 
 
+def _folder(value: str) -> Path:
+    if not value.strip():
+        raise click.BadParameter("must name a folder, e.g. --out data/run1")
+    return Path(value)
+
+
 @click.command()
+@click.option(
+    "--method",
+    type=click.Choice(["self-instruct", "alpaca"]),
+    default="self-instruct",
+    show_default=True,
+    help="self-instruct: the paper's bootstrap (8 shots, 2 from the pool; classification; "
+    "instances). alpaca: Stanford Alpaca's one pass (3 seed shots, whole tasks per request).",
+)
 @click.option(
     "--n",
     "n",
@@ -65,8 +95,9 @@ class _Bar:
 @click.option(
     "--out",
     "out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("data/run"),
+    type=click.Path(file_okay=False),
+    callback=lambda ctx, param, value: _folder(value),
+    default="data/run",
     show_default=True,
     help="Run folder. An existing run folder is resumed up to --n.",
 )
@@ -116,14 +147,14 @@ class _Bar:
 @click.option(
     "--seed",
     type=int,
-    default=0,
+    default=default(RunSettings, "seed"),
     show_default=True,
     help="Random seed for prompt sampling (and the server's sampler, when supported).",
 )
 @click.option(
     "--concurrency",
-    type=click.IntRange(min=1),
-    default=8,
+    type=click.IntRange(min=1, max=MAX_CONCURRENCY),
+    default=default(RunSettings, "concurrency"),
     show_default=True,
     help="Requests in flight at once (the bundled model always runs one at a time).",
 )
@@ -136,10 +167,10 @@ class _Bar:
 @click.option(
     "--pool-lag",
     type=click.IntRange(min=0),
-    default=64,
-    show_default=True,
-    help="Prompt k samples the pool as of response k-1-LAG, so that LAG+1 bootstrap "
-    "requests can be in flight while the data stays reproducible.",
+    default=None,
+    help="Self-Instruct: prompt k samples the pool as of answer k-1-min(LAG, k//2), so "
+    "that up to LAG+1 bootstrap requests can be in flight while the data stays "
+    f"reproducible. [default: {default(SelfInstructSettings, 'pool_lag')}]",
 )
 @click.option(
     "--decoding",
@@ -185,14 +216,14 @@ class _Bar:
 @click.option(
     "--timeout",
     type=click.FloatRange(min=1),
-    default=120.0,
+    default=default(RunSettings, "timeout"),
     show_default=True,
     help="Seconds before a request is abandoned and retried.",
 )
 @click.option(
     "--max-retries",
     type=click.IntRange(min=1),
-    default=6,
+    default=default(RunSettings, "max_retries"),
     show_default=True,
     help="Attempts per request on rate limits, server errors and timeouts.",
 )
@@ -202,78 +233,75 @@ class _Bar:
     help="Resume a run folder even if data settings differ from the saved ones.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar; print only the summary.")
-def generate(
-    n: int,
-    out: Path,
-    model: str | None,
-    base_url: str | None,
-    api_key: str | None,
-    api: str,
-    model_path: Path | None,
-    seeds_path: Path | None,
-    seed: int,
-    concurrency: int,
-    threshold: float,
-    tokenizer: str,
-    blacklist: str,
-    allow_non_ascii_start: bool,
-    classification_only: bool,
-    pool_lag: int,
-    decoding: tuple[str, ...],
-    max_cost: float | None,
-    max_total_tokens: int | None,
-    rpm: int | None,
-    tpm: int | None,
-    price: str | None,
-    timeout: float,
-    max_retries: int,
-    allow_setting_changes: bool,
-    quiet: bool,
-) -> None:
-    """Generate instruction data with the Self-Instruct bootstrap.
+@click.pass_context
+def generate(ctx: click.Context, method: str, n: int, out: Path, **options: Any) -> None:
+    """Generate instruction data (Self-Instruct, or Alpaca's one-pass variant).
 
     Writes a run folder: settings.json, machine_instructions.jsonl, classification.jsonl,
     tasks.jsonl (the final data), rejected.jsonl (every drop with its reason),
     failures.jsonl, summary.json and cache.sqlite (every model answer). Run the same command
     again to resume an interrupted run or to extend it to a larger --n.
     """
-    seeds_file = seeds_path or default_seed_path()
-    seeds = load_seed_tasks(seeds_file)
+    o = dict(options)
+    if method != "self-instruct":
+        for name in SELF_INSTRUCT_ONLY:
+            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
+                flag = "--" + name.replace("_", "-")
+                raise UserError(f"{flag} applies to --method self-instruct only")
+        for name in SELF_INSTRUCT_ONLY:
+            o.pop(name)
+    if ctx.get_parameter_source("blacklist") is click.core.ParameterSource.DEFAULT:
+        o["blacklist"] = None  # the method's own default (Alpaca adds five words)
+    # Cheap checks first: nothing is loaded or contacted before the options are known good.
+    decoding = parse_decoding_overrides(o.pop("decoding"))
+    price = parse_price(o.pop("price"))
+    seeds_file = o.pop("seeds_path") or default_seed_path()
+    load_seed_tasks(seeds_file)
     backend = build_backend(
-        model=model, base_url=base_url, api_key=api_key, api=api, model_path=model_path,
-        timeout=timeout, concurrency=concurrency,
+        model=o.pop("model"), base_url=o.pop("base_url"), api_key=o.pop("api_key"),
+        api=o.pop("api"), model_path=o.pop("model_path"), timeout=o["timeout"],
+        concurrency=o["concurrency"],
     )  # fmt: skip
+    quiet = o.pop("quiet")
+    allow_changes = o.pop("allow_setting_changes")
+    o["ascii_first_char"] = not o.pop("allow_non_ascii_start")
     settings = build_settings(
-        n=n, backend=backend, seeds_file=seeds_file, seed=seed, concurrency=concurrency,
-        threshold=threshold, tokenizer=tokenizer, blacklist=blacklist,
-        ascii_first_char=not allow_non_ascii_start, classification_only=classification_only,
-        pool_lag=pool_lag, decoding=parse_decoding_overrides(decoding), max_cost=max_cost,
-        max_total_tokens=max_total_tokens, timeout=timeout, max_retries=max_retries, rpm=rpm, tpm=tpm,
-    )  # fmt: skip
-    resuming = prepare_run_dir(out, settings, allow_setting_changes)
-    if resuming and not quiet:
-        click.echo(f"Resuming {out} (answers already received come from its cache).", err=True)
+        n=n, backend=backend, seeds_file=seeds_file, decoding=decoding, method=method, **o
+    )
+
+    def resuming() -> None:
+        if not quiet:
+            click.echo(f"Resuming {out} (answers already received come from its cache).", err=True)
+
     bar = _Bar(n, quiet)
-    generator = Generator(settings, seeds, backend, out, on_progress=bar, price=parse_price(price))
     try:
-        result = aio.run(generator.run())
+        result = run(
+            settings, backend, out, allow_changes=allow_changes, on_resume=resuming,
+            on_progress=bar, price=price,
+        )  # fmt: skip
     finally:
         bar.close()
+    _report(result, out)
+    raise SystemExit(EXIT_CODES[result.stop])
+
+
+def _report(result: RunResult, out: Path) -> None:
     summary = result.summary
     click.echo(
-        f"{summary['accepted_instructions']}/{n} instructions, {summary['tasks']} tasks, "
-        f"{summary['instances']} instances in {out} ({summary['wall_seconds']:.0f}s)",
+        f"{summary.accepted_instructions}/{summary.target} instructions, {summary.tasks} tasks, "
+        f"{summary.instances} instances in {out} ({summary.wall_seconds:.0f}s)",
         err=True,
     )
-    rejected = summary["rejected"]
-    if rejected:
-        click.echo("rejected: " + ", ".join(f"{k} {v}" for k, v in rejected.items()), err=True)
-    if summary["failures"]:
+    if summary.rejected:
         click.echo(
-            "failed requests: " + ", ".join(f"{k} {v}" for k, v in summary["failures"].items()),
+            "rejected: " + ", ".join(f"{k} {v}" for k, v in summary.rejected.items()), err=True
+        )
+    if summary.failures:
+        click.echo(
+            "failed requests: " + ", ".join(f"{k} {v}" for k, v in summary.failures.items()),
             err=True,
         )
-    run_usage = summary.get("run_usage") or {}
+    run_usage = summary.run_usage
     if run_usage.get("total_tokens"):
         spent = run_usage.get("cost_usd")
         click.echo(
@@ -281,11 +309,7 @@ def generate(
             + (f", {spent:.4f} USD" if spent is not None else ""),
             err=True,
         )
-    if result.stop_reason:
-        budget = result.stop_reason.startswith("--max-")  # the reason says how to continue
-        hint = "" if budget else " Run the same command again to resume."
-        click.echo(f"Stopped: {result.stop_reason}.{hint}", err=True)
-        if result.stop_reason == "interrupted":
-            raise SystemExit(130)
-        if not result.stop_reason.startswith("--max-"):  # a budget stop is what was asked for
-            raise SystemExit(2)
+    if result.stop is not StopKind.COMPLETE:
+        # A budget stop's reason says how to continue.
+        hint = "" if result.stop is StopKind.BUDGET else " Run the same command again to resume."
+        click.echo(f"Stopped: {summary.stop_reason}.{hint}", err=True)

@@ -1,38 +1,14 @@
-"""The pipeline over a deterministic fake backend: files, schema, determinism, resume."""
+"""Self-Instruct on the engine over the synthetic model: files, schema, determinism, resume."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from pathlib import Path
 
 import pytest
 from fakes import FakeBackend
+from helpers import lines, run_generate
 
 from selfinstruct.errors import UserError
-from selfinstruct.generate import build_settings
-from selfinstruct.pipeline import Generator, prepare_run_dir
-from selfinstruct.records import load_seed_tasks
-from selfinstruct.resources import default_seed_path
-
-
-def run_generate(out: Path, n: int, seed: int = 0, concurrency: int = 4, backend=None, **options):
-    backend = backend or FakeBackend()
-    settings = build_settings(
-        n=n,
-        backend=backend,
-        seeds_file=default_seed_path(),
-        seed=seed,
-        concurrency=concurrency,
-        **options,
-    )
-    prepare_run_dir(out, settings, allow_changes=False)
-    generator = Generator(settings, load_seed_tasks(default_seed_path()), backend, out)
-    return asyncio.run(generator.run()), backend
-
-
-def lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_run_folder_files_and_schema(tmp_path):
@@ -64,7 +40,7 @@ def test_run_folder_files_and_schema(tmp_path):
     assert {"blacklist", "too_short"} <= reasons
     settings = json.loads((out / "settings.json").read_text())
     assert settings["instruction_decoding"]["presence_penalty"] == 2.0
-    assert result.summary["accepted_instructions"] == 12 and result.summary["status"] == "complete"
+    assert result.summary.accepted_instructions == 12 and result.summary.status == "complete"
 
 
 def test_same_seed_same_data_regardless_of_concurrency(tmp_path):
@@ -114,7 +90,7 @@ def test_failures_are_recorded_not_invented(tmp_path):
     classified_ids = {c["id"] for c in lines(tmp_path / "run" / "classification.jsonl")}
     failed_classify = {f["id"] for f in failures if f["stage"] == "classify"}
     assert not (failed_classify & classified_ids)
-    assert result.summary["failures"] == {"bad_request": len(failures)}
+    assert result.summary.failures == {"bad_request": len(failures)}
 
 
 def test_half_written_line_is_repaired_on_resume(tmp_path):
@@ -125,3 +101,4 @@ def test_half_written_line_is_repaired_on_resume(tmp_path):
     run_generate(out, n=5)
     for line in (out / "tasks.jsonl").read_text().splitlines():
         json.loads(line)
+

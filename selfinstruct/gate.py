@@ -1,0 +1,81 @@
+"""The instruction gate: the rules, then ROUGE-L novelty, as one keep-or-reject decision.
+
+Every method that makes instructions, and ``selfinstruct filter``, pass candidates through the
+same gate, so a reason means the same everywhere. A rejection is a :class:`Rejection`: a stable
+snake_case reason (what ``rejected.jsonl`` records and ``stats`` counts) and its detail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from selfinstruct.filters import InstructionFilter, instruction_rules
+from selfinstruct.novelty import NoveltyIndex, NoveltyResult, Tokenizer
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class InstructionGate:
+    def __init__(
+        self,
+        rules: InstructionFilter,
+        threshold: float = 0.7,
+        tokenizer: Tokenizer = "rouge",
+        novelty: bool = True,
+    ) -> None:
+        self.rules = rules
+        self.novelty = novelty
+        self.index = NoveltyIndex(threshold=threshold, tokenizer=tokenizer)
+
+    @classmethod
+    def from_settings(
+        cls,
+        blacklist: str,
+        ascii_first_char: bool,
+        tokenizer: Tokenizer,
+        threshold: float,
+        novelty: bool = True,
+    ) -> InstructionGate:
+        rules = instruction_rules(blacklist, ascii_first_char, tokenizer)
+        return cls(rules, threshold=threshold, tokenizer=tokenizer, novelty=novelty)
+
+    def remember(self, texts: Iterable[str]) -> None:
+        """Instructions that later candidates must differ from (seeds, earlier records)."""
+        if self.novelty:
+            for text in texts:
+                self.index.add(text)
+
+    def rule(self, text: str) -> Rejection | None:
+        """The instruction rules alone, in the reference's order."""
+        reason = self.rules.reason(text)
+        if reason is None:
+            return None
+        if reason == "blacklist":
+            return Rejection(reason, {"detail": self.rules.blacklisted_word(text)})
+        return Rejection(reason)
+
+    def similar(self, text: str) -> Rejection | None:
+        """Novelty alone: too close (ROUGE-L above the threshold) to a remembered text."""
+        if not self.novelty:
+            return None
+        verdict = self.index.query(text, top_k=0)
+        if verdict.novel:
+            return None
+        return Rejection("rouge_similar", {"max_score": verdict.max_score})
+
+    def check(self, text: str) -> Rejection | None:
+        return self.rule(text) or self.similar(text)
+
+    def admit(self, text: str, scored: bool = True) -> NoveltyResult | None:
+        """Remember an accepted text; with ``scored``, first its 10 nearest texts and the
+        mean similarity (what Self-Instruct records beside each instruction)."""
+        result = self.index.query(text, top_k=10, with_mean=True) if scored else None
+        if self.novelty:
+            self.index.add(text)
+        return result

@@ -1,0 +1,67 @@
+"""The methods, each a small module that reads like its paper, and the one way to run them.
+
+:func:`run` is the library's entry point: it checks the run folder against the settings (nothing
+is written before the run really starts), builds the method (which validates its inputs), takes
+the folder, and runs the method on the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from selfinstruct import aio
+from selfinstruct.backends.base import Backend
+from selfinstruct.client import RetryPolicy
+from selfinstruct.config import InstructionRunSettings
+from selfinstruct.engine import Engine, Progress, RunResult
+from selfinstruct.errors import UserError
+from selfinstruct.records import load_seed_tasks
+from selfinstruct.store import RunFolder
+
+
+def build_method(settings: InstructionRunSettings, api: str) -> Any:
+    seeds = load_seed_tasks(settings.seeds_path)
+    if settings.method == "alpaca":
+        from selfinstruct.methods.alpaca import Alpaca
+
+        return Alpaca(settings, seeds, api)  # type: ignore[arg-type]
+    if settings.method == "self-instruct":
+        from selfinstruct.methods.self_instruct import SelfInstruct
+
+        return SelfInstruct(settings, seeds, api)  # type: ignore[arg-type]
+    raise UserError(f"unknown method {settings.method!r}")
+
+
+def run(
+    settings: InstructionRunSettings,
+    backend: Backend,
+    out: Path,
+    *,
+    allow_changes: bool = False,
+    on_resume: Callable[[], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    price: tuple[float, float] | None = None,
+    retry: RetryPolicy | None = None,
+) -> RunResult:
+    folder = RunFolder(out)
+    previous = folder.check(settings, allow_changes, settings.OPERATIONAL)
+    method = build_method(settings, backend.api)
+    # settings.json keeps the largest --n the folder was asked for; a smaller --n on a resume
+    # neither shrinks the data nor rewrites the record of what was asked.
+    saved = settings
+    if previous is not None and previous.n > settings.n:
+        saved = settings.model_copy(update={"n": previous.n})
+    folder.open(saved)
+    try:
+        if previous is not None and on_resume is not None:
+            on_resume()
+        engine = Engine(
+            settings, backend, folder, method=settings.method, target=settings.n,
+            on_progress=on_progress, price=price, retry=retry,
+        )  # fmt: skip
+    except BaseException:
+        folder.close()
+        raise
+    return aio.run(engine.run(method))

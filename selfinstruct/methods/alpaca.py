@@ -1,0 +1,187 @@
+"""Alpaca's one-pass variant of Self-Instruct (Taori et al. 2023, stanford_alpaca).
+
+One request yields whole tasks: the prompt shows 3 tasks sampled from the seeds only (machine
+tasks are never shown), each as numbered Instruction / Input / Output fields separated by
+``###``, and opens item 4 for the model to continue to item 20 (temperature 1.0, top_p 1.0,
+max_tokens 3072). An item must split into exactly its three fields; ``<noinput>`` is an empty
+input; when the answer was cut at max_tokens only its last item is dropped. Items then pass the
+instruction gate (4 to 150 words, Alpaca's 18-word blacklist, "Write a program", leading
+punctuation or non-ASCII, ROUGE-L > 0.7 against the seeds and every kept instruction). No
+classification stage, one instance per task.
+
+Since a prompt depends only on the seeds, every request can be in flight from the start; answers
+are still committed in request order, so novelty decisions do not depend on timing.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+
+from selfinstruct.backends.base import Request
+from selfinstruct.client import Answer
+from selfinstruct.config import AlpacaSettings
+from selfinstruct.engine import Engine
+from selfinstruct.errors import UserError
+from selfinstruct.gate import InstructionGate, Rejection
+from selfinstruct.prompting import load_prompt
+from selfinstruct.records import SeedTask
+
+NO_INPUT = "<noinput>"
+
+
+@dataclass(frozen=True)
+class Item:
+    instruction: str
+    input: str
+    output: str
+
+
+def render_prompt(examples: list[SeedTask], count: int) -> str:
+    """The header, the examples as items 1..3, and item 4's instruction field left open."""
+    parts = [load_prompt("alpaca/header.txt").format(count=count)]
+    for number, task in enumerate(examples, start=1):
+        instance = task.instances[0]
+        instruction = re.sub(r"\s+", " ", task.instruction).strip().rstrip(":")
+        parts.append(
+            f"###\n{number}. Instruction: {instruction}\n"
+            f"{number}. Input:\n{instance.input or NO_INPUT}\n"
+            f"{number}. Output:\n{instance.output}\n"
+        )
+    parts.append(f"###\n{len(examples) + 1}. Instruction:")
+    return "".join(parts)
+
+
+def chat_message(prompt: str, first: int, count: int) -> str:
+    return load_prompt("alpaca/chat.txt").format(next=first, last=count - 1, prompt=prompt)
+
+
+def parse_items(
+    text: str, first: int, truncated: bool, chat: bool = False
+) -> list[Item | Rejection]:
+    """Items ``first``, ``first``+1, ... of an answer, each parsed or rejected with a reason.
+
+    Pieces are separated by ``###``; piece i must read "N. Instruction: .. N. Input: ..
+    N. Output: .." with N = first + i, or it is dropped. A chat model restates item ``first``'s
+    label, so in chat mode the text before it is a preamble, not part of the item."""
+    opening = f"{first}. Instruction:"
+    if chat:
+        start = re.search(rf"{first}\.\s+Instruction:", text)
+        text = text[start.start() :] if start else opening + text
+    else:
+        text = opening + text
+    pieces = text.split("###")
+    results: list[Item | Rejection] = []
+    for index, piece in enumerate(pieces):
+        if index == len(pieces) - 1 and truncated:
+            results.append(Rejection("item_truncated"))
+            continue
+        number = first + index
+        fields = re.split(rf"{number}\.\s+(Instruction|Input|Output):", piece)
+        if len(fields) != 7:
+            if piece.strip():
+                results.append(Rejection("item_malformed", {"raw": piece.strip()}))
+            continue
+        input_text = fields[4].strip()
+        results.append(
+            Item(
+                instruction=fields[2].strip(),
+                input="" if input_text.lower() == NO_INPUT else input_text,
+                output=fields[6].strip(),
+            )
+        )
+    return results
+
+
+class Alpaca:
+    name = "alpaca"
+
+    def __init__(self, settings: AlpacaSettings, seeds: list[SeedTask], api: str) -> None:
+        self.s = settings
+        self.chat = api == "chat"
+        if len(seeds) < settings.prompt_instructions:
+            raise UserError(
+                f"{settings.seeds_path}: {len(seeds)} seed tasks, but each prompt shows "
+                f"{settings.prompt_instructions}"
+            )
+        self.seeds = seeds
+        self.gate = InstructionGate.from_settings(
+            settings.blacklist, settings.ascii_first_char, settings.tokenizer, settings.threshold
+        )
+        self.gate.remember(t.instruction for t in seeds)
+        self.kept = 0
+
+    @property
+    def first(self) -> int:
+        return self.s.prompt_instructions + 1
+
+    def request(self, k: int) -> Request:
+        rng = random.Random(f"{self.s.seed}:alpaca:{k}")
+        examples = rng.sample(self.seeds, self.s.prompt_instructions)
+        prompt = render_prompt(examples, self.s.tasks_per_request)
+        if self.chat:
+            prompt = chat_message(prompt, self.first, self.s.tasks_per_request)
+        return Request("instructions", prompt, self.s.decoding, seed=rng.randrange(2**31))
+
+    async def __call__(self, engine: Engine) -> int:
+        target = max(self.s.n, len(engine.known("tasks")))
+        engine.progress.target = target
+        await engine.in_order(
+            "instructions",
+            self.request,
+            lambda k, answer: self._commit(engine, k, answer, target),
+            wanted=lambda: self.kept < target,
+            lag=lambda k: k,  # a prompt sees only the seeds: no answer needs to come first
+        )
+        return self.kept
+
+    def _commit(self, engine: Engine, k: int, answer: Answer, target: int) -> bool:
+        completion = answer.completion
+        items = parse_items(
+            completion.text, self.first, completion.finish_reason == "length", chat=self.chat
+        )
+        before = self.kept
+        for j, item in enumerate(items):
+            rid = f"r{k:06d}.{j}"
+            if isinstance(item, Rejection):
+                engine.reject(rid, "task", item, completion.text, answer.key)
+                continue
+            if self.kept >= target:
+                break
+            rejection = self.gate.check(item.instruction)
+            if rejection is not None:
+                engine.reject(rid, "instruction", rejection, item.instruction, answer.key)
+                continue
+            self._keep(engine, item, k, answer.key)
+        return self.kept > before
+
+    def _keep(self, engine: Engine, item: Item, k: int, key: str) -> None:
+        scored = self.gate.admit(item.instruction)
+        assert scored is not None
+        self.kept += 1
+        task_id = f"task_{self.kept:06d}"
+        engine.write(
+            "instructions",
+            {
+                "id": task_id,
+                "instruction": item.instruction,
+                "iteration": k,
+                "request_key": key,
+                "max_similarity": scored.max_score,
+                "avg_similarity_score": scored.mean_score,
+                "most_similar": [
+                    {"instruction": s.text, "score": s.score} for s in scored.most_similar
+                ],
+            },
+        )
+        written = engine.write(
+            "tasks",
+            {
+                "id": task_id,
+                "instruction": item.instruction,
+                "is_classification": None,
+                "instances": [{"input": item.input, "output": item.output}],
+            },
+        )
+        engine.report(accepted=self.kept, finished=1, tasks=int(written))

@@ -1,0 +1,193 @@
+"""The run folder: the one place that knows its file names, its lock and how it is resumed.
+
+A run folder is what every method writes: the settings that decided the data (checked when the
+same folder is run again), JSONL logs of records keyed by ``id`` (a resumed run does not write a
+known id twice, and a line torn by ``kill -9`` is cut before appending), the failures, the summary
+(replaced atomically) and the response cache. ``stats`` and ``export`` read run folders through
+:func:`tasks_file` and :func:`summary_file`, so no other module spells a file name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from selfinstruct.errors import UserError
+from selfinstruct.jsonio import JsonlAppender, read_jsonl, repair_tail
+
+SETTINGS_FILE = "settings.json"
+SUMMARY_FILE = "summary.json"
+CACHE_FILE = "cache.sqlite"
+LOCK_FILE = ".lock"
+
+# Record kinds and the files that hold them.
+Kind = Literal["instructions", "classification", "tasks", "rejected", "failures"]
+LOG_FILES: dict[str, str] = {
+    "instructions": "machine_instructions.jsonl",
+    "classification": "classification.jsonl",
+    "tasks": "tasks.jsonl",
+    "rejected": "rejected.jsonl",
+    "failures": "failures.jsonl",
+}
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def tasks_file(folder: Path) -> Path:
+    """The final data of a run folder."""
+    return folder / LOG_FILES["tasks"]
+
+
+def instructions_file(folder: Path) -> Path:
+    return folder / LOG_FILES["instructions"]
+
+
+def summary_file(folder: Path) -> Path:
+    return folder / SUMMARY_FILE
+
+
+def settings_file(folder: Path) -> Path:
+    return folder / SETTINGS_FILE
+
+
+def rejected_file(folder: Path) -> Path:
+    return folder / LOG_FILES["rejected"]
+
+
+def failures_file(folder: Path) -> Path:
+    return folder / LOG_FILES["failures"]
+
+
+def is_run_folder(path: Path) -> bool:
+    return path.is_dir() and (settings_file(path).is_file() or tasks_file(path).is_file())
+
+
+def load_settings_file(folder: Path, model: type[S]) -> S | None:
+    path = settings_file(folder)
+    if not path.exists():
+        return None
+    try:
+        return model.model_validate_json(path.read_text(encoding="utf-8"))
+    except (ValidationError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable run settings ({exc.__class__.__name__})") from None
+
+
+def _atomic_write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+
+
+class RunLog:
+    """A log whose records carry an ``id``; on resume, known ids are not written again."""
+
+    def __init__(self, path: Path) -> None:
+        repair_tail(path)
+        self.ids: set[str] = set()
+        if path.exists():
+            self.ids = {str(obj.get("id")) for _, obj in read_jsonl(path)}
+        self._out = JsonlAppender(path)
+
+    def write(self, record: dict[str, Any]) -> bool:
+        """Append ``record`` unless its id is already there; True when written."""
+        if record["id"] in self.ids:
+            return False
+        self.ids.add(record["id"])
+        self._out.write(record)
+        return True
+
+    def close(self) -> None:
+        self._out.close()
+
+
+class RunFolder:
+    """One run folder, held by one process at a time while a run writes it."""
+
+    def __init__(self, path: Path) -> None:
+        if not str(path).strip():
+            raise UserError("--out is empty: name a folder for the run, e.g. --out data/run1")
+        self.path = path
+        self.cache_path = path / CACHE_FILE
+        self._logs: dict[str, RunLog] = {}
+        self._lock: Any = None
+
+    # ------------------------------------------------------------------ opening
+
+    def check(self, settings: S, allow_changes: bool, operational: frozenset[str]) -> S | None:
+        """Validate the folder for ``settings`` without writing anything; when resuming, the
+        settings the folder was written with.
+
+        Nothing is written here, so a start that fails later validation leaves no settings
+        behind to refuse the corrected command."""
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"{self.path} is a file, not a run folder: choose another --out")
+        previous = load_settings_file(self.path, type(settings)) if self.path.is_dir() else None
+        if previous is None:
+            if self.path.is_dir() and any(self.path.glob("*.jsonl")):
+                raise UserError(
+                    f"{self.path} holds JSONL files but no settings.json: use another --out"
+                )
+            return None
+        before: dict[str, Any] = previous.model_dump(mode="json")
+        after: dict[str, Any] = settings.model_dump(mode="json")
+        differing = [k for k in after if k not in operational and before.get(k) != after[k]]
+        if differing and not allow_changes:
+            first = differing[0]
+            raise UserError(
+                f"{self.path} was generated with {first}={before.get(first)!r}, not "
+                f"{after[first]!r}: resuming would mix two datasets; use another --out, or "
+                "pass --allow-setting-changes"
+            )
+        return previous
+
+    def open(self, settings: BaseModel) -> None:
+        """Take the folder for this process, then record the settings the run starts with."""
+        from selfinstruct.locking import exclusive
+
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot write to {self.path}: {exc.strerror}") from None
+        self._lock = exclusive(self.path / LOCK_FILE, "--out")
+        self._lock.__enter__()
+        try:
+            _atomic_write_json(settings_file(self.path), settings.model_dump(mode="json"))
+        except BaseException:
+            self.close()
+            raise
+
+    def log(self, kind: Kind) -> RunLog:
+        if kind not in self._logs:
+            self._logs[kind] = RunLog(self.path / LOG_FILES[kind])
+        return self._logs[kind]
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        _atomic_write_json(summary_file(self.path), _finite(summary))
+
+    def close(self) -> None:
+        for log in self._logs.values():
+            log.close()
+        self._logs.clear()
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            lock.__exit__(None, None, None)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: a non-finite number in a summary becomes null rather than invalid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
