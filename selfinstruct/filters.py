@@ -6,11 +6,14 @@ what ``rejected.jsonl`` records and what ``stats`` counts.
 
 from __future__ import annotations
 
+import random
 import re
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
+from selfinstruct import prompting
 from selfinstruct.parse import ParsedInstance
 
 PAPER_BLACKLIST: tuple[str, ...] = (
@@ -23,42 +26,104 @@ MIN_WORDS = 4
 MAX_WORDS = 150
 MAX_INSTANCES = 5
 
+# Our own prompt wording that a model may copy into an "instruction": the list headers and chat
+# wrappers whole, and the one-line headers of the demonstration prompts (their demonstration
+# tasks are real tasks, so they are not included).
+ECHO_FILES: tuple[str, ...] = (
+    "instructions_header.txt",
+    "instructions_header_classification.txt",
+    "chat_instructions.txt",
+    "chat_is_classification.txt",
+    "chat_instances.txt",
+)
+ECHO_HEADER_FILES: tuple[str, ...] = (
+    "is_classification.txt",
+    "instances_input_first.txt",
+    "instances_output_first.txt",
+)
+ECHO_WORDS = 6
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())
+
+
+@cache
+def prompt_phrases(n: int) -> frozenset[tuple[str, ...]]:
+    """Every run of ``n`` consecutive words, line by line, of our prompts' wording (read once)."""
+    lines: list[str] = []
+    for name in ECHO_FILES:
+        lines += prompting.load_prompt(name).replace("{prompt}", " ").split("\n")
+    for name in ECHO_HEADER_FILES:
+        lines.append(prompting.load_prompt(name).split("\n", 1)[0])
+    runs: set[tuple[str, ...]] = set()
+    for line in lines:
+        words = _words(line)
+        runs.update(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    return frozenset(runs)
+
 
 @dataclass(frozen=True)
 class InstructionFilter:
-    """The instruction rules with their settings; :meth:`reason` applies them in order."""
+    """The instruction rules with their settings, in the reference's order (our prompt_echo rule
+    comes right after the empty check); :meth:`reason` reports the first that fails."""
 
     blacklist: Sequence[str] = PAPER_BLACKLIST
     min_words: int = MIN_WORDS
     max_words: int = MAX_WORDS
     ascii_first_char: bool = True
+    # An instruction holding this many consecutive words of our own prompts is the model
+    # copying the prompt, not a task; 0 switches the rule off.
+    echo_words: int = ECHO_WORDS
     # The paper counts whitespace-separated words; text without spaces (Chinese, Japanese) needs
     # a tokenizer that splits it, e.g. ``novelty.tokenize(text, "unicode")``.
     count_words: Callable[[str], int] = field(default=lambda text: len(text.split()), compare=False)
     _patterns: list[tuple[str, re.Pattern[str]]] = field(init=False, repr=False, compare=False)
 
+    _echoes: frozenset[tuple[str, ...]] = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         patterns = [(w, re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE)) for w in self.blacklist]
         object.__setattr__(self, "_patterns", patterns)
+        echoes = prompt_phrases(self.echo_words) if self.echo_words > 0 else frozenset()
+        object.__setattr__(self, "_echoes", echoes)
 
     def reason(self, instruction: str) -> str | None:
+        """The first failing rule's reason, or None when the instruction passes them all."""
+        failures = self.failures(instruction)
+        return failures[0] if failures else None
+
+    def failures(self, instruction: str) -> list[str]:
+        """Every failing rule's reason, in rule order (an empty text fails "empty" only)."""
         text = instruction.strip()
         if not text:
-            return "empty"
+            return ["empty"]
+        found = []
+        if self._echoes_prompt(text):
+            found.append("prompt_echo")
         words = self.count_words(text)
         if words < self.min_words:
-            return "too_short"
+            found.append("too_short")
         if words > self.max_words:
-            return "too_long"
+            found.append("too_long")
         if any(pattern.search(text) for _, pattern in self._patterns):
-            return "blacklist"
-        if text.startswith("Write a program"):
-            return "write_a_program"
+            found.append("blacklist")
+        # The reference capitalises (lower-cases all but the first letter) before checking
+        # startswith("Write a program"), so the rule ignores case.
+        if " ".join(text.split()).lower().startswith("write a program"):
+            found.append("write_a_program")
         if text[0] in string.punctuation:
-            return "starts_with_punctuation"
+            found.append("starts_with_punctuation")
         if self.ascii_first_char and not text[0].isascii():
-            return "starts_with_non_ascii"
-        return None
+            found.append("starts_with_non_ascii")
+        return found
+
+    def _echoes_prompt(self, text: str) -> bool:
+        n = self.echo_words
+        if not self._echoes:
+            return False
+        words = _words(text)
+        return any(tuple(words[i : i + n]) in self._echoes for i in range(len(words) - n + 1))
 
     def blacklisted_word(self, instruction: str) -> str | None:
         for word, pattern in self._patterns:
@@ -88,12 +153,19 @@ def filter_instances(
     instances: Sequence[ParsedInstance],
     truncated: bool = False,
     max_instances: int = MAX_INSTANCES,
+    rng: random.Random | None = None,
 ) -> InstanceFilterResult:
     """Apply the instance rules to one task's instances.
 
     Order as in the paper: drop the last instance of a length-truncated response; per-instance
     rules; if one non-empty input has two different outputs the whole task's instances go;
     exact duplicates are removed (first kept, order preserved); at most ``max_instances``.
+
+    Which ones are kept over the limit: with ``rng``, as the reference chooses, a uniform random
+    subset, ``rng.sample(unique, min(len(unique), max_instances))`` over the unique instances in
+    response order (the reference samples the same way, from a set whose order is arbitrary);
+    the kept ones stay in response order. Without ``rng``, the first ``max_instances``.
+    The others are dropped as "instance_over_limit".
     """
     dropped: list[tuple[ParsedInstance, str]] = []
     items = list(instances)
@@ -122,8 +194,15 @@ def filter_instances(
             continue
         seen.add(instance)
         unique.append(instance)
-    dropped.extend((item, "instance_over_limit") for item in unique[max_instances:])
-    return InstanceFilterResult(kept=unique[:max_instances], dropped=dropped)
+    limit = min(len(unique), max_instances)
+    # Sampling positions picks the same ones as sampling `unique` itself would.
+    picked = range(limit) if rng is None else rng.sample(range(len(unique)), limit)
+    chosen = set(picked)
+    kept = [item for i, item in enumerate(unique) if i in chosen]
+    dropped.extend(
+        (item, "instance_over_limit") for i, item in enumerate(unique) if i not in chosen
+    )
+    return InstanceFilterResult(kept=kept, dropped=dropped)
 
 
 BLACKLISTS: dict[str, tuple[str, ...]] = {

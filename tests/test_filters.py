@@ -1,5 +1,9 @@
 """Unit tests for selfinstruct.filters: each rule, its reason string, and the rule order."""
 
+import json
+import random
+from pathlib import Path
+
 import pytest
 
 from selfinstruct.filters import (
@@ -110,14 +114,27 @@ def test_no_blacklist():
     assert InstructionFilter(blacklist=BLACKLISTS["none"]).reason("Draw a cat on a mat") is None
 
 
-def test_write_a_program():
-    assert PAPER.reason("Write a program that sorts numbers") == "write_a_program"
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Write a program that sorts numbers",
+        "Write a Program that sorts numbers",
+        "WRITE A PROGRAM THAT SORTS NUMBERS",
+        "write a program that sorts numbers",
+        "Write  a\tprogram that sorts numbers",
+        "Write a programme that sorts numbers",
+    ],
+)
+def test_write_a_program_any_case(text):
+    # The reference capitalises the instruction (lower-casing all but the first letter) before
+    # its startswith("Write a program") check, so the rule ignores case.
+    assert PAPER.reason(text) == "write_a_program"
 
 
-def test_write_a_program_is_case_sensitive_prefix():
-    # The reference checks the exact prefix "Write a program".
+def test_write_a_program_is_a_prefix_rule():
     assert PAPER.reason("Write a poem that rhymes well") is None
     assert PAPER.reason("Please write a program that sorts numbers") is None
+    assert PAPER.reason("Write a programming tutorial for beginners") == "write_a_program"
 
 
 @pytest.mark.parametrize("first", ['"', "'", "(", "-", "*", "#", "[", "."])
@@ -144,28 +161,45 @@ def test_leading_whitespace_ignored():
 
 
 # ----------------------------------------------------------------------------- rule order
+# The reference's order: empty, length (too short / too long), blacklist, "Write a program",
+# first character punctuation, first character non-ASCII. Our prompt_echo rule comes right after
+# the empty check. Each case fails exactly the two rules listed; the first one is reported.
+# Pairs that cannot both fail are not listed: "empty" excludes every other rule; a text starting
+# "Write a program" starts with a letter; string.punctuation is ASCII; an echo of 6+ words is
+# never too short.
+
+ECHO = "Continue the list from that number with new task instructions"
 
 
-def test_too_short_reported_before_blacklist():
-    assert PAPER.reason("Draw a cat") == "too_short"
+@pytest.mark.parametrize(
+    ("text", "first", "second"),
+    [
+        (ECHO + " " + words(150), "prompt_echo", "too_long"),
+        (ECHO + " and draw them", "prompt_echo", "blacklist"),
+        ("Write a program: " + ECHO, "prompt_echo", "write_a_program"),
+        ('"' + ECHO, "prompt_echo", "starts_with_punctuation"),
+        ("É " + ECHO, "prompt_echo", "starts_with_non_ascii"),
+        ("Draw a cat", "too_short", "blacklist"),
+        ("Write a program", "too_short", "write_a_program"),
+        ('"Summarise this"', "too_short", "starts_with_punctuation"),
+        ("Écris un poème", "too_short", "starts_with_non_ascii"),
+        ("Draw " + words(150), "too_long", "blacklist"),
+        ("Write a program " + words(150), "too_long", "write_a_program"),
+        ("'" + words(151), "too_long", "starts_with_punctuation"),
+        ("É" + words(151), "too_long", "starts_with_non_ascii"),
+        ("Write a program to read a file", "blacklist", "write_a_program"),
+        ("'Draw a cat on a mat", "blacklist", "starts_with_punctuation"),
+        ("Émile wants to draw a cat", "blacklist", "starts_with_non_ascii"),
+    ],
+)
+def test_first_failing_rule_in_reference_order_is_reported(text, first, second):
+    assert PAPER.failures(text) == [first, second]
+    assert PAPER.reason(text) == first
 
 
-def test_too_long_reported_before_blacklist():
-    assert PAPER.reason("Draw " + words(150)) == "too_long"
-
-
-def test_blacklist_reported_before_write_a_program():
-    assert PAPER.reason("Write a program to read a file") == "blacklist"
-
-
-def test_write_a_program_checked_before_others():
-    # starts with "W" so punctuation/non-ascii never fire; ordering is as the reference.
-    assert PAPER.reason("Write a program that prints primes") == "write_a_program"
-
-
-def test_punctuation_reported_before_non_ascii():
-    # Punctuation is ASCII, so check the reason is punctuation, not non-ASCII.
-    assert PAPER.reason("!Summarise the following text briefly") == "starts_with_punctuation"
+def test_failures_of_a_good_instruction_and_an_empty_one():
+    assert PAPER.failures("Summarise this text briefly") == []
+    assert PAPER.failures("   ") == ["empty"]
 
 
 # ------------------------------------------------------------------------------- instances
@@ -262,6 +296,44 @@ def test_filter_duplicates_removed_keeping_order():
     assert [reason for _, reason in result.dropped] == ["instance_duplicate"] * 3
 
 
+def test_filter_at_most_five_random_choice_with_rng():
+    # The reference keeps random.sample(instances, min(len(instances), 5)).
+    items = [inst(str(n), f"out {n}") for n in range(9)]
+    result = filter_instances(items, rng=random.Random(7))
+    chosen = set(random.Random(7).sample(items, 5))
+    assert set(result.kept) == chosen
+    assert result.kept == [item for item in items if item in chosen]  # response order kept
+    assert result.dropped == [(item, "instance_over_limit") for item in items if item not in chosen]
+    assert result.kept != items[:5]
+
+
+def test_filter_random_choice_depends_on_the_seed():
+    items = [inst(str(n), f"out {n}") for n in range(9)]
+    kept = {tuple(filter_instances(items, rng=random.Random(seed)).kept) for seed in range(20)}
+    assert len(kept) > 1
+    assert filter_instances(items, rng=random.Random(3)) == filter_instances(
+        items, rng=random.Random(3)
+    )
+
+
+def test_filter_rng_with_five_or_fewer_keeps_all_in_order():
+    items = [inst(str(n), f"out {n}") for n in range(5)]
+    result = filter_instances(items, rng=random.Random(0))
+    assert result.kept == items and result.dropped == []
+
+
+def test_filter_rng_samples_after_dedup():
+    a = inst("a", "1")
+    items = [a, a] + [inst(str(n), f"out {n}") for n in range(6)]
+    result = filter_instances(items, rng=random.Random(5))
+    unique = [a] + items[2:]
+    chosen = set(random.Random(5).sample(unique, 5))
+    assert set(result.kept) == chosen
+    assert [reason for _, reason in result.dropped] == ["instance_duplicate"] + [
+        "instance_over_limit"
+    ] * 2
+
+
 def test_filter_at_most_five():
     items = [inst(str(n), f"out {n}") for n in range(8)]
     result = filter_instances(items)
@@ -287,3 +359,84 @@ def test_filter_invalid_instance_does_not_cause_conflict():
     result = filter_instances(items)
     assert result.kept == [items[0]]
     assert result.dropped == [(items[1], "instance_ends_with_colon")]
+
+
+# ------------------------------------------------------------------------------ prompt echo
+
+PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+ECHO_FILES = [
+    "instructions_header.txt",
+    "instructions_header_classification.txt",
+    "chat_instructions.txt",
+    "chat_is_classification.txt",
+    "chat_instances.txt",
+]
+
+
+HEADER_FILES = ["is_classification.txt", "instances_input_first.txt", "instances_output_first.txt"]
+
+
+def prompt_lines() -> list[str]:
+    lines = []
+    for name in ECHO_FILES:
+        text = (PROMPTS / name).read_text(encoding="utf-8").replace("{prompt}", "")
+        lines += text.split("\n")
+    for name in HEADER_FILES:
+        lines.append((PROMPTS / name).read_text(encoding="utf-8").split("\n")[0])
+    return [line for line in lines if len(line.split()) >= 6]
+
+
+@pytest.mark.parametrize("line", prompt_lines())
+def test_prompt_wording_inside_instruction_is_an_echo(line):
+    assert PAPER.reason(line) == "prompt_echo"
+    six = " ".join(line.split()[-6:])
+    assert PAPER.reason(f"Then {six.upper()} please, and thank you") == "prompt_echo"
+
+
+def test_chat_wrapper_sentence_echo():
+    text = (
+        "Make every new instruction differ from the others in topic, wording and kind of task, "
+        "and write a limerick."
+    )
+    assert PAPER.reason(text) == "prompt_echo"
+
+
+def test_five_words_of_the_prompt_are_not_an_echo():
+    # "Continue the list from that number" is six words; five of them are fine.
+    assert PAPER.reason("Continue the list from that point with three more rivers") is None
+    assert PAPER.reason("Continue the list from that number with three more rivers") == (
+        "prompt_echo"
+    )
+
+
+def test_prompt_echo_rule_can_be_switched_off():
+    assert InstructionFilter(echo_words=0).reason(prompt_lines()[0]) is None
+
+
+def test_echo_phrases_come_from_the_prompt_files(monkeypatch):
+    # The phrases are read through prompting.load_prompt, so edited prompts are followed.
+    from selfinstruct import filters, prompting
+
+    def fake_load(name: str) -> str:
+        return "Zebra quartz violin mango ladder kettle orbit.\n" if name in ECHO_FILES else ""
+
+    monkeypatch.setattr(prompting, "load_prompt", fake_load)
+    filters.prompt_phrases.cache_clear()
+    try:
+        rules = InstructionFilter()
+        assert rules.reason("Say zebra quartz violin mango ladder kettle now") == "prompt_echo"
+        assert rules.reason(prompt_lines()[0]) is None
+    finally:
+        filters.prompt_phrases.cache_clear()
+
+
+SEEDS = Path("/work/shared/anchors/self_instruct_seed_tasks.jsonl")
+ALPACA_5000 = Path("/work/shared/anchors/alpaca_data_5000.json")
+
+
+@pytest.mark.skipif(not SEEDS.exists(), reason="needs the public anchors")
+def test_no_seed_or_alpaca_instruction_is_a_prompt_echo():
+    seeds = [json.loads(line)["instruction"] for line in SEEDS.read_text("utf-8").splitlines()]
+    alpaca = [r["instruction"] for r in json.loads(ALPACA_5000.read_text("utf-8"))]
+    assert len(seeds) == 175 and len(alpaca) == 5000
+    assert [t for t in seeds + alpaca if "prompt_echo" in PAPER.failures(t)] == []

@@ -168,6 +168,62 @@ def test_chat_capitalises_first_letter():
     assert parse_instructions("9. write a haiku.", chat=True) == ["Write a haiku."]
 
 
+SHOWN = [
+    "Give three tips for staying healthy.",
+    "Translate the sentence into French:",
+    "Summarise the following paragraph.",
+    "What is the capital of Spain?",
+    "Sort the numbers in ascending order",
+    "Classify the email as spam or not spam.",
+    "Write a haiku about autumn leaves.",
+    "Explain recursion to a child",
+]
+NEW = [f"Invent a new board game number {n} for two players." for n in range(1, 6)]
+
+
+def test_chat_echoes_of_shown_items_dropped_before_the_cap():
+    # The model restates the prompt's items 1-8 (with small differences), then adds new ones.
+    echoes = [
+        "give three tips for staying healthy",
+        "Translate the sentence into French.",
+        "**Summarise   the following paragraph**",
+        "What is the capital of Spain",
+        "Sort the numbers in ascending order:",
+        '"Classify the email as spam or not spam."',
+        "Write a haiku about autumn leaves!",
+        "Explain recursion to a child.",
+    ]
+    text = "\n".join(f"{n}. {item}" for n, item in enumerate(echoes + NEW, start=1))
+    assert parse_instructions(text, chat=True, shown=SHOWN) == NEW
+    # Without ``shown`` the cap is spent on the echoes: the new items are lost.
+    assert parse_instructions(text, chat=True)[:7] == [
+        normalise_instruction(e.strip('"*')) for e in echoes[:7]
+    ]
+
+
+def test_chat_echo_dropping_keeps_cap_on_new_items():
+    new = [f"Invent a new card game number {n} for four players." for n in range(1, 10)]
+    text = "\n".join(f"{n}. {item}" for n, item in enumerate(SHOWN[:3] + new, start=1))
+    assert parse_instructions(text, chat=True, shown=SHOWN) == new[:7]
+
+
+def test_chat_near_echo_is_not_dropped():
+    # Only a restatement of the same text is an echo; a variation is left to the novelty check.
+    text = "9. Give three tips for staying healthy in winter."
+    assert parse_instructions(text, chat=True, shown=SHOWN) == [
+        "Give three tips for staying healthy in winter."
+    ]
+
+
+def test_completion_ignores_shown():
+    # The reference caps completion items as they come; novelty rejects an echo later.
+    text = " Give three tips for staying healthy.\n10. Name three rivers in Europe."
+    assert parse_instructions(text, shown=SHOWN) == [
+        "Give three tips for staying healthy.",
+        "Name three rivers in Europe.",
+    ]
+
+
 def test_chat_code_fence_around_list_stripped():
     text = "```\n9. Write a haiku about rain.\n10. Name three rivers.\n```"
     assert parse_instructions(text, chat=True) == [
@@ -184,19 +240,45 @@ def test_completion_yes_variants_accepted(answer):
     assert parse_is_classification(answer) is True
 
 
-@pytest.mark.parametrize("answer", ["Yes.", "No", "no", "", "  ", "Yes, it is", "**Yes**", "Y"])
+@pytest.mark.parametrize(
+    "answer",
+    ["Yes.", "No", "no", "", "  ", "Yes, it is", "**Yes**", "Y", "Decision:", "yEs", "Answer: Yes"],
+)
 def test_completion_everything_else_rejected(answer):
+    # The reference: the stripped answer in ("Yes", "yes", "YES"); anything else is False.
     assert parse_is_classification(answer) is False
 
 
-@pytest.mark.parametrize("answer", ["Yes", "Yes.", "**Yes**", "yes, it is", " YES!\n"])
-def test_chat_decorated_yes_accepted(answer):
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Yes", "Yes.", "**Yes**", "yes, it is", " YES!\n", "Yes, it is", "Answer: Yes",
+        "**Answer:** yes", "Decision: Yes", "Is it classification? Yes", "Decision:\nYes.",
+        "`Yes`", "__Yes__",
+    ],
+)  # fmt: skip
+def test_chat_clear_yes(answer):
     assert parse_is_classification(answer, chat=True) is True
 
 
-@pytest.mark.parametrize("answer", ["No", "No.", "**No**", "", "   ", "Nope, yes"])
-def test_chat_no_and_empty_rejected(answer):
+@pytest.mark.parametrize(
+    "answer",
+    ["No", "No.", "**No**", "no, it is not", "Answer: No", "Is it classification? No", "NO!"],
+)
+def test_chat_clear_no(answer):
     assert parse_is_classification(answer, chat=True) is False
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "", "   ", "Decision:", "Answer:", "Nope, yes", "Yes or No", "yes/no", "Not sure.",
+        "Is it classification?", "The task is", "Yesterday", "Nothing", "Yes and no",
+    ],
+)  # fmt: skip
+def test_chat_unreadable_answer_is_none(answer):
+    # A cut answer ("Decision:" at max_tokens 3) must not silently read as "not classification".
+    assert parse_is_classification(answer, chat=True) is None
 
 
 # -------------------------------------------------------------------- classification instances
@@ -237,17 +319,44 @@ def test_classification_no_label_gives_nothing():
     assert parse_classification_instances("") == []
 
 
-def test_classification_code_fence_stripped():
-    text = "```\nClass label: Positive\nSentence: Good.\n```"
+def test_classification_empty_label_chunk_kept_as_empty_output():
+    # The reference keeps a chunk cut right after "Class label:" as an instance with an empty
+    # output: a length-cut response then loses that one, not the last complete instance.
+    text = "Class label: Positive\nSentence: Good.\nClass label:"
     assert parse_classification_instances(text) == [
+        ParsedInstance(input="Sentence: Good.", output="Positive"),
+        ParsedInstance(input="", output=""),
+    ]
+
+
+def test_chat_classification_code_fence_stripped():
+    text = "```\nClass label: Positive\nSentence: Good.\n```"
+    assert parse_classification_instances(text, chat=True) == [
         ParsedInstance(input="Sentence: Good.", output="Positive")
     ]
 
 
-def test_classification_markdown_emphasis_stripped():
+def test_chat_classification_markdown_emphasis_stripped():
     text = "Class label: **Positive**\nSentence: Good."
-    assert parse_classification_instances(text) == [
+    assert parse_classification_instances(text, chat=True) == [
         ParsedInstance(input="Sentence: Good.", output="Positive")
+    ]
+
+
+def test_chat_classification_bold_labels_stripped():
+    text = "**Class label:** **Positive**\n**Review:** A moving film.\n**Class label**: Negative\n"
+    text += "**Review:** Two dull hours."
+    assert parse_classification_instances(text, chat=True) == [
+        ParsedInstance(input="Review: A moving film.", output="Positive"),
+        ParsedInstance(input="Review: Two dull hours.", output="Negative"),
+    ]
+
+
+def test_completion_classification_strips_nothing():
+    # The reference strips nothing: a base model's markdown is content.
+    text = "```\nClass label: **Positive**\nSentence: Good.\n```"
+    assert parse_classification_instances(text) == [
+        ParsedInstance(input="Sentence: Good.\n```", output="**Positive**")
     ]
 
 
@@ -263,8 +372,14 @@ def test_generation_split_on_example_n():
 
 
 def test_generation_example_marker_with_dot_and_colon():
+    # The reference's marker takes an optional dot but no colon: the colon stays in the input.
     text = "Example 1.\nNumber: 4\nOutput: 16\nExample 2:\nNumber: 5\nOutput: 25"
     assert parse_generation_instances(text) == [
+        ParsedInstance(input="Number: 4", output="16"),
+        ParsedInstance(input=":\nNumber: 5", output="25"),
+    ]
+    # A chat model's "Example 2:" header line is wrapping: chat mode reads it as "Example 2".
+    assert parse_generation_instances(text, chat=True) == [
         ParsedInstance(input="Number: 4", output="16"),
         ParsedInstance(input="Number: 5", output="25"),
     ]
@@ -298,9 +413,51 @@ def test_generation_no_example_marker():
     ]
 
 
-def test_generation_plain_text_without_markers_is_one_output():
-    assert parse_generation_instances("Roses are red.") == [
-        ParsedInstance(input="", output="Roses are red.")
+@pytest.mark.parametrize("chat", [False, True])
+def test_generation_text_without_markers_gives_nothing(chat):
+    # The reference keeps nothing when there is neither an "Example" nor an "Output:" marker.
+    assert parse_generation_instances("Roses are red.", chat=chat) == []
+    assert parse_generation_instances("Lena Park, Tomás Ruiz\n\nLena is a vet.", chat=chat) == []
+
+
+def test_generation_numbered_output_marker():
+    text = "Example 1\nNumber: 4\nOutput 1: 16\n\nExample 2\nNumber: 5\nOutput 2 : 25"
+    assert parse_generation_instances(text) == [
+        ParsedInstance(input="Number: 4", output="16"),
+        ParsedInstance(input="Number: 5", output="25"),
+    ]
+    assert parse_generation_instances("Number: 4\nOutput1: 16") == [
+        ParsedInstance(input="Number: 4", output="16")
+    ]
+
+
+def test_generation_text_after_second_output_dropped():
+    text = "Example 1\nNumber: 4\nOutput: 16\nOutput: sixteen"
+    assert parse_generation_instances(text) == [ParsedInstance(input="Number: 4", output="16")]
+    assert parse_generation_instances("Output: A poem.\nOutput 2: Another.") == [
+        ParsedInstance(input="", output="A poem.")
+    ]
+
+
+def test_generation_output_cut_at_input_anywhere():
+    # The reference cuts at "Input N:" wherever it appears in the output, not only on a new line.
+    text = "Example 1\nInput: abc\nOutput: cba Input 2: xyz"
+    assert parse_generation_instances(text) == [ParsedInstance(input="abc", output="cba")]
+
+
+def test_generation_markers_are_case_sensitive():
+    # "output:" and "example" in lower case are not markers, as in the reference.
+    assert parse_generation_instances("Word: cat\noutput: cats") == []
+    assert parse_generation_instances("For example\nOutput: cats") == [
+        ParsedInstance(input="For example", output="cats")
+    ]
+
+
+def test_generation_example_without_number_splits():
+    text = "Example\nWord: cat\nOutput: cats\nExample\nWord: dog\nOutput: dogs"
+    assert parse_generation_instances(text) == [
+        ParsedInstance(input="Word: cat", output="cats"),
+        ParsedInstance(input="Word: dog", output="dogs"),
     ]
 
 
@@ -309,14 +466,160 @@ def test_generation_empty_text_gives_nothing(text):
     assert parse_generation_instances(text) == []
 
 
-def test_generation_code_fence_stripped():
+def test_chat_generation_code_fence_stripped():
     text = "```text\nExample 1\nWord: cat\nOutput: cats\n```"
-    assert parse_generation_instances(text) == [ParsedInstance(input="Word: cat", output="cats")]
+    assert parse_generation_instances(text, chat=True) == [
+        ParsedInstance(input="Word: cat", output="cats")
+    ]
 
 
-def test_generation_bare_fence_stripped():
+def test_chat_generation_bare_fence_stripped():
     text = "```\nOutput: A short story.\n```"
-    assert parse_generation_instances(text) == [ParsedInstance(input="", output="A short story.")]
+    assert parse_generation_instances(text, chat=True) == [
+        ParsedInstance(input="", output="A short story.")
+    ]
+
+
+def test_chat_generation_opening_fence_of_cut_answer_stripped():
+    text = "```\nExample 1\nWord: cat\nOutput: cats\nExample 2\nWord: do"
+    assert parse_generation_instances(text, chat=True)[0] == ParsedInstance("Word: cat", "cats")
+
+
+def test_completion_generation_fence_kept():
+    # The reference strips nothing: the fence lines stay where the split puts them.
+    text = "```text\nExample 1\nWord: cat\nOutput: cats\n```"
+    assert parse_generation_instances(text) == [
+        ParsedInstance(input="", output="```text"),
+        ParsedInstance(input="Word: cat", output="cats\n```"),
+    ]
+
+
+def test_chat_generation_decorated_headers_and_labels():
+    text = (
+        "Sure, here are examples:\n\n### **Example 1:**\n**Number:** 4\n**Output:** 16\n\n"
+        "**Example 2**\n__Number__: 5\n**Output**: **25**"
+    )
+    assert parse_generation_instances(text, chat=True) == [
+        ParsedInstance(input="Number: 4", output="16"),
+        ParsedInstance(input="Number: 5", output="25"),
+    ]
+
+
+def test_chat_preamble_before_first_example_dropped():
+    text = "Sure! Here you go.\nExample 1\nWord: cat\nOutput: cats"
+    assert parse_generation_instances(text, chat=True) == [ParsedInstance("Word: cat", "cats")]
+    # Completion mode: the reference keeps it as an all-output part.
+    assert parse_generation_instances(text) == [
+        ParsedInstance("", "Sure! Here you go."),
+        ParsedInstance("Word: cat", "cats"),
+    ]
+    # Text before the first example that holds an "Output:" is an instance, not a preamble.
+    text = "Output: A poem.\nExample 2\nWord: dog\nOutput: dogs"
+    assert len(parse_generation_instances(text, chat=True)) == 2
+
+
+# ---------------------------------------------- code, regexes, tables and maths are never touched
+
+PYTHON_ANSWER = """Example 1
+Class: Point
+Output: class Point:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+        self.norm = (kw["x"]**2 + kw["y"]**2) ** 0.5"""
+
+REGEX_ANSWER = """Example 1
+Regex: ^(\\w+)__(\\d+)__$
+Output: A word, two underscores, digits, two underscores: abc__12__ or __x__1__"""
+
+TABLE_ANSWER = """Example 1
+Table:
+| Name | Score |
+|------|-------|
+| **Ann** | 2**10 |
+| __Bob__ | 3**2 |
+Output: **Ann** scored 1024, __Bob__ scored 9."""
+
+MATHS_ANSWER = """Example 1
+Expression: 2**10 + 3**2 - a**b**c
+Output: 1033 (with `a**b**c` left symbolic; **bold** is content here)"""
+
+INLINE_CODE_ANSWER = """Output: Use `__slots__` and `**kwargs` in `def __init__(self, **kw)`."""
+
+
+@pytest.mark.parametrize("chat", [False, True])
+@pytest.mark.parametrize(
+    "text", [PYTHON_ANSWER, REGEX_ANSWER, TABLE_ANSWER, MATHS_ANSWER, INLINE_CODE_ANSWER]
+)
+def test_instance_content_never_cleaned(text, chat):
+    # Whatever the mode, input and output are the reference's split of the text, unchanged.
+    body = text.split("Example 1\n", 1)[-1]
+    input_text, _, output = body.partition("Output:")
+    assert parse_generation_instances(text, chat=chat) == [
+        ParsedInstance(input=input_text.strip(), output=output.strip())
+    ]
+
+
+def test_init_is_not_emphasis():
+    parsed = parse_generation_instances(PYTHON_ANSWER, chat=True)
+    assert "def __init__(self, **kw):" in parsed[0].output
+    assert "self.__dict__.update(kw)" in parsed[0].output
+
+
+def test_chat_wrapping_removed_but_fenced_code_kept():
+    text = (
+        "**Example 1**\n**Function:** `area(r)`\n**Output:**\n```python\n"
+        "def area(r):\n    return 3.14159 * r**2\n**Output:** not a label in code\n```"
+    )
+    assert parse_generation_instances(text, chat=True) == [
+        ParsedInstance(
+            input="Function: `area(r)`",
+            output="```python\ndef area(r):\n    return 3.14159 * r**2\n**",
+        )
+    ]
+
+
+def test_chat_classification_code_input_kept():
+    text = "**Class label:** Valid\n**Code:** `def __init__(self, **kw): pass`\n"
+    text += "Class label: Invalid\nCode: def __init__(self, **kw) pass"
+    assert parse_classification_instances(text, chat=True) == [
+        ParsedInstance(input="Code: `def __init__(self, **kw): pass`", output="Valid"),
+        ParsedInstance(input="Code: def __init__(self, **kw) pass", output="Invalid"),
+    ]
+    assert parse_classification_instances(text)[1] == ParsedInstance(
+        input="Code: def __init__(self, **kw) pass", output="Invalid"
+    )
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "Explain what def __init__(self, **kw) does in a Python class.",
+        "Explain what `__init__(self, **kw)` does in a Python class.",
+        "Compute 2**10 + 3**2 and show the steps.",
+        "Match the regex ^__\\w+__$ against the list of names.",
+        "Rename the __main__ module and the __dict__ attribute.",
+    ],
+)
+def test_chat_instruction_code_untouched(item):
+    assert parse_instructions(f"9. {item}", chat=True) == [item]
+
+
+def test_parse_instances_passes_chat_flag():
+    text = "**Example 1**\n**Word:** dog\n**Output:** dogs"
+    assert parse_instances(text, is_classification=False, chat=True) == [
+        ParsedInstance(input="Word: dog", output="dogs")
+    ]
+    assert parse_instances(text, is_classification=False) == [
+        ParsedInstance(input="", output="**"),
+        ParsedInstance(input="**\n**Word:** dog\n**", output="** dogs"),
+    ]
+    cls = "**Class label:** Yes\nQuestion: Is water wet?"
+    assert parse_instances(cls, is_classification=True, chat=True) == [
+        ParsedInstance(input="Question: Is water wet?", output="Yes")
+    ]
+    assert parse_instances(cls, is_classification=True) == [
+        ParsedInstance(input="Question: Is water wet?", output="** Yes")
+    ]
 
 
 def test_parse_instances_dispatches_on_kind():

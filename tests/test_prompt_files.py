@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 from constants import BLACKLIST_WITH_ALPACA
 
+from selfinstruct.filters import InstructionFilter
+from selfinstruct.prompting import classification_prompt
+
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 
 BLACKLIST = BLACKLIST_WITH_ALPACA
@@ -143,8 +146,14 @@ def test_is_classification_demos():
 
 
 def test_is_classification_prompt_renders():
-    text = read("is_classification.txt") + "Task: Name a fruit.\nIs it classification?"
-    assert text.count("Is it classification?") == 32
+    # The prompt the code sends: the 31 demonstrations, then the new task, left open for the
+    # model's answer, in the same two-line shape as every demonstration.
+    prompt = classification_prompt(" Name a fruit. ")
+    assert prompt.count("Is it classification?") == 32
+    *demos, last = prompt.split("\n\n")
+    assert len(demos) == 32  # the header and 31 demonstrations
+    assert last == "Task: Name a fruit.\nIs it classification?"
+    assert all(re.fullmatch(r"Task: .+\nIs it classification\? (Yes|No)", d) for d in demos[1:])
 
 
 # ---------------------------------------------------------------- output-first
@@ -239,13 +248,15 @@ def test_input_first_task_structure(index):
 
 @pytest.mark.parametrize("name", DEMO_FILES)
 def test_demo_instructions_pass_filters(name):
+    # Demonstrations the filters would reject teach the model to write rejected instructions.
+    rules = InstructionFilter(blacklist=BLACKLIST)
     instructions = demo_instructions(name)
     assert instructions
     for instr in instructions:
+        assert rules.failures(instr) == [], instr
         lowered = instr.lower()
         for word in BLACKLIST:
             assert not re.search(r"\b" + re.escape(word) + r"\b", lowered), (word, instr)
-        assert not instr.startswith("Write a program")
         assert 3 < len(instr.split()) <= 150, instr
         assert instr[0].isascii() and instr[0] not in string.punctuation, instr
         assert instr[0].isupper(), instr

@@ -50,15 +50,25 @@ def test_chat_instruction_answers_restart_numbering_and_echo_seeds():
 def test_classification_answers():
     completion = [parse_is_classification(r["text"]) for r in answers("completion", "classify")]
     assert completion == [True, True, False]
+    # The paper's rule on the cut chat answers reads them as "not classification".
     chat = answers("chat", "classify")
-    assert all(r["finish_reason"] == "length" for r in chat)  # "Decision:" then cut at 3 tokens
-    assert [parse_is_classification(r["text"], chat=True) for r in chat] == [False] * 3
+    assert [r["text"] for r in chat] == ["Decision:"] * 3
+    assert [parse_is_classification(r["text"]) for r in chat] == [False] * 3
+
+
+def test_cut_chat_classification_answer_is_unreadable():
+    # Recorded with max_tokens 3 and a "Task" stop: the model wrote "Decision:" and was cut
+    # before its answer. That is no answer at all, not a "No".
+    chat = answers("chat", "classify")
+    assert all(r["finish_reason"] == "length" for r in chat)
+    assert [parse_is_classification(r["text"], chat=True) for r in chat] == [None] * 3
 
 
 @pytest.mark.parametrize("api", ["completion", "chat"])
 def test_instance_answers(api):
     records = answers(api, "instances")
-    parsed = [parse_instances(r["text"], r["is_classification"]) for r in records]
+    chat = api == "chat"
+    parsed = [parse_instances(r["text"], r["is_classification"], chat=chat) for r in records]
     if api == "completion":
         labels = [i.output for i in parsed[0]]
         assert labels == ["Positive", "Negative", "Neutral"] * 2
@@ -68,6 +78,7 @@ def test_instance_answers(api):
         ]
         assert [(i.input, i.output) for i in parsed[2]] == [("Temperature: 30.2°C", "86.8°F")]
     else:
-        # No "Class label:" in the chat answer: nothing to keep for the classification task.
-        assert parsed[0] == []
-        assert parsed[1][0].input == "" and parsed[1][0].output.startswith("Lena Park")
+        # No "Class label:", "Example" or "Output:" in the small model's chat answers (it copied
+        # a demonstration's prose): as in the reference, nothing is kept.
+        assert [r["text"][:9] for r in records[1:]] == ["Lena Park"] * 2
+        assert parsed == [[], [], []]
