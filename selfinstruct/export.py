@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from selfinstruct.errors import UserError
-from selfinstruct.jsonio import dumps, write_jsonl
+from selfinstruct.jsonio import atomic_outputs, dumps, write_jsonl
+from selfinstruct.locking import exclusive_all
 from selfinstruct.records import Task, iter_tasks
 from selfinstruct.resources import default_seed_path, prompt_path
 
@@ -65,15 +66,22 @@ class _Example:
 
 
 def load_tasks(path: str | Path) -> list[Task]:
-    """Tasks of a run folder (its tasks.jsonl) or of a task/Alpaca file."""
+    """Tasks of a run folder (its tasks.jsonl) or of a task/Alpaca file, or of stdin (``-``).
+
+    A run folder may have been killed and not resumed yet: its torn last line is skipped with
+    a warning, as resuming would drop it.
+    """
+    if str(path) == "-":
+        return [task for _lineno, task in iter_tasks("-")]
     source = Path(path)
-    if str(path) != "-" and source.is_dir():
+    if source.is_dir():
         source = source / "tasks.jsonl"
         if not source.is_file():
             raise UserError(f"{path}: not a run folder with tasks (no tasks.jsonl)")
-    elif str(path) != "-" and not source.exists():
+        return [task for _lineno, task in iter_tasks(source, skip_torn_tail=True)]
+    if not source.exists():
         raise UserError(f"{path}: no such file or folder")
-    return [task for _lineno, task in iter_tasks(source if str(path) != "-" else "-")]
+    return [task for _lineno, task in iter_tasks(source)]
 
 
 def load_templates(filename: str) -> list[str]:
@@ -224,19 +232,28 @@ def _split(examples: list[_Example], fraction: float, rng: random.Random) -> tup
 # ---------------------------------------------------------------------------------------
 
 
-def _write(target: str | Path, records: list[dict[str, Any]], as_array: bool) -> int:
-    if not as_array:
-        return write_jsonl(target, records)
-    text = "[\n" + ",\n".join("  " + dumps(r) for r in records) + ("\n]\n" if records else "]\n")
-    if str(target) == "-":
-        sys.stdout.write(text)
+def _array_text(records: list[dict[str, Any]]) -> str:
+    return "[\n" + ",\n".join("  " + dumps(r) for r in records) + ("\n]\n" if records else "]\n")
+
+
+def _write_stdout(records: list[dict[str, Any]], as_array: bool) -> int:
+    if as_array:
+        sys.stdout.write(_array_text(records))
         sys.stdout.flush()
         return len(records)
-    try:
-        Path(target).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot write {target}: {exc.strerror}") from None
-    return len(records)
+    return write_jsonl("-", records)
+
+
+def _write_files(parts: list[tuple[Path, list[dict[str, Any]]]], as_array: bool) -> None:
+    """Write each (path, records) beside its path; rename them all only when all are written."""
+    targets = [target for target, _records in parts]
+    with atomic_outputs(*targets) as outputs:
+        for output, (_target, records) in zip(outputs, parts, strict=True):
+            if as_array:
+                output.write_text(_array_text(records))
+            else:
+                for record in records:
+                    output.write(record)
 
 
 def split_paths(output: str | Path) -> tuple[Path, Path]:
@@ -275,28 +292,34 @@ def export(
     if system is not None and fmt in ("alpaca", "prompt-completion"):
         raise UserError(f"--system applies to chat formats, not {fmt}")
 
-    rng = random.Random(seed)
-    tasks = load_tasks(path)
-    if include_seeds:
-        seed_path = Path(seeds) if seeds is not None else default_seed_path()
-        tasks += [task for _lineno, task in iter_tasks(seed_path)]
-    report = ExportReport()
-    examples = _convert(tasks, fmt, system=system, rng=rng, end_marker=end_marker, report=report)
-    if fmt == "prompt-completion":
-        examples = _dedupe(examples, report)
-        rng.shuffle(examples)
-    as_array = fmt == "alpaca" and not jsonl
-
-    if split is None:
-        target = "-" if output is None else output
-        report.written[str(target)] = _write(target, [e.record for e in examples], as_array)
-        return report
-    train, validation = _split(examples, split, rng)
-    train_path, validation_path = split_paths(output)  # type: ignore[arg-type]
-    report.written[str(train_path)] = _write(train_path, [e.record for e in train], as_array)
-    report.written[str(validation_path)] = _write(
-        validation_path, [e.record for e in validation], as_array
-    )
+    to_stdout = output is None or str(output) == "-"
+    if split is not None:
+        targets = list(split_paths(output))  # type: ignore[arg-type]
+    else:
+        targets = [] if to_stdout else [Path(output)]  # type: ignore[arg-type]
+    # Locked before any work, so a second export to the same file is refused at once.
+    with exclusive_all([(target, "-o") for target in targets]):
+        rng = random.Random(seed)
+        tasks = load_tasks(path)
+        if include_seeds:
+            seed_path = Path(seeds) if seeds is not None else default_seed_path()
+            tasks += [task for _lineno, task in iter_tasks(seed_path)]
+        report = ExportReport()
+        examples = _convert(
+            tasks, fmt, system=system, rng=rng, end_marker=end_marker, report=report
+        )
+        if fmt == "prompt-completion":
+            examples = _dedupe(examples, report)
+            rng.shuffle(examples)
+        as_array = fmt == "alpaca" and not jsonl
+        if not targets:
+            report.written["-"] = _write_stdout([e.record for e in examples], as_array)
+            return report
+        sides = [examples] if split is None else list(_split(examples, split, rng))
+        parts = [(t, [e.record for e in side]) for t, side in zip(targets, sides, strict=True)]
+        _write_files(parts, as_array)
+    for target, records in parts:
+        report.written[str(target)] = len(records)
     return report
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from selfinstruct.errors import UserError
 from selfinstruct.filters import MAX_INSTANCES, filter_instances, instruction_rules
-from selfinstruct.jsonio import JsonlAppender, read_records, write_jsonl
+from selfinstruct.jsonio import atomic_outputs, display_name, read_records, write_jsonl
+from selfinstruct.locking import exclusive_all
 from selfinstruct.novelty import NoveltyIndex, Tokenizer
 from selfinstruct.parse import ParsedInstance
 from selfinstruct.records import task_from_record
@@ -100,34 +101,58 @@ def run_filter(
     options: FilterOptions,
     against_path: str | None = None,
 ) -> FilterReport:
+    """Filter ``in_path`` into ``out_path`` (``-`` for stdout) and the rejects file.
+
+    Both files are written beside their targets and renamed over them together only when the
+    whole input was read: after an error the previous output and rejects are untouched and no
+    temporary file remains. Each file being written is locked (:mod:`selfinstruct.locking`),
+    so a second process writing the same output is refused at once.
+    """
     against: list[str] = []
     if against_path is not None:
-        against = [task_from_record(obj, f"{against_path}:{n}").instruction
+        name = display_name(against_path)
+        against = [task_from_record(obj, f"{name}:{n}").instruction
                    for n, obj in read_records(against_path)]  # fmt: skip
-    if (
-        str(in_path) != "-"
-        and str(out_path) != "-"
-        and Path(in_path).resolve() == Path(out_path).resolve()
-    ):
+    to_stdout = str(out_path) == "-"
+    if str(in_path) != "-" and not to_stdout and _same_file(Path(in_path), Path(out_path)):
         raise UserError("the output would overwrite the input: choose another -o")
+    if rejects_path is not None:
+        if str(in_path) != "-" and _same_file(Path(in_path), rejects_path):
+            raise UserError("the rejects would overwrite the input: choose another --rejects")
+        if not to_stdout and _same_file(Path(out_path), rejects_path):
+            raise UserError("--rejects and -o name the same file: choose another --rejects")
+    locks = [] if to_stdout else [(Path(out_path), "-o")]
+    if rejects_path is not None:
+        locks.append((rejects_path, "--rejects"))
+    # The rejects first, the output last: a new output always comes with its rejects.
+    targets = ([rejects_path] if rejects_path is not None else []) + (
+        [] if to_stdout else [Path(out_path)]
+    )
     report = FilterReport()
-    rejects = JsonlAppender(rejects_path) if rejects_path else None
+    source = display_name(in_path)
+    with exclusive_all(locks), atomic_outputs(*targets) as outputs:
+        rejects = outputs[0] if rejects_path is not None else None
+        out = None if to_stdout else outputs[-1]
 
-    def kept() -> Iterator[dict[str, Any]]:
-        for decision in decide(read_records(in_path), options, against, source=str(in_path)):
-            report.read += 1
-            if decision.reason is None:
-                report.kept += 1
-                yield decision.record
-                continue
-            report.reasons[decision.reason] += 1
-            if rejects:
-                rejects.write({"line": decision.line, "reason": decision.reason,
-                               **decision.detail, "record": decision.record})  # fmt: skip
+        def kept() -> Iterator[dict[str, Any]]:
+            for decision in decide(read_records(in_path), options, against, source=source):
+                report.read += 1
+                if decision.reason is None:
+                    report.kept += 1
+                    yield decision.record
+                    continue
+                report.reasons[decision.reason] += 1
+                if rejects is not None:
+                    rejects.write({"line": decision.line, "reason": decision.reason,
+                                   **decision.detail, "record": decision.record})  # fmt: skip
 
-    try:
-        write_jsonl(out_path, kept())
-    finally:
-        if rejects:
-            rejects.close()
+        if out is None:
+            write_jsonl("-", kept())
+        else:
+            for record in kept():
+                out.write(record)
     return report
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()

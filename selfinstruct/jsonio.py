@@ -1,8 +1,12 @@
-"""JSONL reading with precise error locations, and crash-safe appending.
+"""JSONL reading with precise error locations, crash-safe appending and atomic outputs.
 
-Every reader error names the file and line. Writers emit each record as one ``write`` of a
-complete line followed by a flush, and :func:`repair_tail` drops a half-written last line left
-by a killed process, so files are always a sequence of whole JSON lines.
+Line splitting, decoding and encoding are the ``jsonlines`` library's. What it cannot do is
+kept here: every reader error names the file and line in our words; a JSON array (Alpaca's
+``alpaca_data.json``) is accepted wherever JSONL is, stdin included; a half-written last line
+left by a killed writer is cut (:func:`repair_tail`, before appending) or skipped with a
+warning (readers of a run that was not resumed yet); and outputs are written beside their
+target and renamed over it only once complete (:class:`AtomicOutput`), so an error never
+leaves a half-written or mixed output behind.
 """
 
 from __future__ import annotations
@@ -11,14 +15,26 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
+import jsonlines
+
 from selfinstruct.errors import UserError
+
+STDIN = "-"
+_WHITESPACE = b" \t\r\n"
+_BOM = b"\xef\xbb\xbf"
+
+
+def display_name(path: str | Path) -> str:
+    """How error messages name a source: its path, or ``<stdin>`` for ``-``."""
+    return "<stdin>" if str(path) == STDIN else str(path)
 
 
 def _open_binary(path: str | Path) -> IO[bytes]:
-    if str(path) == "-":
+    if str(path) == STDIN:
         return sys.stdin.buffer
     try:
         return open(path, "rb")
@@ -30,54 +46,150 @@ def _open_binary(path: str | Path) -> IO[bytes]:
         raise UserError(f"{path}: permission denied") from None
 
 
-def _decode(path: str | Path, lineno: int, raw: bytes) -> str:
+def _close(handle: IO[bytes]) -> None:
+    if handle is not sys.stdin.buffer:
+        handle.close()
+
+
+def _start(handle: IO[bytes]) -> bytes:
+    """Consume a UTF-8 byte order mark (Notepad writes one) and leading whitespace.
+
+    Returns the bytes consumed after the mark: the whitespace and, unless the input ended,
+    at least one more byte, whose first non-whitespace byte tells JSONL from a JSON array.
+    """
+    consumed = handle.read(len(_BOM))
+    if consumed == _BOM:
+        consumed = b""
+    while not consumed.strip(_WHITESPACE):
+        byte = handle.read(1)
+        if not byte:
+            break
+        consumed += byte
+    return consumed
+
+
+def _decode(name: str, lineno: int, raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UserError(f"{path}:{lineno}: not valid UTF-8 ({exc.reason})") from None
+        raise UserError(f"{name}:{lineno}: not valid UTF-8 ({exc.reason})") from None
 
 
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for each non-blank line; blank lines are skipped."""
+def warn(message: str) -> None:
+    """A one-line warning on stderr (readers run deep inside commands that print results)."""
+    sys.stderr.write(f"warning: {message}\n")
+    sys.stderr.flush()
+
+
+_TORN_WARNED: set[tuple[str, int, int]] = set()
+
+
+def _warn_torn(name: str, lineno: int) -> None:
+    """Warn once per file state: a command may read the same run file twice."""
+    try:
+        size = os.stat(name).st_size if name != display_name(STDIN) else -1
+    except OSError:
+        size = -1
+    key = (os.path.abspath(name), lineno, size)
+    if key not in _TORN_WARNED:
+        _TORN_WARNED.add(key)
+        warn(
+            f"{name}:{lineno}: ignored a half-written last line "
+            "(interrupted run; resuming the run removes it)"
+        )
+
+
+def _jsonl_objects(
+    lines: Iterable[bytes], name: str, skip_torn_tail: bool
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    current = 0
+
+    def numbered() -> Iterator[bytes]:
+        nonlocal current
+        for lineno, raw in enumerate(lines, start=1):
+            if skip_torn_tail and not raw.endswith(b"\n") and raw.strip():
+                _warn_torn(name, lineno)
+                return
+            current = lineno
+            yield raw
+
+    # json.loads, not the orjson that jsonlines prefers when installed: our messages quote it.
+    reader = jsonlines.Reader(numbered(), loads=json.loads)
+    while True:
+        try:
+            obj = reader.read(allow_none=True, skip_empty=True)
+        except EOFError:
+            return
+        except jsonlines.InvalidLineError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, UnicodeDecodeError):
+                raise UserError(f"{name}:{exc.lineno}: not valid UTF-8 ({cause.reason})") from None
+            if isinstance(cause, json.JSONDecodeError):
+                raise UserError(f"{name}:{exc.lineno}: invalid JSON ({cause.msg})") from None
+            raise UserError(f"{name}:{exc.lineno}: invalid JSON line") from None
+        if not isinstance(obj, dict):
+            raise UserError(f"{name}:{current}: expected a JSON object, got {type(obj).__name__}")
+        yield current, obj
+
+
+def _array_objects(raw: bytes, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    for lineno, line in enumerate(raw.split(b"\n"), start=1):
+        _decode(name, lineno, line)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{name}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    for index, obj in enumerate(data):
+        if not isinstance(obj, dict):
+            raise UserError(f"{name}: item {index} is not a JSON object")
+        yield index + 1, obj
+
+
+def read_jsonl(
+    path: str | Path, *, skip_torn_tail: bool = False
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for each non-blank line of a JSONL file or stdin (``-``).
+
+    With ``skip_torn_tail`` a last line without its newline is what a killed writer leaves:
+    it is skipped with a warning naming the file, as resuming would cut it (the file is not
+    changed). Without it, such a line is read like any other (hand-written files often lack
+    the final newline).
+    """
     handle = _open_binary(path)
     try:
-        for lineno, raw in enumerate(handle, start=1):
-            line = _decode(path, lineno, raw)
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise UserError(
-                    f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}"
-                )
-            yield lineno, obj
+        yield from _jsonl_objects(handle, display_name(path), skip_torn_tail)
     finally:
-        if handle is not sys.stdin.buffer:
-            handle.close()
+        _close(handle)
 
 
-def read_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Read JSONL, or a JSON array of objects (Alpaca's ``alpaca_data.json`` shape)."""
-    if str(path) != "-" and Path(path).is_file():
-        with _open_binary(path) as handle:
-            head = handle.read(64).lstrip()
-        if head.startswith(b"["):
-            raw = Path(path).read_bytes()
-            for lineno, line in enumerate(raw.split(b"\n"), start=1):
-                _decode(path, lineno, line)
-            try:
-                data = json.loads(raw.decode("utf-8"))
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
-            for index, obj in enumerate(data):
-                if not isinstance(obj, dict):
-                    raise UserError(f"{path}: item {index} is not a JSON object")
-                yield index + 1, obj
+def read_records(
+    path: str | Path, *, skip_torn_tail: bool = False
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Read JSONL, or a JSON array of objects (Alpaca's ``alpaca_data.json`` shape), from a
+    file or stdin (``-``). Array items are numbered from 1 in place of line numbers."""
+    handle = _open_binary(path)
+    name = display_name(path)
+    try:
+        consumed = _start(handle)
+        if consumed.lstrip(_WHITESPACE).startswith(b"["):
+            yield from _array_objects(consumed + handle.read(), name)
             return
-    yield from read_jsonl(path)
+        if consumed and not consumed.endswith(b"\n"):
+            consumed += handle.readline()  # complete the line begun
+        lines = _chain_lines(consumed, handle)
+        yield from _jsonl_objects(lines, name, skip_torn_tail)
+    finally:
+        _close(handle)
+
+
+def _chain_lines(head: bytes, handle: IO[bytes]) -> Iterator[bytes]:
+    """The lines of ``head`` (bytes already consumed, ending at a line end) then the rest."""
+    *complete, rest = head.split(b"\n")
+    for line in complete:
+        yield line + b"\n"
+    if rest:
+        yield rest
+    yield from handle
 
 
 def repair_tail(path: Path) -> int:
@@ -125,16 +237,16 @@ class JsonlAppender:
             self._handle: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             raise UserError(f"cannot write {path}: {exc.strerror}") from None
+        self._writer = jsonlines.Writer(self._handle, dumps=dumps, flush=True)
 
     def write(self, record: dict[str, Any]) -> None:
-        self._handle.write(dumps(record) + "\n")
-        self._handle.flush()
+        self._writer.write(record)
 
     def write_all(self, records: Iterable[dict[str, Any]]) -> None:
-        for record in records:
-            self.write(record)
+        self._writer.write_all(records)
 
     def close(self) -> None:
+        self._writer.close()
         self._handle.close()
 
     def __enter__(self) -> JsonlAppender:
@@ -144,23 +256,89 @@ class JsonlAppender:
         self.close()
 
 
+def temp_path_for(target: Path) -> Path:
+    """Where an output is written before it is renamed over ``target``: ``target.tmp``."""
+    return target.with_name(target.name + ".tmp")
+
+
+class AtomicOutput:
+    """An output written to ``TARGET.tmp`` and renamed over ``TARGET`` only by :meth:`commit`.
+
+    Until then the previous ``TARGET`` (if any) is untouched; :meth:`discard` removes the
+    temporary file. Use :func:`atomic_outputs` to get both right on success and on error.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.temp = temp_path_for(target)
+        self.count = 0
+        try:
+            self._handle: IO[str] = open(self.temp, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise UserError(f"cannot write {target}: {exc.strerror}") from None
+        self._writer = jsonlines.Writer(self._handle, dumps=dumps)
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Write one record as a JSON line."""
+        self._writer.write(record)
+        self.count += 1
+
+    def write_text(self, text: str) -> None:
+        """Write text as it is (a JSON array, for example)."""
+        self._handle.write(text)
+
+    def _close(self) -> None:
+        if not self._handle.closed:
+            self._writer.close()
+            self._handle.close()
+
+    def commit(self) -> None:
+        try:
+            self._close()
+            os.replace(self.temp, self.target)
+        except OSError as exc:
+            raise UserError(f"cannot write {self.target}: {exc.strerror}") from None
+
+    def discard(self) -> None:
+        self._close()
+        with suppress(FileNotFoundError):
+            os.unlink(self.temp)
+
+
+@contextmanager
+def atomic_outputs(*targets: Path) -> Iterator[list[AtomicOutput]]:
+    """Open an :class:`AtomicOutput` per target; commit all (in order) if the body succeeds,
+    discard all if it raises. Nothing is created when opening fails."""
+    outputs: list[AtomicOutput] = []
+    try:
+        for target in targets:
+            outputs.append(AtomicOutput(target))
+        yield outputs
+    except BaseException:
+        for output in outputs:
+            output.discard()
+        raise
+    pending = list(outputs)
+    try:
+        while pending:
+            pending[0].commit()
+            pending.pop(0)
+    finally:
+        for output in pending:
+            output.discard()
+
+
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
     """Write records to a path (or stdout for ``-``) atomically; returns the count written."""
-    count = 0
     if str(path) == "-":
+        writer = jsonlines.Writer(sys.stdout, dumps=dumps)
+        count = 0
         for record in records:
-            sys.stdout.write(dumps(record) + "\n")
+            writer.write(record)
             count += 1
         sys.stdout.flush()
         return count
-    target = Path(path)
-    tmp = target.with_name(target.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(dumps(record) + "\n")
-                count += 1
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise UserError(f"cannot write {target}: {exc.strerror}") from None
-    return count
+    with atomic_outputs(Path(path)) as (output,):
+        for record in records:
+            output.write(record)
+    return output.count

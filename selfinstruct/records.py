@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from selfinstruct.errors import UserError
-from selfinstruct.jsonio import read_records
+from selfinstruct.jsonio import display_name, read_records
 
 
 class Instance(BaseModel):
@@ -58,13 +58,14 @@ def _describe(error: ValidationError) -> str:
 def load_seed_tasks(path: str | Path) -> list[SeedTask]:
     """Load and validate a seed file; any problem names the file and line."""
     tasks: list[SeedTask] = []
+    name = display_name(path)
     for lineno, obj in read_records(path):
         try:
             tasks.append(SeedTask.model_validate(obj))
         except ValidationError as exc:
-            raise UserError(f"{path}:{lineno}: not a seed task: {_describe(exc)}") from None
+            raise UserError(f"{name}:{lineno}: not a seed task: {_describe(exc)}") from None
     if not tasks:
-        raise UserError(f"{path}: the seed file holds no tasks")
+        raise UserError(f"{name}: the seed file holds no tasks")
     return tasks
 
 
@@ -85,9 +86,14 @@ def task_from_record(obj: dict[str, Any], where: str) -> Task:
     )
 
 
-def iter_tasks(path: str | Path) -> Iterator[tuple[int, Task]]:
-    for lineno, obj in read_records(path):
-        yield lineno, task_from_record(obj, f"{path}:{lineno}")
+def iter_tasks(path: str | Path, *, skip_torn_tail: bool = False) -> Iterator[tuple[int, Task]]:
+    """Tasks of a file or stdin (``-``), JSONL or a JSON array, in either accepted shape.
+
+    ``skip_torn_tail``: see :func:`selfinstruct.jsonio.read_jsonl` (run folders not resumed).
+    """
+    name = display_name(path)
+    for lineno, obj in read_records(path, skip_torn_tail=skip_torn_tail):
+        yield lineno, task_from_record(obj, f"{name}:{lineno}")
 
 
 def task_to_record(task: Task) -> dict[str, Any]:

@@ -52,10 +52,13 @@ class _Data:
 def _load(path: Path) -> tuple[_Data, str, list[str]]:
     """Return the data, a description of the source and notes for the reader."""
     notes: list[str] = []
+    if str(path) == "-":
+        return _read_tasks(path), "stdin", notes
     if path.is_dir():
+        # A run killed and not resumed yet may end in a torn line: skipped with a warning.
         tasks_file = path / RUN_TASKS_FILE
         if tasks_file.is_file():
-            return _read_tasks(tasks_file), "run folder", notes
+            return _read_tasks(tasks_file, skip_torn_tail=True), "run folder", notes
         machine = path / "machine_instructions.jsonl"
         if machine.is_file():
             notes.append(
@@ -63,7 +66,7 @@ def _load(path: Path) -> tuple[_Data, str, list[str]]:
                 f"instructions read from {machine.name}, no instances"
             )
             data = _Data([], [], [], [], [])
-            for _lineno, obj in read_jsonl(machine):
+            for _lineno, obj in read_jsonl(machine, skip_torn_tail=True):
                 data.instructions.append(str(obj.get("instruction", "")))
                 data.instances_per_task.append(0)
                 data.classification.append(None)
@@ -76,9 +79,9 @@ def _load(path: Path) -> tuple[_Data, str, list[str]]:
     return _read_tasks(path), "task file", notes
 
 
-def _read_tasks(path: Path) -> _Data:
+def _read_tasks(path: Path, skip_torn_tail: bool = False) -> _Data:
     data = _Data([], [], [], [], [])
-    for _lineno, task in iter_tasks(path):
+    for _lineno, task in iter_tasks(path, skip_torn_tail=skip_torn_tail):
         data.instructions.append(task.instruction)
         data.instances_per_task.append(len(task.instances))
         data.classification.append(task.is_classification)
@@ -145,7 +148,7 @@ def _run_info(folder: Path) -> dict[str, Any]:
     rejected = folder / "rejected.jsonl"
     if rejected.is_file():
         by_stage: dict[str, Counter[str]] = {}
-        for _lineno, obj in read_jsonl(rejected):
+        for _lineno, obj in read_jsonl(rejected, skip_torn_tail=True):
             stage = str(obj.get("stage") or "unknown")
             reason = str(obj.get("reason") or "unknown")
             by_stage.setdefault(stage, Counter())[reason] += 1
@@ -154,11 +157,12 @@ def _run_info(folder: Path) -> dict[str, Any]:
         }
     machine = folder / "machine_instructions.jsonl"
     if machine.is_file():
-        info["accepted_instructions"] = sum(1 for _ in read_jsonl(machine))
+        info["accepted_instructions"] = sum(1 for _ in read_jsonl(machine, skip_torn_tail=True))
     failures = folder / "failures.jsonl"
     if failures.is_file():
         counter: Counter[str] = Counter(
-            str(obj.get("stage") or "unknown") for _lineno, obj in read_jsonl(failures)
+            str(obj.get("stage") or "unknown")
+            for _lineno, obj in read_jsonl(failures, skip_torn_tail=True)
         )
         info["failures"] = dict(counter.most_common())
     summary = folder / "summary.json"

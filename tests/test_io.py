@@ -1,6 +1,8 @@
 """Unit tests for file input/output: jsonio, records, option parsing and the response cache."""
 
+import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,14 @@ from selfinstruct.backends.base import Completion
 from selfinstruct.cache import ResponseCache, request_key
 from selfinstruct.errors import UserError
 from selfinstruct.generate import parse_decoding_overrides, parse_price
-from selfinstruct.jsonio import JsonlAppender, read_jsonl, read_records, repair_tail, write_jsonl
+from selfinstruct.jsonio import (
+    JsonlAppender,
+    atomic_outputs,
+    read_jsonl,
+    read_records,
+    repair_tail,
+    write_jsonl,
+)
 from selfinstruct.records import Task, iter_tasks, load_seed_tasks
 
 PAPER_SEEDS = Path("/work/shared/anchors/self_instruct_seed_tasks.jsonl")
@@ -49,8 +58,9 @@ def test_read_jsonl_skips_blank_lines(tmp_path):
 def test_read_jsonl_broken_json_names_file_and_line(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_text('{"a": 1}\n{"b": 2}\n{"c": \n', encoding="utf-8")
-    with pytest.raises(UserError, match=r"a\.jsonl:3: invalid JSON"):
+    with pytest.raises(UserError) as err:
         list(read_jsonl(path))
+    assert str(err.value) == f"{path}:3: invalid JSON (Expecting value)"
 
 
 @pytest.mark.parametrize(("line", "kind"), [("[1, 2]", "list"), ('"text"', "str"), ("3", "int")])
@@ -65,25 +75,29 @@ def test_read_jsonl_non_object_names_file_and_line(tmp_path, line, kind):
 def test_read_jsonl_non_utf8_first_line(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_bytes(b'{"a": "\xff"}\n')
-    with pytest.raises(UserError, match=r"a\.jsonl:1: not valid UTF-8"):
+    with pytest.raises(UserError) as err:
         list(read_jsonl(path))
+    assert str(err.value) == f"{path}:1: not valid UTF-8 (invalid start byte)"
 
 
 def test_read_jsonl_non_utf8_names_the_right_line(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_bytes(b'{"a": 1}\n{"b": 2}\n{"c": "\xff"}\n')
-    with pytest.raises(UserError, match=r"a\.jsonl:3: not valid UTF-8"):
+    with pytest.raises(UserError) as err:
         list(read_jsonl(path))
+    assert str(err.value) == f"{path}:3: not valid UTF-8 (invalid start byte)"
 
 
 def test_read_jsonl_missing_file(tmp_path):
-    with pytest.raises(UserError, match="no such file"):
+    with pytest.raises(UserError) as err:
         list(read_jsonl(tmp_path / "missing.jsonl"))
+    assert str(err.value) == f"{tmp_path / 'missing.jsonl'}: no such file"
 
 
 def test_read_jsonl_folder(tmp_path):
-    with pytest.raises(UserError, match="is a folder"):
+    with pytest.raises(UserError) as err:
         list(read_jsonl(tmp_path))
+    assert str(err.value) == f"{tmp_path}: is a folder, expected a JSONL file"
 
 
 # -------------------------------------------------------------------------------- read_records
@@ -104,15 +118,17 @@ def test_read_records_array_with_leading_whitespace(tmp_path):
 def test_read_records_array_non_object_item(tmp_path):
     path = tmp_path / "alpaca.json"
     path.write_text(json.dumps([{"a": 1}, 2]), encoding="utf-8")
-    with pytest.raises(UserError, match="item 1 is not a JSON object"):
+    with pytest.raises(UserError) as err:
         list(read_records(path))
+    assert str(err.value) == f"{path}: item 1 is not a JSON object"
 
 
 def test_read_records_broken_array(tmp_path):
     path = tmp_path / "alpaca.json"
     path.write_text('[\n{"a": 1},\n{"b": \n', encoding="utf-8")
-    with pytest.raises(UserError, match=r"alpaca\.json:\d+: invalid JSON"):
+    with pytest.raises(UserError) as err:
         list(read_records(path))
+    assert str(err.value) == f"{path}:4: invalid JSON (Expecting value)"
 
 
 def test_read_records_falls_back_to_jsonl(tmp_path):
@@ -123,8 +139,9 @@ def test_read_records_falls_back_to_jsonl(tmp_path):
 def test_read_records_non_utf8_names_the_right_line(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_bytes(b'{"a": 1}\n{"b": 2}\n{"c": "\xff"}\n')
-    with pytest.raises(UserError, match=r"a\.jsonl:3: not valid UTF-8"):
+    with pytest.raises(UserError) as err:
         list(read_records(path))
+    assert str(err.value) == f"{path}:3: not valid UTF-8 (invalid start byte)"
 
 
 # --------------------------------------------------------------------- repair_tail / appender
@@ -200,6 +217,142 @@ def test_write_jsonl_replaces_atomically(tmp_path):
     assert write_jsonl(path, [{"a": 1}, {"b": 2}]) == 2
     assert list(read_jsonl(path)) == [(1, {"a": 1}), (2, {"b": 2})]
     assert not (tmp_path / "out.jsonl.tmp").exists()
+
+
+def test_write_jsonl_error_keeps_old_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "out.jsonl"
+    path.write_text("old\n", encoding="utf-8")
+
+    def records():
+        yield {"a": 1}
+        raise UserError("in.jsonl:2: invalid JSON (Expecting value)")
+
+    with pytest.raises(UserError) as err:
+        write_jsonl(path, records())
+    assert str(err.value) == "in.jsonl:2: invalid JSON (Expecting value)"
+    assert path.read_text(encoding="utf-8") == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
+
+
+def test_atomic_outputs_commit_together_or_not_at_all(tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.json"
+    a.write_text("old a\n", encoding="utf-8")
+    with pytest.raises(RuntimeError), atomic_outputs(a, b) as (out_a, out_b):
+        out_a.write({"x": 1})
+        out_b.write_text("[]\n")
+        raise RuntimeError("boom")
+    assert a.read_text(encoding="utf-8") == "old a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl"]
+    with atomic_outputs(a, b) as (out_a, out_b):
+        out_a.write({"x": "é"})
+        out_b.write_text("[]\n")
+        assert a.read_text(encoding="utf-8") == "old a\n"  # not before the end
+    assert a.read_text(encoding="utf-8") == '{"x": "é"}\n'
+    assert b.read_text(encoding="utf-8") == "[]\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "b.json"]
+
+
+def test_atomic_output_in_missing_folder_creates_nothing(tmp_path):
+    ok, bad = tmp_path / "ok.jsonl", tmp_path / "missing" / "x.jsonl"
+    with pytest.raises(UserError) as err, atomic_outputs(ok, bad):
+        pytest.fail("opened an output in a missing folder")
+    assert str(err.value) == f"cannot write {bad}: No such file or directory"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_utf8_byte_order_mark_is_accepted(tmp_path):
+    """Windows editors save UTF-8 with a byte order mark; jsonlines skips it, as we must."""
+    bom = b"\xef\xbb\xbf"
+    lines = tmp_path / "a.jsonl"
+    lines.write_bytes(bom + b'{"a": 1}\n{"b": 2}\n')
+    assert list(read_jsonl(lines)) == [(1, {"a": 1}), (2, {"b": 2})]
+    assert list(read_records(lines)) == [(1, {"a": 1}), (2, {"b": 2})]
+    array = tmp_path / "a.json"
+    array.write_bytes(bom + b' [{"a": 1}]')
+    assert list(read_records(array)) == [(1, {"a": 1})]
+
+
+# ------------------------------------------------------------------------------------ stdin
+
+
+def set_stdin(monkeypatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+
+def test_read_records_stdin_json_array(monkeypatch):
+    set_stdin(monkeypatch, b"\n  " + json.dumps([{"a": 1}, {"b": 2}], indent=2).encode())
+    assert list(read_records("-")) == [(1, {"a": 1}), (2, {"b": 2})]
+
+
+def test_read_records_stdin_jsonl_keeps_line_numbers(monkeypatch):
+    set_stdin(monkeypatch, b'\n \n  {"a": 1}\n\n{"b": 2}')
+    assert list(read_records("-")) == [(3, {"a": 1}), (5, {"b": 2})]
+
+
+def test_read_records_stdin_empty(monkeypatch):
+    set_stdin(monkeypatch, b" \n")
+    assert list(read_records("-")) == []
+
+
+def test_read_records_stdin_errors_name_stdin(monkeypatch):
+    set_stdin(monkeypatch, b'{"a": 1}\n[2]\n')
+    with pytest.raises(UserError) as err:
+        list(read_records("-"))
+    assert str(err.value) == "<stdin>:2: expected a JSON object, got list"
+    set_stdin(monkeypatch, b"[\n{}, 3]")
+    with pytest.raises(UserError) as err:
+        list(read_records("-"))
+    assert str(err.value) == "<stdin>: item 1 is not a JSON object"
+
+
+def test_read_jsonl_null_line_is_not_an_object(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text("null\n", encoding="utf-8")
+    with pytest.raises(UserError) as err:
+        list(read_jsonl(path))
+    assert str(err.value) == f"{path}:1: expected a JSON object, got NoneType"
+
+
+# ------------------------------------------------------------------------------ torn tail
+
+
+def test_torn_tail_is_skipped_with_one_warning_and_file_unchanged(tmp_path, capsys):
+    path = tmp_path / "tasks.jsonl"
+    data = b'{"a": 1}\n\n{"b": 2}\n{"c": '
+    path.write_bytes(data)
+    assert list(read_jsonl(path, skip_torn_tail=True)) == [(1, {"a": 1}), (3, {"b": 2})]
+    assert list(read_records(path, skip_torn_tail=True)) == [(1, {"a": 1}), (3, {"b": 2})]
+    assert path.read_bytes() == data
+    assert capsys.readouterr().err == (
+        f"warning: {path}:4: ignored a half-written last line "
+        "(interrupted run; resuming the run removes it)\n"
+    )
+
+
+def test_torn_tail_that_parses_is_still_skipped(tmp_path, capsys):
+    """Resume cuts any line without its newline, so readers of the run ignore it too."""
+    path = tmp_path / "tasks.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"b": 2}')
+    assert list(read_jsonl(path, skip_torn_tail=True)) == [(1, {"a": 1})]
+    assert capsys.readouterr().err.startswith(f"warning: {path}:2: ignored")
+
+
+def test_without_skip_a_last_line_without_newline_is_read(tmp_path, capsys):
+    path = tmp_path / "hand.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"b": 2}')
+    assert list(read_jsonl(path)) == [(1, {"a": 1}), (2, {"b": 2})]
+    path.write_bytes(b'{"a": 1}\n{"b": ')
+    with pytest.raises(UserError) as err:
+        list(read_jsonl(path))
+    assert str(err.value) == f"{path}:2: invalid JSON (Expecting value)"
+    assert capsys.readouterr().err == ""
+
+
+def test_complete_file_gives_no_warning(tmp_path, capsys):
+    path = write_lines(tmp_path / "a.jsonl", [{"a": 1}])
+    path.write_bytes(path.read_bytes() + b"  ")  # trailing blanks are not a torn line
+    assert list(read_jsonl(path, skip_torn_tail=True)) == [(1, {"a": 1})]
+    assert capsys.readouterr().err == ""
 
 
 # ------------------------------------------------------------------------------- seed tasks
