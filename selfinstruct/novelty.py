@@ -255,25 +255,24 @@ def _id_char(token_id: int) -> str:
 def _elements(enc: str) -> list[str]:
     """Multiset elements of an encoded text, as a duplicate-free list.
 
-    The k-th copy (k >= 2) of token ``c`` is the element ``c * k``, so the
-    multiset overlap of two texts equals the set overlap of their elements.
-    Deterministic order (first occurrences first), though callers sort by
-    rank anyway.
+    The k-th copy (k >= 2) of token ``c`` is the element ``c + str(k)`` (the
+    first character names the token, the rest the copy number, so elements
+    never collide), so the multiset overlap of two texts equals the set
+    overlap of their elements.  O(n) characters in all: spelling the k-th
+    copy as ``c * k`` made a text of one word repeated n times cost O(n^3)
+    (issue 8: 20,000 repeats took minutes).  Any deterministic order works
+    (callers sort by rank); this is text order.
     """
     firsts = list(dict.fromkeys(enc))
     if len(firsts) == len(enc):  # common case: no repeated token
         return firsts
-    seen: set[str] = set()
+    counts: dict[str, int] = {}
+    out: list[str] = []
     for c in enc:
-        if c in seen:
-            e = c + c
-            while e in seen:
-                e += c
-            seen.add(e)
-            firsts.append(e)
-        else:
-            seen.add(c)
-    return firsts
+        k = counts.get(c, 0) + 1
+        counts[c] = k
+        out.append(c if k == 1 else c + str(k))
+    return out
 
 
 class NoveltyIndex:
