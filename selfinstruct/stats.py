@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from selfinstruct.config import load_settings
 from selfinstruct.errors import UserError
 from selfinstruct.jsonio import read_jsonl
 from selfinstruct.novelty import best_matches
@@ -33,15 +34,25 @@ RUN_TASKS_FILE = "tasks.jsonl"
 class StatsResult:
     summary: dict[str, Any]
     raw: dict[str, Any] = field(default_factory=dict)
+    #: One-line warnings for stderr (e.g. the run's seed file is gone).
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
 class _Data:
-    instructions: list[str]
-    inputs: list[str]
-    outputs: list[str]
-    instances_per_task: list[int]
-    classification: list[bool | None]
+    """What the statistics need, kept per item as small numbers where possible.
+
+    Inputs and outputs are reduced to word counts while reading (their texts are not kept):
+    on 200K tasks the texts alone were most of the memory after the ROUGE-L matrices.
+    """
+
+    instructions: list[str] = field(default_factory=list)
+    input_words: list[int] = field(default_factory=list)  # non-empty inputs only
+    output_words: list[int] = field(default_factory=list)
+    n_instances: int = 0
+    n_empty_input: int = 0
+    instances_per_task: list[int] = field(default_factory=list)
+    classification: list[bool | None] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------
@@ -62,7 +73,7 @@ def _load(path: Path) -> tuple[_Data, str, list[str]]:
                 f"{tasks_file.name} is missing (interrupted run?): "
                 f"instructions read from {machine.name}, no instances"
             )
-            data = _Data([], [], [], [], [])
+            data = _Data()
             for _lineno, obj in read_jsonl(machine):
                 data.instructions.append(str(obj.get("instruction", "")))
                 data.instances_per_task.append(0)
@@ -77,14 +88,18 @@ def _load(path: Path) -> tuple[_Data, str, list[str]]:
 
 
 def _read_tasks(path: Path) -> _Data:
-    data = _Data([], [], [], [], [])
+    data = _Data()
     for _lineno, task in iter_tasks(path):
         data.instructions.append(task.instruction)
         data.instances_per_task.append(len(task.instances))
         data.classification.append(task.is_classification)
+        data.n_instances += len(task.instances)
         for instance in task.instances:
-            data.inputs.append(instance.input)
-            data.outputs.append(instance.output)
+            if instance.input.strip():
+                data.input_words.append(word_count(instance.input))
+            else:
+                data.n_empty_input += 1
+            data.output_words.append(word_count(instance.output))
     return data
 
 
@@ -138,6 +153,31 @@ def max_rouge_l_to(texts: list[str], references: list[str]) -> tuple[np.ndarray,
 # ---------------------------------------------------------------------------------------
 # Run folder extras
 # ---------------------------------------------------------------------------------------
+
+
+def _run_seed_path(folder: Path, warnings: list[str]) -> Path:
+    """The seed file the run was generated from (its settings.json), else the bundled one.
+
+    A run made with ``--seeds`` must be compared with its own seeds, not the bundled ones; when
+    that file is gone (or the settings cannot be read) the bundled seeds are used and a
+    one-line warning names what was missing.
+    """
+    bundled = default_seed_path()
+    try:
+        settings = load_settings(folder)
+    except UserError as exc:
+        warnings.append(f"{exc}; ROUGE-L to seeds uses the bundled seeds {bundled}")
+        return bundled
+    if settings is None:
+        return bundled
+    seed_path = Path(settings.seeds_path)
+    if not seed_path.is_file():
+        warnings.append(
+            f"the run's seed file {seed_path} no longer exists; "
+            f"ROUGE-L to seeds uses the bundled seeds {bundled}"
+        )
+        return bundled
+    return seed_path
 
 
 def _run_info(folder: Path) -> dict[str, Any]:
@@ -207,17 +247,21 @@ def compute_stats(
     top_verbs: int = 20,
     top_objects: int = 4,
 ) -> StatsResult:
-    """All statistics of ``path``; ``seeds`` defaults to the bundled seed file."""
+    """All statistics of ``path``.
+
+    ``seeds`` defaults to the run's own seed file for a run folder (``seeds_path`` in its
+    settings.json) and to the bundled seed file otherwise.
+    """
     path = Path(path)
     data, kind, notes = _load(path)
     n_tasks = len(data.instructions)
-    n_instances = len(data.outputs)
+    n_instances = data.n_instances
     known_clf = [c for c in data.classification if c is not None]
-    n_empty_input = sum(1 for text in data.inputs if not text.strip())
+    n_empty_input = data.n_empty_input
 
     instr_words = [word_count(t) for t in data.instructions]
-    input_words = [word_count(t) for t in data.inputs if t.strip()]
-    output_words = [word_count(t) for t in data.outputs]
+    input_words = data.input_words
+    output_words = data.output_words
 
     summary: dict[str, Any] = {
         "source": {"path": str(path), "kind": kind},
@@ -244,7 +288,13 @@ def compute_stats(
     }
 
     # ROUGE-L to the most similar seed
-    seed_path = Path(seeds) if seeds is not None else default_seed_path()
+    warnings: list[str] = []
+    if seeds is not None:
+        seed_path = Path(seeds)
+    elif kind == "run folder":
+        seed_path = _run_seed_path(path, warnings)
+    else:
+        seed_path = default_seed_path()
     if seeds is None and not seed_path.is_file():
         summary["rouge_l_to_seed"] = None
         notes.append(f"no seed file at {seed_path}: ROUGE-L to seeds skipped (use --seeds PATH)")
@@ -278,7 +328,7 @@ def compute_stats(
 
     if kind == "run folder":
         summary["run"] = _run_info(path)
-    return StatsResult(summary=summary, raw=raw)
+    return StatsResult(summary=summary, raw=raw, warnings=warnings)
 
 
 # ---------------------------------------------------------------------------------------
