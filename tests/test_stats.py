@@ -213,6 +213,19 @@ def test_run_folder_with_missing_seed_file_warns_and_uses_bundled(run_dir: Path,
     assert out.exit_code == 0 and out.stderr == ""
 
 
+def test_run_folder_with_unreadable_settings_warns_and_uses_bundled(run_dir: Path, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "settings.json").write_text("{}")
+    out = CliRunner().invoke(main, ["stats", str(run), "--no-verbs", "--json"])
+    assert out.exit_code == 0, out.output
+    assert out.stderr == (
+        f"warning: {run / 'settings.json'}: unreadable run settings (ValidationError); "
+        f"ROUGE-L to seeds uses the bundled seeds {default_seed_path()}\n"
+    )
+    assert json.loads(out.stdout)["rouge_l_to_seed"]["seeds"] == str(default_seed_path())
+
+
 def test_run_folder_without_summary(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
