@@ -40,6 +40,7 @@ from selfinstruct.jsonio import atomic_outputs, dumps, write_jsonl
 from selfinstruct.locking import exclusive_all
 from selfinstruct.records import Task, iter_tasks
 from selfinstruct.resources import default_seed_path, prompt_path
+from selfinstruct.store import tasks_file
 
 FORMATS = ("alpaca", "openai", "sharegpt", "messages", "prompt-completion")
 OPENAI_ROLES = ("system", "user", "assistant")
@@ -75,7 +76,7 @@ def load_tasks(path: str | Path) -> list[Task]:
         return [task for _lineno, task in iter_tasks("-")]
     source = Path(path)
     if source.is_dir():
-        source = source / "tasks.jsonl"
+        source = tasks_file(source)
         if not source.is_file():
             raise UserError(f"{path}: not a run folder with tasks (no tasks.jsonl)")
         return [task for _lineno, task in iter_tasks(source, skip_torn_tail=True)]

@@ -12,6 +12,7 @@ import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from selfinstruct import prompting
 from selfinstruct.parse import ParsedInstance
@@ -35,6 +36,8 @@ ECHO_FILES: tuple[str, ...] = (
     "chat_instructions.txt",
     "chat_is_classification.txt",
     "chat_instances.txt",
+    "alpaca/header.txt",
+    "alpaca/chat.txt",
 )
 ECHO_HEADER_FILES: tuple[str, ...] = (
     "is_classification.txt",
@@ -75,6 +78,9 @@ class InstructionFilter:
     # An instruction holding this many consecutive words of our own prompts is the model
     # copying the prompt, not a task; 0 switches the rule off.
     echo_words: int = ECHO_WORDS
+    # Self-Instruct capitalises (lower-cases the rest) before its "Write a program" check, so
+    # the rule ignores case there; Alpaca checks the text as it is.
+    write_a_program_any_case: bool = True
     # The paper counts whitespace-separated words; text without spaces (Chinese, Japanese) needs
     # a tokenizer that splits it, e.g. ``novelty.tokenize(text, "unicode")``.
     count_words: Callable[[str], int] = field(default=lambda text: len(text.split()), compare=False)
@@ -108,15 +114,18 @@ class InstructionFilter:
             found.append("too_long")
         if any(pattern.search(text) for _, pattern in self._patterns):
             found.append("blacklist")
-        # The reference capitalises (lower-cases all but the first letter) before checking
-        # startswith("Write a program"), so the rule ignores case.
-        if " ".join(text.split()).lower().startswith("write a program"):
+        if self._writes_a_program(text):
             found.append("write_a_program")
         if text[0] in string.punctuation:
             found.append("starts_with_punctuation")
         if self.ascii_first_char and not text[0].isascii():
             found.append("starts_with_non_ascii")
         return found
+
+    def _writes_a_program(self, text: str) -> bool:
+        if self.write_a_program_any_case:
+            return " ".join(text.split()).lower().startswith("write a program")
+        return text.startswith("Write a program")
 
     def _echoes_prompt(self, text: str) -> bool:
         n = self.echo_words
@@ -212,15 +221,18 @@ BLACKLISTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def instruction_rules(blacklist: str, ascii_first_char: bool, tokenizer: str) -> InstructionFilter:
+def instruction_rules(
+    blacklist: str, ascii_first_char: bool, tokenizer: str, write_a_program_any_case: bool = True
+) -> InstructionFilter:
     """The instruction rules for a run: with the unicode tokenizer, words are counted as its
     tokens so that scripts written without spaces are not all "too short"."""
+    options: dict[str, Any] = {
+        "blacklist": BLACKLISTS[blacklist],
+        "ascii_first_char": ascii_first_char,
+        "write_a_program_any_case": write_a_program_any_case,
+    }
     if tokenizer == "unicode":
         from selfinstruct.novelty import tokenize
 
-        return InstructionFilter(
-            blacklist=BLACKLISTS[blacklist],
-            ascii_first_char=ascii_first_char,
-            count_words=lambda text: len(tokenize(text, "unicode")),
-        )
-    return InstructionFilter(blacklist=BLACKLISTS[blacklist], ascii_first_char=ascii_first_char)
+        options["count_words"] = lambda text: len(tokenize(text, "unicode"))
+    return InstructionFilter(**options)

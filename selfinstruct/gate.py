@@ -41,8 +41,9 @@ class InstructionGate:
         tokenizer: Tokenizer,
         threshold: float,
         novelty: bool = True,
+        write_a_program_any_case: bool = True,
     ) -> InstructionGate:
-        rules = instruction_rules(blacklist, ascii_first_char, tokenizer)
+        rules = instruction_rules(blacklist, ascii_first_char, tokenizer, write_a_program_any_case)
         return cls(rules, threshold=threshold, tokenizer=tokenizer, novelty=novelty)
 
     def remember(self, texts: Iterable[str]) -> None:

@@ -48,6 +48,7 @@ from rapidfuzz.distance import LCSseq
 __all__ = [
     "NoveltyIndex",
     "NoveltyResult",
+    "BEST_MATCH_CELLS",
     "best_matches",
     "Similar",
     "Tokenizer",
@@ -255,25 +256,24 @@ def _id_char(token_id: int) -> str:
 def _elements(enc: str) -> list[str]:
     """Multiset elements of an encoded text, as a duplicate-free list.
 
-    The k-th copy (k >= 2) of token ``c`` is the element ``c * k``, so the
-    multiset overlap of two texts equals the set overlap of their elements.
-    Deterministic order (first occurrences first), though callers sort by
-    rank anyway.
+    The k-th copy (k >= 2) of token ``c`` is the element ``c + str(k)`` (the
+    first character names the token, the rest the copy number, so elements
+    never collide), so the multiset overlap of two texts equals the set
+    overlap of their elements.  O(n) characters in all: spelling the k-th
+    copy as ``c * k`` made a text of one word repeated n times cost O(n^3)
+    (issue 8: 20,000 repeats took minutes).  Any deterministic order works
+    (callers sort by rank); this is text order.
     """
     firsts = list(dict.fromkeys(enc))
     if len(firsts) == len(enc):  # common case: no repeated token
         return firsts
-    seen: set[str] = set()
+    counts: dict[str, int] = {}
+    out: list[str] = []
     for c in enc:
-        if c in seen:
-            e = c + c
-            while e in seen:
-                e += c
-            seen.add(e)
-            firsts.append(e)
-        else:
-            seen.add(c)
-    return firsts
+        k = counts.get(c, 0) + 1
+        counts[c] = k
+        out.append(c if k == 1 else c + str(k))
+    return out
 
 
 class NoveltyIndex:
@@ -614,14 +614,23 @@ def _f_vectorized(lcs: np.ndarray, m: float, n: np.ndarray) -> np.ndarray:
     return np.where((n > 0) & (denom > 0), f, 0.0)
 
 
+#: Most LCS cells ``best_matches`` holds at once (rows x references): about 8 MB per float64
+#: array, so memory stays flat however many texts are scored (issue 8: 200K texts x 175
+#: seeds as one matrix peaked at 2 GB).
+BEST_MATCH_CELLS = 1 << 20
+
+
 def best_matches(
     texts: Sequence[str], references: Sequence[str], tokenizer: Tokenizer = "rouge"
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each text, the exact ROUGE-L F of its most similar reference (reference as target,
     text as prediction, as in :meth:`NoveltyIndex.query`) and that reference's index.
 
-    One batched LCS over all pairs: what ``stats`` needs for "ROUGE-L to the closest seed".
-    With no references every score is 0.0 and every index -1.
+    Batched native LCS over blocks of texts (at most ``BEST_MATCH_CELLS`` pairs per block, at
+    least one text), so memory is bounded by the block, not by ``len(texts)``; each row is
+    computed exactly as in one big batch, so the figures do not depend on the block size.
+    What ``stats`` needs for "ROUGE-L to the closest seed". With no references every score is
+    0.0 and every index -1.
     """
     if not texts or not references:
         return np.zeros(len(texts)), np.full(len(texts), -1)
@@ -633,14 +642,20 @@ def best_matches(
         )
 
     refs = [encode(text) for text in references]
-    queries = [encode(text) for text in texts]
-    lcs = process.cdist(queries, refs, scorer=LCSseq.similarity, dtype=np.int32, workers=-1)
-    m = np.array([[len(q)] for q in queries], dtype=np.float64)
     n = np.array([len(r) for r in refs], dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = np.where(m > 0, _f_vectorized(lcs.astype(np.float64), m, n), 0.0)  # type: ignore[arg-type]
-    best = f.argmax(axis=1)
-    return f[np.arange(len(texts)), best], best
+    scores = np.empty(len(texts), dtype=np.float64)
+    index = np.empty(len(texts), dtype=np.int64)
+    rows = max(1, BEST_MATCH_CELLS // len(refs))
+    for start in range(0, len(texts), rows):
+        queries = [encode(text) for text in texts[start : start + rows]]
+        lcs = process.cdist(queries, refs, scorer=LCSseq.similarity, dtype=np.int32, workers=-1)
+        m = np.array([[len(q)] for q in queries], dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.where(m > 0, _f_vectorized(lcs.astype(np.float64), m, n), 0.0)  # type: ignore[arg-type]
+        best = f.argmax(axis=1)
+        scores[start : start + len(queries)] = f[np.arange(len(queries)), best]
+        index[start : start + len(queries)] = best
+    return scores, index
 
 
 def _shared_by_at_least(lists: list[array[int]], r: int) -> Iterable[int]:

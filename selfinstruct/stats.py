@@ -25,23 +25,39 @@ from selfinstruct.jsonio import read_jsonl
 from selfinstruct.novelty import best_matches
 from selfinstruct.records import iter_tasks
 from selfinstruct.resources import default_seed_path
-
-RUN_TASKS_FILE = "tasks.jsonl"
+from selfinstruct.store import (
+    failures_file,
+    instructions_file,
+    rejected_file,
+    saved_setting,
+    summary_file,
+    tasks_file,
+)
 
 
 @dataclass
 class StatsResult:
     summary: dict[str, Any]
     raw: dict[str, Any] = field(default_factory=dict)
+    #: One-line warnings for stderr (e.g. the run's seed file is gone).
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
 class _Data:
-    instructions: list[str]
-    inputs: list[str]
-    outputs: list[str]
-    instances_per_task: list[int]
-    classification: list[bool | None]
+    """What the statistics need, kept per item as small numbers where possible.
+
+    Inputs and outputs are reduced to word counts while reading (their texts are not kept):
+    on 200K tasks the texts alone were most of the memory after the ROUGE-L matrices.
+    """
+
+    instructions: list[str] = field(default_factory=list)
+    input_words: list[int] = field(default_factory=list)  # non-empty inputs only
+    output_words: list[int] = field(default_factory=list)
+    n_instances: int = 0
+    n_empty_input: int = 0
+    instances_per_task: list[int] = field(default_factory=list)
+    classification: list[bool | None] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------
@@ -56,38 +72,40 @@ def _load(path: Path) -> tuple[_Data, str, list[str]]:
         return _read_tasks(path), "stdin", notes
     if path.is_dir():
         # A run killed and not resumed yet may end in a torn line: skipped with a warning.
-        tasks_file = path / RUN_TASKS_FILE
-        if tasks_file.is_file():
-            return _read_tasks(tasks_file, skip_torn_tail=True), "run folder", notes
-        machine = path / "machine_instructions.jsonl"
+        tasks = tasks_file(path)
+        if tasks.is_file():
+            return _read_tasks(tasks, skip_torn_tail=True), "run folder", notes
+        machine = instructions_file(path)
         if machine.is_file():
             notes.append(
-                f"{tasks_file.name} is missing (interrupted run?): "
+                f"{tasks.name} is missing (interrupted run?): "
                 f"instructions read from {machine.name}, no instances"
             )
-            data = _Data([], [], [], [], [])
+            data = _Data()
             for _lineno, obj in read_jsonl(machine, skip_torn_tail=True):
                 data.instructions.append(str(obj.get("instruction", "")))
                 data.instances_per_task.append(0)
                 data.classification.append(None)
             return data, "run folder", notes
-        raise UserError(
-            f"{path}: not a run folder (no {RUN_TASKS_FILE} or machine_instructions.jsonl)"
-        )
+        raise UserError(f"{path}: not a run folder (no {tasks.name} or {machine.name})")
     if not path.exists():
         raise UserError(f"{path}: no such file or folder")
     return _read_tasks(path), "task file", notes
 
 
 def _read_tasks(path: Path, skip_torn_tail: bool = False) -> _Data:
-    data = _Data([], [], [], [], [])
+    data = _Data()
     for _lineno, task in iter_tasks(path, skip_torn_tail=skip_torn_tail):
         data.instructions.append(task.instruction)
         data.instances_per_task.append(len(task.instances))
         data.classification.append(task.is_classification)
+        data.n_instances += len(task.instances)
         for instance in task.instances:
-            data.inputs.append(instance.input)
-            data.outputs.append(instance.output)
+            if instance.input.strip():
+                data.input_words.append(word_count(instance.input))
+            else:
+                data.n_empty_input += 1
+            data.output_words.append(word_count(instance.output))
     return data
 
 
@@ -143,9 +161,34 @@ def max_rouge_l_to(texts: list[str], references: list[str]) -> tuple[np.ndarray,
 # ---------------------------------------------------------------------------------------
 
 
+def _run_seed_path(folder: Path, warnings: list[str]) -> Path:
+    """The seed file the run was generated from (its settings.json), else the bundled one.
+
+    A run made with ``--seeds`` must be compared with its own seeds, not the bundled ones; when
+    that file is gone (or the settings cannot be read) the bundled seeds are used and a
+    one-line warning names what was missing.
+    """
+    bundled = default_seed_path()
+    try:
+        saved = saved_setting(folder, "seeds_path")
+    except UserError as exc:
+        warnings.append(f"{exc}; ROUGE-L to seeds uses the bundled seeds {bundled}")
+        return bundled
+    if saved is None:
+        return bundled
+    seed_path = Path(str(saved))
+    if not seed_path.is_file():
+        warnings.append(
+            f"the run's seed file {seed_path} no longer exists; "
+            f"ROUGE-L to seeds uses the bundled seeds {bundled}"
+        )
+        return bundled
+    return seed_path
+
+
 def _run_info(folder: Path) -> dict[str, Any]:
     info: dict[str, Any] = {}
-    rejected = folder / "rejected.jsonl"
+    rejected = rejected_file(folder)
     if rejected.is_file():
         by_stage: dict[str, Counter[str]] = {}
         for _lineno, obj in read_jsonl(rejected, skip_torn_tail=True):
@@ -155,17 +198,17 @@ def _run_info(folder: Path) -> dict[str, Any]:
         info["rejected"] = {
             stage: dict(counter.most_common()) for stage, counter in sorted(by_stage.items())
         }
-    machine = folder / "machine_instructions.jsonl"
+    machine = instructions_file(folder)
     if machine.is_file():
         info["accepted_instructions"] = sum(1 for _ in read_jsonl(machine, skip_torn_tail=True))
-    failures = folder / "failures.jsonl"
+    failures = failures_file(folder)
     if failures.is_file():
         counter: Counter[str] = Counter(
             str(obj.get("stage") or "unknown")
             for _lineno, obj in read_jsonl(failures, skip_torn_tail=True)
         )
         info["failures"] = dict(counter.most_common())
-    summary = folder / "summary.json"
+    summary = summary_file(folder)
     if summary.is_file():
         try:
             data = json.loads(summary.read_text(encoding="utf-8"))
@@ -211,17 +254,21 @@ def compute_stats(
     top_verbs: int = 20,
     top_objects: int = 4,
 ) -> StatsResult:
-    """All statistics of ``path``; ``seeds`` defaults to the bundled seed file."""
+    """All statistics of ``path``.
+
+    ``seeds`` defaults to the run's own seed file for a run folder (``seeds_path`` in its
+    settings.json) and to the bundled seed file otherwise.
+    """
     path = Path(path)
     data, kind, notes = _load(path)
     n_tasks = len(data.instructions)
-    n_instances = len(data.outputs)
+    n_instances = data.n_instances
     known_clf = [c for c in data.classification if c is not None]
-    n_empty_input = sum(1 for text in data.inputs if not text.strip())
+    n_empty_input = data.n_empty_input
 
     instr_words = [word_count(t) for t in data.instructions]
-    input_words = [word_count(t) for t in data.inputs if t.strip()]
-    output_words = [word_count(t) for t in data.outputs]
+    input_words = data.input_words
+    output_words = data.output_words
 
     summary: dict[str, Any] = {
         "source": {"path": str(path), "kind": kind},
@@ -248,7 +295,13 @@ def compute_stats(
     }
 
     # ROUGE-L to the most similar seed
-    seed_path = Path(seeds) if seeds is not None else default_seed_path()
+    warnings: list[str] = []
+    if seeds is not None:
+        seed_path = Path(seeds)
+    elif kind == "run folder":
+        seed_path = _run_seed_path(path, warnings)
+    else:
+        seed_path = default_seed_path()
     if seeds is None and not seed_path.is_file():
         summary["rouge_l_to_seed"] = None
         notes.append(f"no seed file at {seed_path}: ROUGE-L to seeds skipped (use --seeds PATH)")
@@ -282,7 +335,7 @@ def compute_stats(
 
     if kind == "run folder":
         summary["run"] = _run_info(path)
-    return StatsResult(summary=summary, raw=raw)
+    return StatsResult(summary=summary, raw=raw, warnings=warnings)
 
 
 # ---------------------------------------------------------------------------------------

@@ -67,6 +67,21 @@ def is_run_folder(path: Path) -> bool:
     return path.is_dir() and (settings_file(path).is_file() or tasks_file(path).is_file())
 
 
+def saved_setting(folder: Path, name: str) -> Any:
+    """One saved setting of a run folder (None when there are no settings or no such one), for
+    readers that need it whatever method wrote the folder."""
+    path = settings_file(folder)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: unreadable run settings ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: unreadable run settings (not a JSON object)")
+    return data.get(name)
+
+
 def load_settings_file(folder: Path, model: type[S]) -> S | None:
     path = settings_file(folder)
     if not path.exists():
@@ -157,7 +172,7 @@ class RunFolder:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"cannot write to {self.path}: {exc.strerror}") from None
-        self._lock = exclusive(self.path / LOCK_FILE, "--out")
+        self._lock = exclusive(self.path, "--out", lock_file=self.path / LOCK_FILE)
         self._lock.__enter__()
         try:
             _atomic_write_json(settings_file(self.path), settings.model_dump(mode="json"))

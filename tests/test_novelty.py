@@ -21,6 +21,7 @@ from selfinstruct.novelty import (
     NoveltyIndex,
     NoveltyResult,
     Similar,
+    _elements,
     _f_from_lcs,
     _f_vectorized,
     rouge_l_f,
@@ -410,3 +411,82 @@ def test_fast_path_equals_exhaustive_on_larger_corpus(threshold: float) -> None:
             assert a.max_score <= b.max_score
     assert fast.texts == full.texts
     assert 0 < len(fast) < len(texts)
+
+
+# --------------------------------------------------------------------------
+# Long repetitive texts (issue 8: indexing was cubic in a repeated word)
+# --------------------------------------------------------------------------
+
+
+def test_elements_are_linear_in_repeats() -> None:
+    """The multiset elements of a text take O(n) characters, not O(n^2).
+
+    The k-th copy of a token used to be the k-fold repeated string, so 3,000
+    copies of one word built ~4.5M characters (and n^2/2 hash-and-compare
+    steps); 20,000 copies of "very " took minutes to add.
+    """
+    enc = "a" * 3000 + "b" * 5 + "a"
+    elems = _elements(enc)
+    assert len(elems) == len(enc) == len(set(elems))
+    assert sum(map(len, elems)) <= 8 * len(enc)
+
+
+def test_elements_encode_the_multiset() -> None:
+    """Set overlap of elements == multiset overlap of tokens (what the prefix filter needs)."""
+    rng = random.Random(7)
+    for _ in range(300):
+        a = "".join(rng.choice("ab1\u00e9") for _ in range(rng.randint(0, 40)))
+        b = "".join(rng.choice("ab1\u00e9") for _ in range(rng.randint(0, 40)))
+        multiset = sum(min(a.count(c), b.count(c)) for c in set(a))
+        assert len(set(_elements(a)) & set(_elements(b))) == multiset
+
+
+def test_twenty_thousand_repeats_index_and_query() -> None:
+    """One seed of 20,000 repeated words: add, query and dedup stay exact and near-instant.
+
+    Cubic growth made this take ~5 minutes; the bound is two orders of magnitude above the
+    fixed cost, so it cannot flake on a slow machine but does catch any super-linear return.
+    """
+    import time
+
+    start = time.perf_counter()
+    idx = NoveltyIndex(top_k=0)
+    long_text = "very " * 20000
+    assert idx.add_if_novel(long_text).novel
+    res = idx.add_if_novel(long_text)
+    assert not res.novel and res.max_score == 1.0
+    assert idx.add_if_novel("very " * 8000 + "good").novel  # F = 16000/28001 vs the first
+    res = idx.add_if_novel("very " * 14000)  # LCS 14000 with the 20,000-word seed
+    assert not res.novel and res.max_score == _f_from_lcs(14000, 14000, 20000)
+    assert len(idx) == 2
+    assert time.perf_counter() - start < 30
+
+
+@st.composite
+def _repetitive_corpus(draw: st.DrawFn) -> list[str]:
+    """Texts made of a short unit repeated many times, with a few word edits."""
+    out: list[str] = []
+    for _ in range(draw(st.integers(1, 8))):
+        unit = draw(
+            st.lists(
+                st.sampled_from(["very", "a", "b", "Very", "x1", "!!"]), min_size=1, max_size=3
+            )
+        )
+        words = unit * draw(st.integers(1, 60))
+        for _ in range(draw(st.integers(0, 4))):
+            at = draw(st.integers(0, len(words)))
+            if draw(st.booleans()) or not words:
+                words.insert(at, draw(st.sampled_from(["very", "a", "good", "b"])))
+            else:
+                del words[min(at, len(words) - 1)]
+        out.append(" ".join(words))
+    return out
+
+
+@given(_repetitive_corpus(), _THRESHOLDS, st.sampled_from([1, 3]), st.sampled_from([2, 1024]))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_long_repetitive_texts_match_rouge_score(
+    texts: list[str], threshold: float, delta: int, rebuild: int
+) -> None:
+    idx = _index(threshold, "rouge", 0, delta, rebuild)
+    _check_against_brute(texts, threshold, "rouge", idx, 0, False)

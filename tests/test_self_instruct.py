@@ -102,3 +102,31 @@ def test_half_written_line_is_repaired_on_resume(tmp_path):
     for line in (out / "tasks.jsonl").read_text().splitlines():
         json.loads(line)
 
+
+def shown_items(prompt: str) -> list[str]:
+    """The numbered in-context instructions of a bootstrap prompt."""
+    return [line.split(". ", 1)[1] for line in prompt.splitlines()[1:] if ". " in line]
+
+
+@pytest.mark.parametrize("concurrency", [1, 16])
+def test_from_the_third_request_every_prompt_shows_6_seeds_and_2_machine(tmp_path, concurrency):
+    from selfinstruct.prompting import clean_instruction
+    from selfinstruct.records import load_seed_tasks
+    from selfinstruct.resources import default_seed_path
+
+    seeds = {clean_instruction(t.instruction) for t in load_seed_tasks(default_seed_path())}
+    _, model = run_generate(tmp_path / "run", n=40, concurrency=concurrency)
+    machine = {
+        clean_instruction(m["instruction"])
+        for m in lines(tmp_path / "run" / "machine_instructions.jsonl")
+    }
+    prompts = [r.prompt for r in model.requests if r.stage == "instructions"]
+    assert len(prompts) >= 10
+    mixes = []
+    for prompt in prompts:
+        items = shown_items(prompt)
+        assert len(items) == 8
+        mixes.append((sum(i in seeds for i in items), sum(i in machine for i in items)))
+    # Only the first prompts can see fewer than 2 machine instructions: the pool is empty.
+    assert mixes[2:] == [(6, 2)] * (len(mixes) - 2)
+    assert all(mix in ((8, 0), (6, 2)) for mix in mixes[:2])

@@ -1,22 +1,35 @@
-"""`selfinstruct stats`: hand-computed statistics on small fixtures, the CLI and the plots."""
+"""`selfinstruct stats`: hand-computed statistics on small fixtures, a real run folder made by
+`selfinstruct generate` against the stub server, the CLI and the plots."""
 
 from __future__ import annotations
 
 import json
+import math
+import shutil
+import subprocess
+from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from rouge_score import rouge_scorer
+from stub_server import StubServer, generate_command
 
-from selfinstruct import verbnoun
+from selfinstruct import novelty, verbnoun
 from selfinstruct.cli import main
+from selfinstruct.resources import default_seed_path
 from selfinstruct.stats import compute_stats, describe, max_rouge_l_to, render_table
 
 FIX = Path(__file__).parent / "fixtures"
 TASKS = FIX / "stats_tasks.jsonl"
 SEEDS = FIX / "stats_seeds.jsonl"
-RUN = FIX / "stats_run"
+ANCHORS = next(
+    (p / "shared" / "anchors" for p in Path(__file__).resolve().parents
+     if (p / "shared" / "anchors").is_dir()),
+    None,
+)  # fmt: skip
 
 needs_parser = pytest.mark.skipif(verbnoun.find_model() is None, reason="no spaCy English model")
 
@@ -102,21 +115,115 @@ def test_alpaca_file():
     assert s["counts"]["classification_share"] is None
 
 
-def test_run_folder():
-    s = compute_stats(RUN, seeds=SEEDS, verbs=False).summary
+def _lines(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A real run folder: `selfinstruct generate --seeds <30 bundled seeds>` on the stub server.
+
+    Its own seed file (not the bundled 175) so that which seeds `stats` reads is visible.
+    """
+    base = tmp_path_factory.mktemp("stats_run")
+    seeds = base / "my_seeds.jsonl"
+    bundled = default_seed_path().read_text(encoding="utf-8").splitlines()
+    seeds.write_text("\n".join(bundled[:30]) + "\n", encoding="utf-8")
+    out = base / "run"
+    with StubServer(delay=0.0) as stub:
+        command = generate_command(
+            stub.base_url, out, 10, "--api", "chat", "--seeds", str(seeds), "--price", "2,3"
+        )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_run_folder(run_dir: Path):
+    """Every figure checked against the run's own files, computed here independently."""
+    s = compute_stats(run_dir, verbs=False).summary
     assert s["source"]["kind"] == "run folder"
-    assert s["counts"]["tasks"] == 4
+    tasks = _lines(run_dir / "tasks.jsonl")
+    instances = [i for t in tasks for i in t["instances"]]
+    assert s["counts"]["tasks"] == len(tasks) > 0
+    assert s["counts"]["instances"] == len(instances) > 0
+    assert s["counts"]["empty_input_instances"] == sum(
+        1 for i in instances if not i["input"].strip()
+    )
+    words = sorted(len(i["output"].split()) for i in instances)
+    assert s["words"]["output"]["min"] == words[0] and s["words"]["output"]["max"] == words[-1]
+    assert s["words"]["output"]["mean"] == pytest.approx(sum(words) / len(words))
+
     run = s["run"]
-    assert run["rejected"] == {
-        "instances": {"instance_empty_output": 1},
-        "instruction": {"rouge_similar": 2, "too_short": 1},
-    }
-    assert run["failures"] == {"instances": 1}
-    assert run["accepted_instructions"] == 4
-    assert run["usage"]["total"] == {"requests": 7, "prompt_tokens": 2000, "completion_tokens": 700}
-    assert run["cost_usd"] == 0.0125
+    assert run["accepted_instructions"] == len(_lines(run_dir / "machine_instructions.jsonl")) == 10
+    rejected: dict[str, Counter[str]] = {}
+    for r in _lines(run_dir / "rejected.jsonl"):
+        rejected.setdefault(r["stage"], Counter())[r["reason"]] += 1
+    assert run.get("rejected", {}) == {k: dict(v) for k, v in rejected.items()}
+    summary = json.loads((run_dir / "summary.json").read_text())
+    by_stage = summary["run_usage"]["by_stage"]
+    assert set(run["usage"]["stages"]) == set(by_stage)
+    for key, source in (("requests", "responses"), ("prompt_tokens", "prompt_tokens")):
+        assert run["usage"]["total"][key] == sum(row[source] for row in by_stage.values()) > 0
+    assert run["cost_usd"] == summary["run_usage"]["cost_usd"] > 0
     table = render_table(s)
-    assert "rouge_similar" in table and "2,000" in table and "$0.0125" in table
+    assert f"${run['cost_usd']:,.4f}" in table
+    assert "accepted instructions     10\n" in table
+
+
+def test_run_folder_uses_the_runs_own_seeds(run_dir: Path):
+    """Without --seeds, ROUGE-L is measured against the seed file the run was made from."""
+    seeds = run_dir.parent / "my_seeds.jsonl"
+    r = compute_stats(run_dir, verbs=False)
+    rouge = r.summary["rouge_l_to_seed"]
+    assert rouge["seeds"] == str(seeds) and rouge["n_seeds"] == 30
+    assert r.warnings == []
+    # The scores themselves: rouge_score against those 30 seeds, brute force.
+    seed_texts = [json.loads(line)["instruction"] for line in seeds.read_text().splitlines()]
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    want = [
+        max(scorer.score(seed, t["instruction"])["rougeL"].fmeasure for seed in seed_texts)
+        for t in _lines(run_dir / "tasks.jsonl")
+    ]
+    assert r.raw["rouge_l_to_seed"] == want
+
+
+def test_run_folder_with_missing_seed_file_warns_and_uses_bundled(run_dir: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    settings = json.loads((run / "settings.json").read_text())
+    gone = tmp_path / "gone" / "seeds.jsonl"
+    settings["seeds_path"] = str(gone)
+    (run / "settings.json").write_text(json.dumps(settings))
+    out = CliRunner().invoke(main, ["stats", str(run), "--no-verbs", "--json"])
+    assert out.exit_code == 0, out.output
+    warning = (
+        f"warning: the run's seed file {gone} no longer exists; "
+        f"ROUGE-L to seeds uses the bundled seeds {default_seed_path()}\n"
+    )
+    assert out.stderr == warning
+    data = json.loads(out.stdout)
+    assert data["rouge_l_to_seed"]["seeds"] == str(default_seed_path())
+    bundled = default_seed_path().read_text(encoding="utf-8").splitlines()
+    assert data["rouge_l_to_seed"]["n_seeds"] == len([line for line in bundled if line.strip()])
+    # --seeds still wins, without a warning.
+    out = CliRunner().invoke(main, ["stats", str(run), "--no-verbs", "--seeds", str(SEEDS)])
+    assert out.exit_code == 0 and out.stderr == ""
+
+
+def test_run_folder_with_unreadable_settings_warns_and_uses_bundled(run_dir: Path, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "settings.json").write_text("{not json")
+    out = CliRunner().invoke(main, ["stats", str(run), "--no-verbs", "--json"])
+    assert out.exit_code == 0, out.output
+    assert out.stderr == (
+        f"warning: {run / 'settings.json'}: unreadable run settings (JSONDecodeError); "
+        f"ROUGE-L to seeds uses the bundled seeds {default_seed_path()}\n"
+    )
+    assert json.loads(out.stdout)["rouge_l_to_seed"]["seeds"] == str(default_seed_path())
 
 
 def test_run_folder_without_summary(tmp_path):
@@ -184,15 +291,19 @@ def test_no_parser_is_reported_not_guessed(monkeypatch):
 # --- CLI -----------------------------------------------------------------------------
 
 
-def test_cli_table_and_json():
+def test_cli_table_and_json(run_dir: Path):
     runner = CliRunner()
     out = runner.invoke(main, ["stats", str(TASKS), "--seeds", str(SEEDS), "--no-verbs"])
     assert out.exit_code == 0, out.output
     assert "instances, empty input" in out.output and "2 (40.0%)" in out.output
-    out = runner.invoke(main, ["stats", str(RUN), "--seeds", str(SEEDS), "--no-verbs", "--json"])
+    out = runner.invoke(
+        main, ["stats", str(run_dir), "--seeds", str(SEEDS), "--no-verbs", "--json"]
+    )
     assert out.exit_code == 0
     data = json.loads(out.output)
-    assert data["counts"]["tasks"] == 4 and data["run"]["cost_usd"] == 0.0125
+    assert data == compute_stats(run_dir, seeds=SEEDS, verbs=False).summary
+    assert data["counts"]["tasks"] == len(_lines(run_dir / "tasks.jsonl"))
+    assert data["rouge_l_to_seed"]["n_seeds"] == 2
 
 
 def test_cli_missing_file():
@@ -234,3 +345,48 @@ def test_plots_written(tmp_path):
     path = tmp_path / "verbs.png"
     plot_verbs(top, path, "fixture", {"instructions": 8, "with_verb": 7})
     assert path.stat().st_size > 5000
+
+
+# --- memory: ROUGE-L to the seeds is computed in bounded blocks (issue 8) -------------
+
+
+def test_best_matches_blocks_bound_the_matrix(monkeypatch):
+    """No LCS matrix larger than BEST_MATCH_CELLS pairs, and the figures do not change."""
+    texts = [
+        f"Write item {i} of the list about topic {i % 13} and more {i % 7}" for i in range(500)
+    ]
+    texts[3] = ""
+    refs = [f"Describe topic {j} of the list" for j in range(7)] + ["", "write item 12"]
+    whole = max_rouge_l_to(texts, refs)  # 4,500 pairs: one block at the default size
+    calls: list[tuple[int, int]] = []
+    real = novelty.process.cdist
+
+    def spy(queries, choices, **kwargs):
+        calls.append((len(queries), len(choices)))
+        return real(queries, choices, **kwargs)
+
+    monkeypatch.setattr(novelty, "process", SimpleNamespace(cdist=spy))
+    monkeypatch.setattr(novelty, "BEST_MATCH_CELLS", 60)
+    blocked = max_rouge_l_to(texts, refs)
+    assert calls and all(rows * cols <= 60 for rows, cols in calls)
+    assert sum(rows for rows, _ in calls) == len(texts) and len(calls) == math.ceil(500 / 6)
+    assert np.array_equal(blocked[0], whole[0]) and np.array_equal(blocked[1], whole[1])
+    # More references than the budget: one text per block.
+    calls.clear()
+    monkeypatch.setattr(novelty, "BEST_MATCH_CELLS", 4)
+    assert np.array_equal(max_rouge_l_to(texts[:5], refs)[0], whole[0][:5])
+    assert calls == [(1, len(refs))] * 5
+
+
+def test_stats_do_not_depend_on_the_block_size(monkeypatch):
+    """Same figures with tiny blocks as with one block, on Alpaca's data."""
+    if ANCHORS is None:
+        pytest.skip("public anchors not found")
+    alpaca = ANCHORS / "alpaca_data_5000.json"
+    seeds = ANCHORS / "self_instruct_seed_tasks.jsonl"
+    monkeypatch.setattr(novelty, "BEST_MATCH_CELLS", 1 << 40)
+    whole = compute_stats(alpaca, seeds=seeds, verbs=False)
+    monkeypatch.setattr(novelty, "BEST_MATCH_CELLS", 1000)
+    blocked = compute_stats(alpaca, seeds=seeds, verbs=False)
+    assert blocked.summary == whole.summary and blocked.raw == whole.raw
+    assert whole.summary["counts"]["tasks"] == 5000

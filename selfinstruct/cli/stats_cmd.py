@@ -13,7 +13,8 @@ import click
     "--seeds",
     type=click.Path(path_type=Path),
     default=None,
-    help="Seed tasks for the ROUGE-L-to-seed statistic (default: the bundled seed file).",
+    help="Seed tasks for the ROUGE-L-to-seed statistic (default: the run's own seed file for a "
+    "run folder, else the bundled seed file).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option(
@@ -47,6 +48,8 @@ def stats(
     from selfinstruct.stats import compute_stats, render_json, render_table
 
     result = compute_stats(path, seeds=seeds, verbs=not no_verbs, top_verbs=top_verbs)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(render_json(result.summary) if as_json else render_table(result.summary), nl=False)
     if as_json:
         click.echo()

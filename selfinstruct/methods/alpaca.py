@@ -107,8 +107,9 @@ class Alpaca:
             )
         self.seeds = seeds
         self.gate = InstructionGate.from_settings(
-            settings.blacklist, settings.ascii_first_char, settings.tokenizer, settings.threshold
-        )
+            settings.blacklist, settings.ascii_first_char, settings.tokenizer, settings.threshold,
+            write_a_program_any_case=False,  # Alpaca checks the text as the model wrote it
+        )  # fmt: skip
         self.gate.remember(t.instruction for t in seeds)
         self.kept = 0
 

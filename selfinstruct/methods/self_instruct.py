@@ -57,12 +57,13 @@ class SelfInstruct:
         self.gate.remember(self.prompt_seeds)
         self.machine: list[str] = []
         self.pool_sizes: list[int] = []  # len(machine) after committing answer k
+        self.shown: dict[int, list[str]] = {}  # prompt k's instructions, until answer k is in
 
     def _text(self, stage: str, prompt: str) -> str:
         return chat_message(stage, prompt) if self.chat else prompt  # type: ignore[arg-type]
 
     def lag(self, k: int) -> int:
-        return self.s.pool_lag
+        return min(self.s.pool_lag, k // 2)
 
     # ----------------------------------------------------------------- stage 1
 
@@ -74,6 +75,7 @@ class SelfInstruct:
         chosen = [self.machine[i] for i in rng.sample(range(visible), n_machine)]
         chosen += rng.sample(self.prompt_seeds, self.s.prompt_instructions - n_machine)
         rng.shuffle(chosen)
+        self.shown[k] = chosen
         prompt = instruction_prompt(chosen, classification_only=self.s.classification_only)
         return Request(
             "instructions",
@@ -106,6 +108,7 @@ class SelfInstruct:
         """Apply answer k to the pool; True when it added an instruction."""
         try:
             rid = f"r{k:06d}"
+            shown = self.shown.pop(k, [])
             completion = answer.completion
             if completion.finish_reason == "length":
                 engine.reject(
@@ -113,7 +116,9 @@ class SelfInstruct:
                 )
                 return False
             before = len(self.machine)
-            for j, text in enumerate(parse_instructions(completion.text, chat=self.chat)):
+            for j, text in enumerate(
+                parse_instructions(completion.text, chat=self.chat, shown=shown)
+            ):
                 if len(self.machine) >= target:
                     break
                 rejection = self.gate.check(text)
@@ -198,11 +203,12 @@ class SelfInstruct:
         if answer is None:
             return
         completion = answer.completion
-        parsed = parse_instances(completion.text, is_classification)
+        parsed = parse_instances(completion.text, is_classification, chat=self.chat)
         result = filter_instances(
             parsed,
             truncated=completion.finish_reason == "length",
             max_instances=self.s.max_instances,
+            rng=random.Random(f"{self.s.seed}:instances:{task_id}"),  # the reference samples 5
         )
         for j, (instance, reason) in enumerate(result.dropped):
             engine.reject(
