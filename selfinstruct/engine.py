@@ -115,7 +115,8 @@ class RunResult:
         return self.summary.stop_reason
 
 
-Commit = Callable[[int, Answer], bool]
+# Settles answer k (None: it failed for good); True when it added anything.
+Commit = Callable[[int, Answer | None], bool]
 
 
 class Engine:
@@ -265,7 +266,7 @@ class Engine:
             key, completion, failure = await inflight.pop(committed)
             ident = f"r{committed:06d}"
             if committed in skipped:
-                pass  # failed in an earlier session; the data moved on without it
+                commit(committed, None)  # failed in an earlier session; the data moved on
             elif failure is not None:
                 if self._never_reached(failure):
                     where = self.backend.base_url or "the OpenAI API"
@@ -276,6 +277,7 @@ class Engine:
                     )
                     break
                 self._record_failure(stage, ident, failure, skipped=True)
+                commit(committed, None)
             elif completion is None:
                 break  # not sent: the run is stopping
             else:

@@ -137,7 +137,9 @@ class Alpaca:
         )
         return self.kept
 
-    def _commit(self, engine: Engine, k: int, answer: Answer, target: int) -> bool:
+    def _commit(self, engine: Engine, k: int, answer: Answer | None, target: int) -> bool:
+        if answer is None:
+            return False  # the request failed: nothing to add
         completion = answer.completion
         items = parse_items(
             completion.text, self.first, completion.finish_reason == "length", chat=self.chat

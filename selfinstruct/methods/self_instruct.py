@@ -92,7 +92,7 @@ class SelfInstruct:
         }
         engine.progress.finished = len(done)
 
-        def commit(k: int, answer: Answer) -> bool:
+        def commit(k: int, answer: Answer | None) -> bool:
             return self._commit(engine, k, answer, target, done)
 
         await engine.in_order(
@@ -104,11 +104,15 @@ class SelfInstruct:
         )
         return len(self.machine)
 
-    def _commit(self, engine: Engine, k: int, answer: Answer, target: int, done: set[str]) -> bool:
-        """Apply answer k to the pool; True when it added an instruction."""
+    def _commit(
+        self, engine: Engine, k: int, answer: Answer | None, target: int, done: set[str]
+    ) -> bool:
+        """Apply answer k (None: the request failed) to the pool; True when it added one."""
         try:
             rid = f"r{k:06d}"
             shown = self.shown.pop(k, [])
+            if answer is None:
+                return False
             completion = answer.completion
             if completion.finish_reason == "length":
                 engine.reject(
