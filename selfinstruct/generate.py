@@ -71,6 +71,8 @@ def build_backend(
 
 def parse_decoding_overrides(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     """``("instructions.temperature=1.0", ...)`` -> ``{"instructions": {"temperature": 1.0}}``."""
+    from math import isfinite  # local: only these function bodies are edited in this change
+
     overrides: dict[str, dict[str, Any]] = {}
     fields = {f.name for f in dataclasses.fields(Decoding)}
     for item in items:
@@ -97,6 +99,15 @@ def parse_decoding_overrides(items: tuple[str, ...]) -> dict[str, dict[str, Any]
         except ValueError:
             kind = "a whole number" if param == "max_tokens" else "a number"
             raise UserError(f"--decoding {item!r}: {value!r} is not {kind}") from None
+        # Servers answer nonsense values with an error on every request, or not at all (NaN).
+        if isinstance(parsed, float) and not isfinite(parsed):
+            raise UserError(f"--decoding {item!r}: {value!r} is not a finite number")
+        if param == "max_tokens" and parsed < 1:
+            raise UserError(f"--decoding {item!r}: max_tokens must be 1 or more")
+        if param == "temperature" and parsed < 0:
+            raise UserError(f"--decoding {item!r}: temperature must be 0 or more")
+        if param == "top_p" and not 0 <= parsed <= 1:
+            raise UserError(f"--decoding {item!r}: top_p must be between 0 and 1")
         overrides.setdefault(stage, {})[param] = parsed
     return overrides
 
@@ -115,6 +126,13 @@ def parse_price(text: str | None) -> tuple[float, float] | None:
         raise UserError(
             f"--price {text!r}: expected two numbers, IN,OUT (USD per million tokens)"
         ) from None
+    from math import isfinite  # local: only these function bodies are edited in this change
+
+    # NaN passes every comparison and would reach summary.json, which is then not JSON.
+    if not all(isfinite(p) and p >= 0 for p in (prompt_price, completion_price)):
+        raise UserError(
+            f"--price {text!r}: prices must be finite numbers, 0 or more (USD per million tokens)"
+        )
     return prompt_price, completion_price
 
 

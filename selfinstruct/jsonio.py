@@ -11,6 +11,7 @@ leaves a half-written or mixed output behind.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -227,6 +228,17 @@ def dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False)
 
 
+def write_error(path: Path, exc: OSError) -> UserError:
+    """One line for a failed write; a full disk says how to go on (a half-written last line is
+    cut when the run resumes)."""
+    if exc.errno == errno.ENOSPC:
+        return UserError(
+            f"cannot write {path}: the disk is full; free space and run the same command again "
+            "to resume"
+        )
+    return UserError(f"cannot write {path}: {exc.strerror}")
+
+
 class JsonlAppender:
     """Append whole JSON lines to a file, flushing each so a crash loses at most one line."""
 
@@ -240,10 +252,14 @@ class JsonlAppender:
         self._writer = jsonlines.Writer(self._handle, dumps=dumps, flush=True)
 
     def write(self, record: dict[str, Any]) -> None:
-        self._writer.write(record)
+        try:
+            self._writer.write(record)
+        except OSError as exc:
+            raise write_error(self.path, exc) from None
 
     def write_all(self, records: Iterable[dict[str, Any]]) -> None:
-        self._writer.write_all(records)
+        for record in records:
+            self.write(record)
 
     def close(self) -> None:
         self._writer.close()

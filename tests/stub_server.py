@@ -15,7 +15,10 @@ Faults (:class:`Fault`) are chosen per request by a deterministic rule: the firs
 every k-th request, or requests whose prompt contains a string. Kinds: ``rate_limit`` (429 with
 Retry-After), ``server`` (500), ``status`` (any code, optionally echoing the Authorization
 header in the body), ``slow`` (answer after a long sleep), ``invalid_json``, ``length``
-(truncated answer with finish_reason "length") and ``drop`` (close the connection unanswered).
+(truncated answer with finish_reason "length"), ``drop`` (close the connection unanswered),
+``null_content`` (a well-formed answer whose ``message.content`` / ``text`` is null),
+``truncated_body`` (Content-Length announces the whole answer, half is sent, then the connection
+is closed) and ``reset_mid_body`` (half the answer, then the connection is reset).
 
 In a test::
 
@@ -36,6 +39,8 @@ import hashlib
 import json
 import random
 import re
+import socket
+import struct
 import sys
 import threading
 import time
@@ -184,7 +189,11 @@ def alpaca_answer(prompt: str, chat: bool, salt: str = "", count: int = 6) -> st
     rng = _rng("alpaca", salt, prompt)
     pieces = []
     for number, item in enumerate(instruction_items(prompt, salt, count), start=first):
-        given = "<noinput>" if rng.random() < 0.6 else f"The {rng.choice(NOUNS)} in {rng.choice(PLACES)}."
+        given = (
+            "<noinput>"
+            if rng.random() < 0.6
+            else f"The {rng.choice(NOUNS)} in {rng.choice(PLACES)}."
+        )
         output = f"Start with the {rng.choice(NOUNS)}, then ask {rng.choice(AUDIENCES)}."
         pieces.append(f"{number}. Instruction: {item}\n{number}. Input:\n{given}\n"
                       f"{number}. Output:\n{output}")  # fmt: skip
@@ -207,7 +216,9 @@ class Fault:
     number of hits. With no rule at all, every request is hit.
     """
 
-    kind: str  # rate_limit | server | status | slow | invalid_json | length | drop
+    # rate_limit | server | status | slow | invalid_json | length | drop | null_content
+    # | truncated_body | reset_mid_body
+    kind: str
     first: int = 0
     every: int = 0
     match: str | None = None
@@ -259,6 +270,15 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"
 
 class _Drop(Exception):
     pass
+
+
+class _Cut(Exception):
+    """Send the head and half of ``payload``, then close (``reset``: with a TCP reset)."""
+
+    def __init__(self, payload: bytes, reset: bool) -> None:
+        super().__init__("cut")
+        self.payload = payload
+        self.reset = reset
 
 
 class StubServer:
@@ -356,7 +376,11 @@ class StubServer:
                         headers[name.strip().lower()] = value.strip()
                 length = int(headers.get("content-length", "0"))
                 body = await reader.readexactly(length) if length else b""
-                status, extra, payload = await self._route(method, path, headers, body)
+                try:
+                    status, extra, payload = await self._route(method, path, headers, body)
+                except _Cut as cut:
+                    await self._send_half(writer, cut)
+                    break
                 reason = _REASONS.get(status, "Status")
                 lines = [f"HTTP/1.1 {status} {reason}", f"Content-Length: {len(payload)}",
                          "Content-Type: application/json"]  # fmt: skip
@@ -372,6 +396,19 @@ class StubServer:
         finally:
             self._writers.discard(writer)
             writer.close()
+
+    async def _send_half(self, writer: asyncio.StreamWriter, cut: _Cut) -> None:
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Length: {len(cut.payload)}\r\n"
+            "Content-Type: application/json\r\n\r\n"
+        )
+        writer.write(head.encode("latin-1") + cut.payload[: len(cut.payload) // 2])
+        await writer.drain()
+        if cut.reset:
+            sock = writer.get_extra_info("socket")
+            if sock is not None:  # linger 0: close() sends RST instead of FIN
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
 
     async def _route(
         self, method: str, path: str, headers: dict[str, str], body: bytes
@@ -428,6 +465,7 @@ class StubServer:
                 raise _Drop
             elif kind == "length":
                 truncated = True
+        cut = fault.kind if fault is not None else ""
         salt = "" if state.deterministic else f"{number}:{time.time_ns()}"
         text = answer_for(prompt, chat, salt)
         text = _apply_stop(text, request.get("stop"))
@@ -439,12 +477,13 @@ class StubServer:
             "completion_tokens": max(1, len(text) // 4),
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        answer: str | None = None if cut == "null_content" else text
         if chat:
-            choice = {"index": 0, "message": {"role": "assistant", "content": text},
+            choice = {"index": 0, "message": {"role": "assistant", "content": answer},
                       "finish_reason": finish}  # fmt: skip
             kind_name = "chat.completion"
         else:
-            choice = {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
+            choice = {"index": 0, "text": answer, "finish_reason": finish, "logprobs": None}
             kind_name = "text_completion"
         payload = {
             "id": f"stub-{number}",
@@ -454,7 +493,10 @@ class StubServer:
             "choices": [choice],
             "usage": usage,
         }
-        return 200, {}, json.dumps(payload).encode("utf-8")
+        encoded = json.dumps(payload).encode("utf-8")
+        if cut in ("truncated_body", "reset_mid_body"):
+            raise _Cut(encoded, reset=cut == "reset_mid_body")
+        return 200, {}, encoded
 
 
 def parse_fault(spec: str) -> Fault:

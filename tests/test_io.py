@@ -573,3 +573,24 @@ def test_request_key_is_order_independent_and_sensitive():
     assert a == request_key({"temperature": 0.7, "prompt": "x"})
     assert a != request_key({"prompt": "x", "temperature": 0.5})
     assert len(a) == 64
+
+
+def test_appender_on_a_full_disk_says_how_to_go_on(tmp_path):
+    import errno as errno_module
+
+    appender = JsonlAppender(tmp_path / "log.jsonl")
+
+    class Full:
+        def write(self, text):
+            raise OSError(errno_module.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+    appender._writer._fp = Full()
+    with pytest.raises(UserError) as caught:
+        appender.write({"id": "a"})
+    assert str(caught.value) == (
+        f"cannot write {tmp_path / 'log.jsonl'}: the disk is full; free space and run the same "
+        "command again to resume"
+    )

@@ -114,11 +114,114 @@ def test_malformed_body_is_malformed(body):
 
 def test_connection_error_is_connection():
     def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
     with pytest.raises(BackendError) as caught:
         run(backend_with(handler).complete(REQUEST, "p"))
-    assert caught.value.kind == "connection"
+    assert caught.value.kind == "connection" and caught.value.retryable
+    assert caught.value.message == (
+        "cannot connect to http://127.0.0.1:9/v1: [Errno 111] Connection refused"
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.RemoteProtocolError("peer closed connection without sending complete message body"),
+        httpx.ReadError("[Errno 104] Connection reset by peer"),
+    ],
+)
+def test_connection_closed_mid_answer_is_dropped_not_connection(error):
+    def handler(request: httpx.Request) -> httpx.Response:
+        error.request = request
+        raise error
+
+    with pytest.raises(BackendError) as caught:
+        run(backend_with(handler).complete(REQUEST, "p"))
+    assert caught.value.kind == "dropped" and caught.value.retryable
+    assert caught.value.message == (
+        "http://127.0.0.1:9/v1 closed the connection before the answer was complete "
+        f"(incomplete response: {error})"
+    )
+
+
+def test_dropped_before_any_answer_gets_every_attempt(tmp_path):
+    """Only "connection" means "probably not running" (two attempts before any answer); a
+    server that hangs up mid-answer is there, so the whole retry schedule applies."""
+    calls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] <= 4:
+            raise httpx.RemoteProtocolError("peer closed connection", request=request)
+        return httpx.Response(200, json=chat_body("Yes"))
+
+    client = ModelClient(backend_with(handler), ResponseCache(tmp_path / "c.sqlite"), 1,
+                         retry=RetryPolicy(attempts=5, base_delay=0.001, max_delay=0.001))  # fmt: skip
+    _, completion = run(client.call(REQUEST))
+    assert completion.text == "Yes" and calls["n"] == 5 and client.usage.retries == 4
+
+
+def chat_without_content(message: dict) -> dict:
+    body = chat_body("unused")
+    body["choices"][0]["message"] = message
+    return body
+
+
+def completion_body(choice: dict) -> dict:
+    return {"id": "c", "object": "text_completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", **choice}]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("api", "body", "field"),
+    [
+        ("chat", chat_without_content({"role": "assistant", "content": None}), "message.content"),
+        ("chat", chat_without_content({"role": "assistant"}), "message.content"),
+        ("chat", chat_without_content({"role": "assistant", "content": None, "refusal": "no"}),
+         "message.content"),
+        ("completion", completion_body({"text": None}), "text"),
+        ("completion", completion_body({}), "text"),
+    ],
+)  # fmt: skip
+def test_null_or_missing_answer_text_is_malformed(api, body, field):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=body)
+
+    with pytest.raises(BackendError) as caught:
+        run(backend_with(handler, api=api).complete(REQUEST, "p"))
+    assert caught.value.kind == "malformed" and caught.value.retryable
+    assert caught.value.message == f"response without answer text ({field} is missing or null)"
+    assert caught.value.raw is not None and '"choices"' in caught.value.raw
+
+
+def test_empty_answer_text_is_still_an_answer():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=chat_body(""))
+
+    assert run(backend_with(handler).complete(REQUEST, "p")).text == ""
+
+
+def test_null_content_is_retried_and_never_cached(tmp_path):
+    calls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            return httpx.Response(200, json=chat_without_content({"content": None}))
+        return httpx.Response(200, json=chat_body("No"))
+
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    client = ModelClient(backend_with(handler), cache, 1,
+                         retry=RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.001))  # fmt: skip
+    with pytest.raises(CallFailed) as caught:
+        run(client.call(REQUEST))
+    assert caught.value.error.kind == "malformed" and caught.value.attempts == 2
+    assert len(cache) == 0 and client.usage.failures["malformed"] == 1
+    # The next session asks again and gets (and caches) a real answer.
+    _, completion = run(client.call(REQUEST))
+    assert completion.text == "No" and not completion.cached and len(cache) == 1
 
 
 def test_client_retries_then_succeeds_and_caches(tmp_path):

@@ -38,7 +38,8 @@ def test_key_from_env_and_option_never_written(tmp_path):
             assert done.returncode == 0, done.stderr
             assert (out / "failures.jsonl").read_text()  # the echoing errors were recorded
             assert_nowhere(out, done)
-        # The key was really sent.
+        # The key was really sent, with every request.
+        assert stub.state.authorization
         assert all(header == f"Bearer {SECRET}" for header in stub.state.authorization)
         assert stub.state.fault_hits["status"] > 0
 
@@ -51,5 +52,10 @@ def test_rejected_key_is_one_clear_line_without_the_key(tmp_path):
             done = run(generate_command(stub.base_url, out, 3, *extra), key_in_env)
             assert done.returncode == 2
             stderr = done.stderr.decode()
-            assert "rejected the API key" in stderr and "Traceback" not in stderr
+            assert "Traceback" not in stderr
+            assert stderr.strip().splitlines()[-1] == (
+                f"Error: {stub.base_url} rejected the API key: check OPENAI_API_KEY or --api-key"
+            )
             assert_nowhere(out, done)
+        # Each request in flight (at most --concurrency 8 per run) is sent once: no retry of a 401.
+        assert 2 <= stub.state.fault_hits["status"] <= 16

@@ -12,11 +12,22 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Api = Literal["completion", "chat"]
+# "connection": no connection could be made (refused, unknown host): the server may not be
+# running. "dropped": the server was reached but closed the connection before the answer was
+# complete (a crash, a proxy cutting it off, a truncated body): it is running, so retry.
 ErrorKind = Literal[
-    "rate_limit", "server", "timeout", "connection", "malformed", "auth", "not_found", "bad_request"
+    "rate_limit",
+    "server",
+    "timeout",
+    "connection",
+    "dropped",
+    "malformed",
+    "auth",
+    "not_found",
+    "bad_request",
 ]
 RETRYABLE: frozenset[str] = frozenset(
-    {"rate_limit", "server", "timeout", "connection", "malformed"}
+    {"rate_limit", "server", "timeout", "connection", "dropped", "malformed"}
 )
 
 

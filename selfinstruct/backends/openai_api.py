@@ -49,6 +49,18 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
         return None
 
 
+# Transport failures after the server accepted the connection: it is running but did not finish
+# the answer (crash mid-answer, proxy cut-off, body shorter than announced). Matched by class
+# name: the openai client raises them from httpx or from its own copy of it (httpx2).
+_DROPPED = frozenset(
+    {"RemoteProtocolError", "ReadError", "WriteError", "ConnectionResetError", "BrokenPipeError"}
+)
+
+
+def _dropped(cause: BaseException | None) -> bool:
+    return cause is not None and any(c.__name__ in _DROPPED for c in type(cause).__mro__)
+
+
 def _status_error(exc: openai.APIStatusError) -> BackendError:
     status = exc.status_code
     message = f"HTTP {status}: {exc.message}"
@@ -123,9 +135,7 @@ class OpenAIBackend(Backend):
         except openai.APITimeoutError:
             raise BackendError("timeout", "the request timed out") from None
         except openai.APIConnectionError as exc:
-            raise BackendError(
-                "connection", self._redact(f"cannot reach {self.where}: {exc}")
-            ) from None
+            raise self._connection_error(exc) from None
         except openai.APIStatusError as exc:
             error = _status_error(exc)
             error.message = self._redact(error.message)
@@ -134,12 +144,25 @@ class OpenAIBackend(Backend):
             raise BackendError("malformed", self._redact(f"unreadable response: {exc}")) from None
         return self._parse(raw, chat)
 
+    def _connection_error(self, exc: openai.APIConnectionError) -> BackendError:
+        """Tell "nothing is listening" (kind "connection", which the pipeline reports as a
+        server that is not running) from "the server hung up mid-answer" (kind "dropped")."""
+        cause = exc.__cause__
+        detail = str(cause) if cause is not None and str(cause) else str(exc)
+        if _dropped(cause):
+            message = (
+                f"{self.where} closed the connection before the answer was complete "
+                f"(incomplete response: {detail})"
+            )
+            return BackendError("dropped", self._redact(message))
+        return BackendError("connection", self._redact(f"cannot connect to {self.where}: {detail}"))
+
     def _parse(self, raw: str, chat: bool) -> Completion:
         """The answer, finish reason and usage from the JSON body of a completion response."""
         try:
             data = json.loads(raw)
             choice = data["choices"][0]
-            answer = choice["message"]["content"] if chat else choice["text"]
+            answer = choice["message"].get("content") if chat else choice.get("text")
             finish_reason = choice.get("finish_reason") or "stop"
             usage = data.get("usage") or {}
             prompt_tokens = int(usage.get("prompt_tokens") or 0)
@@ -155,7 +178,14 @@ class OpenAIBackend(Backend):
                 raw=self._redact(raw),
             ) from None
         if answer is None:
-            answer = ""
+            # Not an empty answer: nothing was generated (a refusal, a tool call, a server bug).
+            # Caching it as "" would keep it for ever; as a failure it is retried and logged.
+            field = "message.content" if chat else "text"
+            raise BackendError(
+                "malformed",
+                f"response without answer text ({field} is missing or null)",
+                raw=self._redact(raw),
+            )
         if not isinstance(answer, str):
             raise BackendError("malformed", "response text is not a string", raw=self._redact(raw))
         return Completion(

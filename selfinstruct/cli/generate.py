@@ -9,7 +9,11 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from selfinstruct.cli.options import instruction_filter_options
+from selfinstruct.cli.options import (
+    FINITE_NONNEGATIVE,
+    FiniteFloatRange,
+    instruction_filter_options,
+)
 from selfinstruct.config import MAX_CONCURRENCY, RunSettings, SelfInstructSettings, default
 from selfinstruct.engine import Progress, RunResult, StopKind
 from selfinstruct.errors import UserError
@@ -184,7 +188,7 @@ def _folder(value: str) -> Path:
 )
 @click.option(
     "--max-cost",
-    type=click.FloatRange(min=0),
+    type=FINITE_NONNEGATIVE,
     default=None,
     help="Stop cleanly once this many USD are spent (known models or --price).",
 )
@@ -215,7 +219,7 @@ def _folder(value: str) -> Path:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1),
+    type=FiniteFloatRange(min=1),
     default=default(RunSettings, "timeout"),
     show_default=True,
     help="Seconds before a request is abandoned and retried.",

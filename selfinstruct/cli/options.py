@@ -1,7 +1,8 @@
-"""Options shared by commands that apply the instruction filters (generate, filter)."""
+"""Options and parameter types shared by the commands (generate, filter)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -10,12 +11,30 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class FiniteFloatRange(click.FloatRange):
+    """A click.FloatRange that also refuses NaN and infinity.
+
+    click's range check compares with < and >, which NaN always passes: ``--threshold nan``
+    would reject nothing, and a NaN budget or price ends up in summary.json, which is then not
+    JSON. The error names the option, like every click error (exit status 2)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+# A finite number, 0 or more: amounts such as --max-cost.
+FINITE_NONNEGATIVE = FiniteFloatRange(min=0)
+
+
 def instruction_filter_options(func: F) -> F:
     """--threshold, --tokenizer, --blacklist and --allow-non-ascii-start, the same everywhere."""
     options = [
         click.option(
             "--threshold",
-            type=click.FloatRange(0, 1),
+            type=FiniteFloatRange(0, 1),
             default=0.7,
             show_default=True,
             help="Reject an instruction whose ROUGE-L F against an earlier one is above this.",
