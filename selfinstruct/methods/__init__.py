@@ -7,35 +7,46 @@ the folder, and runs the method on the engine.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from selfinstruct import aio
 from selfinstruct.backends.base import Backend
 from selfinstruct.client import RetryPolicy
-from selfinstruct.config import InstructionRunSettings
+from selfinstruct.config import RunSettings
 from selfinstruct.engine import Engine, Progress, RunResult
 from selfinstruct.errors import UserError
-from selfinstruct.records import load_seed_tasks
 from selfinstruct.store import RunFolder
 
 
-def build_method(settings: InstructionRunSettings, api: str) -> Any:
-    seeds = load_seed_tasks(settings.seeds_path)
-    if settings.method == "alpaca":
-        from selfinstruct.methods.alpaca import Alpaca
+class Method(Protocol):
+    """A method: built (and its inputs validated) by its module's ``create(settings, api)``;
+    called with the engine, it runs its stages and returns how many items it accepted."""
 
-        return Alpaca(settings, seeds, api)  # type: ignore[arg-type]
-    if settings.method == "self-instruct":
-        from selfinstruct.methods.self_instruct import SelfInstruct
+    name: str
 
-        return SelfInstruct(settings, seeds, api)  # type: ignore[arg-type]
-    raise UserError(f"unknown method {settings.method!r}")
+    async def __call__(self, engine: Engine) -> int: ...
+
+
+# Method name -> the module of selfinstruct.methods that defines ``create(settings, api)``.
+METHODS: dict[str, str] = {
+    "self-instruct": "self_instruct",
+    "alpaca": "alpaca",
+}
+
+
+def build_method(settings: RunSettings, api: str) -> Method:
+    if settings.method not in METHODS:
+        raise UserError(f"unknown method {settings.method!r}")
+    module = importlib.import_module(f"selfinstruct.methods.{METHODS[settings.method]}")
+    method: Method = module.create(settings, api)
+    return method
 
 
 def run(
-    settings: InstructionRunSettings,
+    settings: RunSettings,
     backend: Backend,
     out: Path,
     *,

@@ -26,7 +26,7 @@ from selfinstruct.engine import Engine
 from selfinstruct.errors import UserError
 from selfinstruct.gate import InstructionGate, Rejection
 from selfinstruct.prompting import load_prompt
-from selfinstruct.records import SeedTask
+from selfinstruct.records import SeedTask, load_seed_tasks
 
 NO_INPUT = "<noinput>"
 
@@ -188,3 +188,7 @@ class Alpaca:
             },
         )
         engine.report(accepted=self.kept, finished=1, tasks=int(written))
+
+
+def create(settings: AlpacaSettings, api: str) -> Alpaca:
+    return Alpaca(settings, load_seed_tasks(settings.seeds_path), api)

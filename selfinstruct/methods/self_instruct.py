@@ -31,7 +31,7 @@ from selfinstruct.prompting import (
     instances_prompt,
     instruction_prompt,
 )
-from selfinstruct.records import SeedTask
+from selfinstruct.records import SeedTask, load_seed_tasks
 
 STAGES = ("instructions", "classify", "instances")
 
@@ -235,3 +235,7 @@ class SelfInstruct:
             },
         )
         engine.report(tasks=1)
+
+
+def create(settings: SelfInstructSettings, api: str) -> SelfInstruct:
+    return SelfInstruct(settings, load_seed_tasks(settings.seeds_path), api)

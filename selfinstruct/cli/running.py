@@ -1,0 +1,279 @@
+"""What every command that runs a method shares: the model and run options, and running.
+
+A method's command parses its own options, builds its settings, and hands them to
+:func:`run_and_report`, which shows progress, prints the summary and exits with the status that
+the stop kind calls for (never by matching message strings).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from tqdm import tqdm
+
+from selfinstruct.backends.base import Backend
+from selfinstruct.cli.options import FINITE_NONNEGATIVE, FiniteFloatRange
+from selfinstruct.config import MAX_CONCURRENCY, RunSettings, default
+from selfinstruct.engine import Progress, RunResult, StopKind
+from selfinstruct.generate import build_backend, parse_price
+from selfinstruct.methods import run
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Exit status by how a run stopped: a budget stop is what was asked for.
+EXIT_CODES = {
+    StopKind.COMPLETE: 0,
+    StopKind.BUDGET: 0,
+    StopKind.INTERRUPTED: 130,
+    StopKind.STALLED: 2,
+    StopKind.FAILED: 2,
+}
+
+
+def _folder(value: str) -> Path:
+    if not value.strip():
+        raise click.BadParameter("must name a folder, e.g. --out data/run1")
+    return Path(value)
+
+
+def out_option(default_folder: str) -> Callable[[F], F]:
+    return click.option(
+        "--out",
+        "out",
+        type=click.Path(file_okay=False),
+        callback=lambda ctx, param, value: _folder(value),
+        default=default_folder,
+        show_default=True,
+        help="Run folder. An existing run folder is resumed (or extended to a larger --n).",
+    )
+
+
+def _apply(func: F, options: list[Callable[[F], F]]) -> F:
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def model_options(func: F) -> F:
+    """--model, --base-url, --api-key, --api, --model-path: which model answers."""
+    return _apply(func, [
+    click.option(
+        "--model",
+        default=None,
+        help="Model name on the server. Omit (with no --base-url) to use the bundled "
+        "SmolLM2-135M-Instruct, which needs no key and no network.",
+    ),
+    click.option(
+        "--base-url",
+        envvar="OPENAI_BASE_URL",
+        default=None,
+        help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama, "
+        "llama.cpp server). Env: OPENAI_BASE_URL. Default: the OpenAI API when "
+        "--model is given.",
+    ),
+    click.option(
+        "--api-key",
+        default=None,
+        show_envvar=False,
+        help="API key (default: the OPENAI_API_KEY environment variable). Never saved.",
+    ),
+    click.option(
+        "--api",
+        "api",
+        type=click.Choice(["auto", "chat", "completion"]),
+        default="auto",
+        show_default=True,
+        help="Chat API (prompt sent as a user message) or completion API (the paper's "
+        "text continuation). auto: completion for base models and the bundled model, "
+        "chat otherwise.",
+    ),
+    click.option(
+        "--model-path",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        default=None,
+        help="Run another local GGUF file in-process instead of the bundled one.",
+    ),
+    ])  # fmt: skip
+
+
+def run_options(func: F) -> F:
+    """--seed, --concurrency, budgets, limits, retries, --allow-setting-changes, --quiet."""
+    return _apply(func, [
+    click.option(
+        "--seed",
+        type=int,
+        default=default(RunSettings, "seed"),
+        show_default=True,
+        help="Random seed for prompt sampling (and the server's sampler, when supported).",
+    ),
+    click.option(
+        "--concurrency",
+        type=click.IntRange(min=1, max=MAX_CONCURRENCY),
+        default=default(RunSettings, "concurrency"),
+        show_default=True,
+        help="Requests in flight at once (the bundled model always runs one at a time).",
+    ),
+    click.option(
+        "--max-cost",
+        type=FINITE_NONNEGATIVE,
+        default=None,
+        help="Stop cleanly once this many USD are spent (known models or --price).",
+    ),
+    click.option(
+        "--max-tokens",
+        "max_total_tokens",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Stop cleanly once this many tokens are used.",
+    ),
+    click.option(
+        "--rpm",
+        type=click.IntRange(min=1),
+        default=None,
+        help="At most this many requests per minute (the provider's rate limit).",
+    ),
+    click.option(
+        "--tpm",
+        type=click.IntRange(min=1),
+        default=None,
+        help="At most about this many tokens per minute (estimated before each request).",
+    ),
+    click.option(
+        "--price",
+        default=None,
+        metavar="IN,OUT",
+        help="USD per million input and output tokens, overriding the built-in table.",
+    ),
+    click.option(
+        "--timeout",
+        type=FiniteFloatRange(min=1),
+        default=default(RunSettings, "timeout"),
+        show_default=True,
+        help="Seconds before a request is abandoned and retried.",
+    ),
+    click.option(
+        "--max-retries",
+        type=click.IntRange(min=1),
+        default=default(RunSettings, "max_retries"),
+        show_default=True,
+        help="Attempts per request on rate limits, server errors and timeouts.",
+    ),
+    click.option(
+        "--allow-setting-changes",
+        is_flag=True,
+        help="Resume a run folder even if data settings differ from the saved ones.",
+    ),
+    click.option("--quiet", "-q", is_flag=True, help="No progress bar; print only the summary."),
+    ])  # fmt: skip
+
+
+MODEL_OPTIONS = ("model", "base_url", "api_key", "api", "model_path")
+RUN_OPTIONS = (
+    "seed", "concurrency", "max_cost", "max_total_tokens", "rpm", "tpm", "timeout", "max_retries",
+)  # fmt: skip
+
+
+def take_backend(options: dict[str, Any]) -> Backend:
+    """Build the backend from (and remove) the model options; nothing is loaded yet."""
+    return build_backend(
+        model=options.pop("model"), base_url=options.pop("base_url"),
+        api_key=options.pop("api_key"), api=options.pop("api"),
+        model_path=options.pop("model_path"), timeout=options["timeout"],
+        concurrency=options["concurrency"],
+    )  # fmt: skip
+
+
+class _Bar:
+    """A tqdm bar fed by pipeline progress events: tasks finished out of --n, refreshed at
+    most ten times a second."""
+
+    def __init__(self, total: int, quiet: bool, unit: str = "task") -> None:
+        self.bar = tqdm(total=total, unit=unit, disable=quiet, dynamic_ncols=True)
+        self._last = 0.0
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.1 and progress.finished < progress.target:
+            return
+        self._last = now
+        if self.bar.total != progress.target:
+            self.bar.total = progress.target  # a resume may hold more than --n already
+        elapsed = max(now - progress.started, 1e-9)
+        self.bar.n = progress.finished
+        postfix = {
+            "instr": progress.accepted,
+            "rej": progress.rejected,
+            "req/s": f"{progress.requests / elapsed:.1f}",
+            "tok": progress.tokens,
+        }
+        if progress.failed:
+            postfix["failed"] = progress.failed
+        if progress.cost_usd is not None:
+            postfix["$"] = f"{progress.cost_usd:.4f}"
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_and_report(
+    settings: RunSettings,
+    backend: Backend,
+    out: Path,
+    options: dict[str, Any],
+    unit: str = "task",
+) -> None:
+    """Run ``settings`` on ``backend`` into ``out`` with the operational options left in
+    ``options`` (price, quiet, allow_setting_changes), print the outcome, exit."""
+    price = parse_price(options.get("price"))
+    quiet = bool(options.get("quiet"))
+
+    def resuming() -> None:
+        if not quiet:
+            click.echo(f"Resuming {out} (answers already received come from its cache).", err=True)
+
+    bar = _Bar(settings.n, quiet, unit)
+    try:
+        result = run(
+            settings, backend, out, allow_changes=bool(options.get("allow_setting_changes")),
+            on_resume=resuming, on_progress=bar, price=price,
+        )  # fmt: skip
+    finally:
+        bar.close()
+    _report(result, out)
+    raise SystemExit(EXIT_CODES[result.stop])
+
+
+def _report(result: RunResult, out: Path) -> None:
+    summary = result.summary
+    click.echo(
+        f"{summary.accepted_instructions}/{summary.target} instructions, {summary.tasks} tasks, "
+        f"{summary.instances} instances in {out} ({summary.wall_seconds:.0f}s)",
+        err=True,
+    )
+    if summary.rejected:
+        click.echo(
+            "rejected: " + ", ".join(f"{k} {v}" for k, v in summary.rejected.items()), err=True
+        )
+    if summary.failures:
+        click.echo(
+            "failed requests: " + ", ".join(f"{k} {v}" for k, v in summary.failures.items()),
+            err=True,
+        )
+    run_usage = summary.run_usage
+    if run_usage.get("total_tokens"):
+        spent = run_usage.get("cost_usd")
+        click.echo(
+            f"tokens (whole run): {run_usage['total_tokens']}"
+            + (f", {spent:.4f} USD" if spent is not None else ""),
+            err=True,
+        )
+    if result.stop is not StopKind.COMPLETE:
+        # A budget stop's reason says how to continue.
+        hint = "" if result.stop is StopKind.BUDGET else " Run the same command again to resume."
+        click.echo(f"Stopped: {summary.stop_reason}.{hint}", err=True)
