@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from stub_server import StubServer, generate_command
 
 N = 40
@@ -66,20 +67,29 @@ def final_data(out: Path) -> tuple[list[str], list[str], list[str]]:
     )
 
 
-def test_kill_minus_nine_anywhere_then_resume_equals_straight_run(tmp_path):
+KILL_POINTS = {
+    "self-instruct": (("machine_instructions", 1), ("classification", 5), ("tasks", 12),
+                      ("rejected", 14), ("machine_instructions", 33)),
+    "alpaca": (("machine_instructions", 1), ("tasks", 9), ("rejected", 6), ("tasks", 24),
+               ("machine_instructions", 33)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["self-instruct", "alpaca"])
+def test_kill_minus_nine_anywhere_then_resume_equals_straight_run(tmp_path, method):
+    args = ("--seed", "7", "--concurrency", "4", "--method", method)
     with StubServer(delay=0.02) as stub:
         straight = tmp_path / "straight"
-        command = generate_command(stub.base_url, straight, N, "--seed", "7", "--concurrency", "4")
+        command = generate_command(stub.base_url, straight, N, *args)
         assert subprocess.run(command, capture_output=True, timeout=60).returncode == 0
         expected = final_data(straight)
         assert len(expected[0]) == N
 
     with StubServer(delay=0.02) as stub:  # a fresh server, to count this run's requests alone
         out = tmp_path / "killed"
-        command = generate_command(stub.base_url, out, N, "--seed", "7", "--concurrency", "4")
+        command = generate_command(stub.base_url, out, N, *args)
         kills = 0
-        for name, at_least in (("machine_instructions", 1), ("classification", 5),
-                               ("tasks", 12), ("rejected", 14), ("machine_instructions", 33)):  # fmt: skip
+        for name, at_least in KILL_POINTS[method]:
             code = run_until(command, out, name, at_least, signal.SIGKILL)
             kills += code == -signal.SIGKILL
             # Whatever the moment, the files hold whole lines after a resume repairs the tail.
