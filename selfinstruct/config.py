@@ -126,6 +126,11 @@ class AlpacaSettings(InstructionRunSettings):
     tasks_per_request: int = Field(
         default=20, ge=5, le=40, description="the list the model is asked to continue to"
     )
+    merged_items: Literal["keep", "drop"] = Field(
+        default="keep",
+        description="two items with no ### between them: keep the first with the second in its "
+        "output (the reference), or drop it",
+    )
     decoding: Decoding = ALPACA_DECODING
 
 

@@ -21,8 +21,11 @@ from selfinstruct.generate import build_settings, parse_decoding_overrides, pars
 from selfinstruct.records import load_seed_tasks
 from selfinstruct.resources import default_seed_path
 
-# Options that only Self-Instruct has.
-SELF_INSTRUCT_ONLY = ("pool_lag", "classification_only")
+# Options that only one method has.
+ONLY = {
+    "self-instruct": ("pool_lag", "classification_only"),
+    "alpaca": ("merged_items",),
+}
 
 
 @click.command()
@@ -66,6 +69,13 @@ SELF_INSTRUCT_ONLY = ("pool_lag", "classification_only")
     f"reproducible. [default: {default(SelfInstructSettings, 'pool_lag')}]",
 )
 @click.option(
+    "--merged-items",
+    type=click.Choice(["keep", "drop"]),
+    default=None,
+    help="Alpaca: two items written without ### between them: keep the first with the "
+    "second in its output (the reference), or drop it. [default: keep]",
+)
+@click.option(
     "--decoding",
     "decoding",
     multiple=True,
@@ -86,11 +96,13 @@ def generate(ctx: click.Context, method: str, n: int, out: Path, **options: Any)
     again to resume an interrupted run or to extend it to a larger --n.
     """
     o = dict(options)
-    if method != "self-instruct":
-        for name in SELF_INSTRUCT_ONLY:
+    for owner, names in ONLY.items():
+        if owner == method:
+            continue
+        for name in names:
             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
                 flag = "--" + name.replace("_", "-")
-                raise UserError(f"{flag} applies to --method self-instruct only")
+                raise UserError(f"{flag} applies to --method {owner} only")
             o.pop(name)
     if ctx.get_parameter_source("blacklist") is click.core.ParameterSource.DEFAULT:
         o["blacklist"] = None  # the method's own default (Alpaca adds five words)

@@ -58,13 +58,17 @@ def chat_message(prompt: str, first: int, count: int) -> str:
 
 
 def parse_items(
-    text: str, first: int, truncated: bool, chat: bool = False
+    text: str, first: int, truncated: bool, chat: bool = False, drop_merged: bool = False
 ) -> list[Item | Rejection]:
     """Items ``first``, ``first``+1, ... of an answer, each parsed or rejected with a reason.
 
     Pieces are separated by ``###``; piece i must read "N. Instruction: .. N. Input: ..
     N. Output: .." with N = first + i, or it is dropped. A chat model restates item ``first``'s
-    label, so in chat mode the text before it is a preamble, not part of the item."""
+    label, so in chat mode the text before it is a preamble, not part of the item.
+
+    Two items written without a ``###`` between them split on the first one's labels only, so
+    the second rides along in the first's output, as in the reference; ``drop_merged`` drops
+    such an item instead."""
     opening = f"{first}. Instruction:"
     if chat:
         start = re.search(rf"{first}\.\s+Instruction:", text)
@@ -84,6 +88,9 @@ def parse_items(
                 results.append(Rejection("item_malformed", {"raw": piece.strip()}))
             continue
         input_text = fields[4].strip()
+        if drop_merged and re.search(r"\d+\.\s+Instruction:", fields[6]):
+            results.append(Rejection("item_merged", {"raw": piece.strip()}))
+            continue
         results.append(
             Item(
                 instruction=fields[2].strip(),
@@ -142,7 +149,11 @@ class Alpaca:
             return False  # the request failed: nothing to add
         completion = answer.completion
         items = parse_items(
-            completion.text, self.first, completion.finish_reason == "length", chat=self.chat
+            completion.text,
+            self.first,
+            truncated=completion.finish_reason == "length",
+            chat=self.chat,
+            drop_merged=self.s.merged_items == "drop",
         )
         before = self.kept
         for j, item in enumerate(items):
