@@ -80,3 +80,20 @@ class InstructionGate:
         if self.novelty:
             self.index.add(text)
         return result
+
+    def admit_record(self, ident: str, text: str, iteration: int, key: str) -> dict[str, Any]:
+        """Admit ``text`` and describe it as the references record an accepted instruction:
+        where it came from, its 10 most similar earlier instructions and the mean similarity."""
+        scored = self.admit(text)
+        assert scored is not None
+        return {
+            "id": ident,
+            "instruction": text,
+            "iteration": iteration,
+            "request_key": key,
+            "max_similarity": scored.max_score,
+            "avg_similarity_score": scored.mean_score,
+            "most_similar": [
+                {"instruction": s.text, "score": s.score} for s in scored.most_similar
+            ],
+        }

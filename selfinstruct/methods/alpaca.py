@@ -171,24 +171,9 @@ class Alpaca:
         return self.kept > before
 
     def _keep(self, engine: Engine, item: Item, k: int, key: str) -> None:
-        scored = self.gate.admit(item.instruction)
-        assert scored is not None
         self.kept += 1
         task_id = f"task_{self.kept:06d}"
-        engine.write(
-            "instructions",
-            {
-                "id": task_id,
-                "instruction": item.instruction,
-                "iteration": k,
-                "request_key": key,
-                "max_similarity": scored.max_score,
-                "avg_similarity_score": scored.mean_score,
-                "most_similar": [
-                    {"instruction": s.text, "score": s.score} for s in scored.most_similar
-                ],
-            },
-        )
+        engine.write("instructions", self.gate.admit_record(task_id, item.instruction, k, key))
         written = engine.write(
             "tasks",
             {

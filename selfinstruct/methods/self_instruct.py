@@ -135,24 +135,9 @@ class SelfInstruct:
             self.pool_sizes.append(len(self.machine))
 
     def _accept(self, engine: Engine, text: str, k: int, key: str, done: set[str]) -> None:
-        scored = self.gate.admit(text)
-        assert scored is not None
         self.machine.append(text)
         task_id = f"task_{len(self.machine):06d}"
-        engine.write(
-            "instructions",
-            {
-                "id": task_id,
-                "instruction": text,
-                "iteration": k,
-                "request_key": key,
-                "max_similarity": scored.max_score,
-                "avg_similarity_score": scored.mean_score,
-                "most_similar": [
-                    {"instruction": s.text, "score": s.score} for s in scored.most_similar
-                ],
-            },
-        )
+        engine.write("instructions", self.gate.admit_record(task_id, text, k, key))
         engine.report(accepted=len(self.machine))
         if task_id not in done:
             engine.spawn(self._complete_task(engine, task_id, text))
