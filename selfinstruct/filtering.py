@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from selfinstruct.errors import UserError
-from selfinstruct.filters import MAX_INSTANCES, filter_instances, instruction_rules
+from selfinstruct.filters import MAX_INSTANCES, filter_instances
+from selfinstruct.gate import InstructionGate
 from selfinstruct.jsonio import atomic_outputs, display_name, read_records, write_jsonl
 from selfinstruct.locking import exclusive_all
-from selfinstruct.novelty import NoveltyIndex, Tokenizer
+from selfinstruct.novelty import Tokenizer
 from selfinstruct.parse import ParsedInstance
 from selfinstruct.records import task_from_record
 
@@ -58,19 +59,19 @@ def decide(
     against: Iterable[str] = (),
     source: str = "input",
 ) -> Iterator[Decision]:
-    """Yield a decision per record, in order; novelty compares each record with the kept ones
-    before it (and with ``against``)."""
-    rules = instruction_rules(options.blacklist, options.ascii_first_char, options.tokenizer)
-    index = NoveltyIndex(threshold=options.threshold, tokenizer=options.tokenizer, top_k=0)
-    if options.novelty:
-        for text in against:
-            index.add(text)
+    """Yield a decision per record, in order, through the same instruction gate the methods
+    use; novelty compares each record with the kept ones before it (and with ``against``)."""
+    gate = InstructionGate.from_settings(
+        options.blacklist, options.ascii_first_char, options.tokenizer, options.threshold,
+        novelty=options.novelty,
+    )  # fmt: skip
+    gate.remember(against)
     for line, obj in records:
         task = task_from_record(obj, f"{source}:{line}")
         instruction = task.instruction.strip()
-        reason = rules.reason(instruction)
-        if reason is not None:
-            yield Decision(line, obj, reason)
+        rejection = gate.rule(instruction)
+        if rejection is not None:
+            yield Decision(line, obj, rejection.reason, rejection.detail)
             continue
         kept_obj = obj
         if options.instance_rules:
@@ -85,12 +86,11 @@ def decide(
                     **obj,
                     "instances": [{"input": i.input, "output": i.output} for i in result.kept],
                 }
-        if options.novelty:
-            verdict = index.query(instruction, top_k=0)
-            if not verdict.novel:
-                yield Decision(line, obj, "rouge_similar", {"max_score": verdict.max_score})
-                continue
-            index.add(instruction)
+        rejection = gate.similar(instruction)
+        if rejection is not None:
+            yield Decision(line, obj, rejection.reason, rejection.detail)
+            continue
+        gate.admit(instruction, scored=False)
         yield Decision(line, kept_obj, None)
 
 
