@@ -16,19 +16,13 @@ failure, so the data never depends on when a server was down.
 from __future__ import annotations
 
 import asyncio
-import enum
-import math
 import os
 import signal
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel
 
 from selfinstruct.backends.base import Backend, Completion, Request
 from selfinstruct.cache import ResponseCache
@@ -39,21 +33,14 @@ from selfinstruct.gate import Rejection
 from selfinstruct.jsonio import read_jsonl
 from selfinstruct.pricing import cost, price_for
 from selfinstruct.ratelimit import RateLimiter
-from selfinstruct.store import Kind, RunFolder, failures_file, rejected_file, tasks_file
+from selfinstruct.store import Kind, RunFolder, failures_file
+from selfinstruct.summary import RunResult, RunSummary, StopKind, summarize
 
 # A run that commits this many answers in a row without accepting anything is going nowhere.
 STALL_LIMIT = 200
 # After Ctrl-C, answers already on their way get this long to arrive (and be saved) before
 # their requests are cancelled.
 INTERRUPT_GRACE_SECONDS = 3.0
-
-
-class StopKind(str, enum.Enum):
-    COMPLETE = "complete"
-    BUDGET = "budget"
-    INTERRUPTED = "interrupted"
-    STALLED = "stalled"
-    FAILED = "failed"
 
 
 @dataclass
@@ -71,48 +58,6 @@ class Progress:
     tokens: int = 0
     cost_usd: float | None = None
     started: float = field(default_factory=time.monotonic)
-
-
-class StageSummary(BaseModel):
-    requests: int
-    cached: int
-    failed: int
-    prompt_tokens: int
-    completion_tokens: int
-
-
-class RunSummary(BaseModel):
-    """``summary.json``: what a run produced and what it cost."""
-
-    method: str
-    status: str  # "complete" or "stopped"
-    stop: StopKind
-    stop_reason: str | None
-    target: int
-    accepted_instructions: int
-    tasks: int
-    instances: int
-    classification_tasks: int
-    rejected: dict[str, int]
-    failures: dict[str, int]
-    retries: int
-    usage: dict[str, StageSummary]
-    run_usage: dict[str, Any]  # the whole run folder, every session
-    prompt_tokens: int  # this session's fresh requests
-    completion_tokens: int
-    cost_usd: float | None
-    wall_seconds: float
-
-
-@dataclass
-class RunResult:
-    folder: Path
-    stop: StopKind
-    summary: RunSummary
-
-    @property
-    def stop_reason(self) -> str | None:
-        return self.summary.stop_reason
 
 
 # Settles answer k (None: it failed for good); True when it added anything.
@@ -474,60 +419,15 @@ class Engine:
         return True
 
     def _summary(self, accepted: int, kind: StopKind, wall_seconds: float) -> RunSummary:
-        rejected: Counter[str] = Counter()
-        if rejected_file(self.folder.path).exists():
-            for _, record in read_jsonl(rejected_file(self.folder.path)):
-                rejected[f"{record.get('stage')}:{record.get('reason')}"] += 1
-        tasks = instances = classification = 0
-        if tasks_file(self.folder.path).exists():
-            for _, record in read_jsonl(tasks_file(self.folder.path)):
-                tasks += 1
-                instances += len(record.get("instances", []))
-                classification += bool(record.get("is_classification"))
-        usage = self.client.usage
-        totals = self.cache.totals()
-        run_prompt = sum(t["prompt_tokens"] for t in totals.values())
-        run_completion = sum(t["completion_tokens"] for t in totals.values())
-        spent = cost(usage.prompt_tokens, usage.completion_tokens, self.price)
-        return RunSummary(
+        return summarize(
+            self.folder.path,
             method=self.method,
-            status="stopped" if kind is not StopKind.COMPLETE else "complete",
             stop=kind,
             stop_reason=self.stop_reason,
             target=self.progress.target,
-            accepted_instructions=accepted,
-            tasks=tasks,
-            instances=instances,
-            classification_tasks=classification,
-            rejected=dict(sorted(rejected.items())),
-            failures=dict(usage.failures),
-            retries=usage.retries,
-            usage={
-                name: StageSummary(
-                    requests=s.requests,
-                    cached=s.cached,
-                    failed=s.failed,
-                    prompt_tokens=s.prompt_tokens,
-                    completion_tokens=s.completion_tokens,
-                )
-                for name, s in usage.stages.items()
-            },
-            run_usage={
-                "responses": sum(t["responses"] for t in totals.values()),
-                "prompt_tokens": run_prompt,
-                "completion_tokens": run_completion,
-                "total_tokens": run_prompt + run_completion,
-                "cost_usd": cost(run_prompt, run_completion, self.price),
-                "by_stage": {
-                    stage: {
-                        **t,
-                        "cost_usd": cost(t["prompt_tokens"], t["completion_tokens"], self.price),
-                    }
-                    for stage, t in totals.items()
-                },
-            },
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cost_usd=spent if spent is None or math.isfinite(spent) else None,
-            wall_seconds=round(wall_seconds, 2),
+            accepted=accepted,
+            usage=self.client.usage,
+            totals=self.cache.totals(),
+            price=self.price,
+            wall_seconds=wall_seconds,
         )

@@ -10,10 +10,10 @@ from fakes import FakeBackend
 
 from selfinstruct.backends.base import Backend
 from selfinstruct.client import RetryPolicy
-from selfinstruct.engine import RunResult
 from selfinstruct.generate import build_settings
 from selfinstruct.methods import run
 from selfinstruct.resources import default_seed_path
+from selfinstruct.summary import RunResult
 
 
 def run_generate(

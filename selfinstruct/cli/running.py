@@ -18,9 +18,10 @@ from tqdm import tqdm
 from selfinstruct.backends.base import Backend
 from selfinstruct.cli.options import FINITE_NONNEGATIVE, FiniteFloatRange
 from selfinstruct.config import MAX_CONCURRENCY, RunSettings, default
-from selfinstruct.engine import Progress, RunResult, StopKind
+from selfinstruct.engine import Progress
 from selfinstruct.generate import build_backend, parse_price
 from selfinstruct.methods import run
+from selfinstruct.summary import RunResult, StopKind
 
 F = TypeVar("F", bound=Callable[..., Any])
 

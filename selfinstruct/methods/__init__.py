@@ -16,9 +16,10 @@ from selfinstruct import aio
 from selfinstruct.backends.base import Backend
 from selfinstruct.client import RetryPolicy
 from selfinstruct.config import RunSettings
-from selfinstruct.engine import Engine, Progress, RunResult
+from selfinstruct.engine import Engine, Progress
 from selfinstruct.errors import UserError
 from selfinstruct.store import RunFolder
+from selfinstruct.summary import RunResult
 
 
 class Method(Protocol):

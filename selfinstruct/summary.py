@@ -1,0 +1,138 @@
+"""What a run produced and what it cost: ``summary.json``, and how a run stopped.
+
+Counts are read back from the run folder (every session's records), tokens and cost from the
+response cache (every answer the folder was ever given) and from this session's usage.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from selfinstruct.client import Usage
+from selfinstruct.jsonio import read_jsonl
+from selfinstruct.pricing import cost
+from selfinstruct.store import rejected_file, tasks_file
+
+
+class StopKind(str, enum.Enum):
+    COMPLETE = "complete"
+    BUDGET = "budget"
+    INTERRUPTED = "interrupted"
+    STALLED = "stalled"
+    FAILED = "failed"
+
+
+class StageSummary(BaseModel):
+    requests: int
+    cached: int
+    failed: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class RunSummary(BaseModel):
+    """``summary.json``: what a run produced and what it cost."""
+
+    method: str
+    status: str  # "complete" or "stopped"
+    stop: StopKind
+    stop_reason: str | None
+    target: int
+    accepted_instructions: int
+    tasks: int
+    instances: int
+    classification_tasks: int
+    rejected: dict[str, int]
+    failures: dict[str, int]
+    retries: int
+    usage: dict[str, StageSummary]
+    run_usage: dict[str, Any]  # the whole run folder, every session
+    prompt_tokens: int  # this session's fresh requests
+    completion_tokens: int
+    cost_usd: float | None
+    wall_seconds: float
+
+
+@dataclass
+class RunResult:
+    folder: Path
+    stop: StopKind
+    summary: RunSummary
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self.summary.stop_reason
+
+
+def summarize(
+    folder: Path,
+    *,
+    method: str,
+    stop: StopKind,
+    stop_reason: str | None,
+    target: int,
+    accepted: int,
+    usage: Usage,
+    totals: dict[str, dict[str, int]],
+    price: tuple[float, float] | None,
+    wall_seconds: float,
+) -> RunSummary:
+    rejected: Counter[str] = Counter()
+    if rejected_file(folder).exists():
+        for _, record in read_jsonl(rejected_file(folder)):
+            rejected[f"{record.get('stage')}:{record.get('reason')}"] += 1
+    tasks = instances = classification = 0
+    if tasks_file(folder).exists():
+        for _, record in read_jsonl(tasks_file(folder)):
+            tasks += 1
+            instances += len(record.get("instances", []))
+            classification += bool(record.get("is_classification"))
+    run_prompt = sum(t["prompt_tokens"] for t in totals.values())
+    run_completion = sum(t["completion_tokens"] for t in totals.values())
+    spent = cost(usage.prompt_tokens, usage.completion_tokens, price)
+    return RunSummary(
+        method=method,
+        status="stopped" if stop is not StopKind.COMPLETE else "complete",
+        stop=stop,
+        stop_reason=stop_reason,
+        target=target,
+        accepted_instructions=accepted,
+        tasks=tasks,
+        instances=instances,
+        classification_tasks=classification,
+        rejected=dict(sorted(rejected.items())),
+        failures=dict(usage.failures),
+        retries=usage.retries,
+        usage={
+            name: StageSummary(
+                requests=s.requests,
+                cached=s.cached,
+                failed=s.failed,
+                prompt_tokens=s.prompt_tokens,
+                completion_tokens=s.completion_tokens,
+            )
+            for name, s in usage.stages.items()
+        },
+        run_usage={
+            "responses": sum(t["responses"] for t in totals.values()),
+            "prompt_tokens": run_prompt,
+            "completion_tokens": run_completion,
+            "total_tokens": run_prompt + run_completion,
+            "cost_usd": cost(run_prompt, run_completion, price),
+            "by_stage": {
+                stage: {**t, "cost_usd": cost(t["prompt_tokens"], t["completion_tokens"], price)}
+                for stage, t in totals.items()
+            },
+        },
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cost_usd=spent if spent is None or math.isfinite(spent) else None,
+        wall_seconds=round(wall_seconds, 2),
+    )
