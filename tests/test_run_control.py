@@ -32,11 +32,12 @@ def test_second_run_on_the_same_folder_is_refused_at_once(tmp_path):
         first = subprocess.Popen(generate_command(stub.base_url, out, 5), stderr=subprocess.PIPE)
         try:
             wait_for(lambda: (out / "settings.json").exists() and stub.hits > 0)
-            started = time.monotonic()
+            hits = stub.hits
             second = subprocess.run(
-                generate_command(stub.base_url, out, 5), capture_output=True, text=True, timeout=30
+                generate_command(stub.base_url, out, 5), capture_output=True, text=True, timeout=60
             )
-            assert time.monotonic() - started < 10
+            # Refused before asking anything, while the first still runs (no waiting for it).
+            assert stub.hits == hits and first.poll() is None
         finally:
             first.kill()
             first.wait()
@@ -95,7 +96,7 @@ def test_ctrl_c_against_a_hanging_server_exits_in_seconds(tmp_path):
     with StubServer(delay=0.0, faults=[Fault("slow", seconds=120)]) as stub:
         code, stderr, seconds, _ = interrupt(generate_command(stub.base_url, out, 5), out, stub)
     assert code == 130, stderr
-    assert seconds < 10
+    assert seconds < 30  # the server hangs for 120 s; the run stops within its 3 s grace
     assert stderr.splitlines()[-1] == (
         "Stopped: interrupted. Run the same command again to resume."
     )
