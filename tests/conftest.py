@@ -63,3 +63,28 @@ def llama_server() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def real_run(tmp_path_factory) -> Path:
+    """A real run folder: `selfinstruct generate --seeds <30 bundled seeds>` on the stub server.
+
+    Its own seed file (not the bundled ones) so that which seeds `stats` reads is visible. Tests
+    that change it copy it first.
+    """
+    from stub_server import StubServer, generate_command
+
+    from selfinstruct.resources import default_seed_path
+
+    base = tmp_path_factory.mktemp("real_run")
+    seeds = base / "my_seeds.jsonl"
+    bundled = default_seed_path().read_text(encoding="utf-8").splitlines()
+    seeds.write_text("\n".join(bundled[:30]) + "\n", encoding="utf-8")
+    out = base / "run"
+    with StubServer(delay=0.0) as stub:
+        command = generate_command(
+            stub.base_url, out, 10, "--api", "chat", "--seeds", str(seeds), "--price", "2,3"
+        )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return out

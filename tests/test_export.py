@@ -252,9 +252,13 @@ def test_errors(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_run_folder_input():
-    code, out, _ = run(str(FIX / "stats_run"), "--format", "alpaca", "--jsonl")
-    assert code == 0 and len(jsonl(out)) == 5
+def instances_in(run_dir: Path) -> int:
+    return sum(len(t["instances"]) for t in jsonl((run_dir / "tasks.jsonl").read_text()))
+
+
+def test_run_folder_input(real_run):
+    code, out, _ = run(str(real_run), "--format", "alpaca", "--jsonl")
+    assert code == 0 and len(jsonl(out)) == instances_in(real_run) > 0
 
 
 def test_alpaca_input_file():
@@ -318,24 +322,26 @@ def test_json_array_on_stdin():
     ]
 
 
-def killed_run(tmp_path: Path) -> Path:
-    """The fixture run folder as a kill -9 leaves it: each log ends in a torn line."""
+def killed_run(tmp_path: Path, real_run: Path) -> Path:
+    """A real run folder as a kill -9 leaves it: each log ends in a torn line."""
     run_dir = tmp_path / "run"
-    shutil.copytree(FIX / "stats_run", run_dir)
+    shutil.copytree(real_run, run_dir)
     for name in ("tasks.jsonl", "rejected.jsonl", "machine_instructions.jsonl"):
         with open(run_dir / name, "ab") as handle:
             handle.write(b'{"id": "t9", "instruction": "Half writ')
     return run_dir
 
 
-def test_killed_run_folder_is_read_as_resume_would(tmp_path):
-    run_dir = killed_run(tmp_path)
+def test_killed_run_folder_is_read_as_resume_would(tmp_path, real_run):
+    complete = instances_in(real_run)
+    run_dir = killed_run(tmp_path, real_run)
     before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
     code, out, err = run(str(run_dir), "--format", "alpaca", "--jsonl")
     assert code == 0
-    assert len(jsonl(out)) == 5  # as for the complete fixture
+    assert len(jsonl(out)) == complete  # as for the complete run
+    torn_line = (run_dir / "tasks.jsonl").read_bytes().count(b"\n") + 1
     assert err == (
-        f"warning: {run_dir / 'tasks.jsonl'}:5: ignored a half-written last line "
+        f"warning: {run_dir / 'tasks.jsonl'}:{torn_line}: ignored a half-written last line "
         "(interrupted run; resuming the run removes it)\n"
     )
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before

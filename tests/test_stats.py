@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,7 +14,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from rouge_score import rouge_scorer
-from stub_server import StubServer, generate_command
 
 from selfinstruct import novelty, verbnoun
 from selfinstruct.cli import main
@@ -121,24 +119,9 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    """A real run folder: `selfinstruct generate --seeds <30 bundled seeds>` on the stub server.
-
-    Its own seed file (not the bundled 175) so that which seeds `stats` reads is visible.
-    """
-    base = tmp_path_factory.mktemp("stats_run")
-    seeds = base / "my_seeds.jsonl"
-    bundled = default_seed_path().read_text(encoding="utf-8").splitlines()
-    seeds.write_text("\n".join(bundled[:30]) + "\n", encoding="utf-8")
-    out = base / "run"
-    with StubServer(delay=0.0) as stub:
-        command = generate_command(
-            stub.base_url, out, 10, "--api", "chat", "--seeds", str(seeds), "--price", "2,3"
-        )
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return out
+@pytest.fixture
+def run_dir(real_run: Path) -> Path:
+    return real_run
 
 
 def test_run_folder(run_dir: Path):

@@ -55,9 +55,9 @@ def test_stdin_error_names_stdin():
     assert result.stderr == "Error: <stdin>:2: invalid JSON (Expecting value)\n"
 
 
-def test_killed_run_folder_reads_as_resume_would(tmp_path):
+def test_killed_run_folder_reads_as_resume_would(tmp_path, real_run):
     run = tmp_path / "run"
-    shutil.copytree(FIX / "stats_run", run)
+    shutil.copytree(real_run, run)
     code, complete, _ = stats_json(str(run))
     assert code == 0
     torn = ("tasks.jsonl", "rejected.jsonl", "machine_instructions.jsonl", "failures.jsonl")
