@@ -127,3 +127,26 @@ def test_finite_nonnegative_refuses(value, error):
 def test_finite_nonnegative_accepts(value, parsed):
     result = CliRunner().invoke(amount_command, ["--amount", value])
     assert result.exit_code == 0 and result.output == f"{parsed!r}\n"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        (
+            "--max-cost",
+            "nan",
+            "Error: Invalid value for '--max-cost': 'nan' is not a finite number.",
+        ),
+        (
+            "--max-cost",
+            "-1",
+            "Error: Invalid value for '--max-cost': -1.0 is not in the range x>=0.",
+        ),
+        ("--timeout", "inf", "Error: Invalid value for '--timeout': 'inf' is not a finite number."),
+    ],
+)
+def test_budget_and_timeout_must_be_finite(stub, tmp_path, option, value, message):
+    result = generate(stub, tmp_path / "run", option, value)
+    assert result.exit_code == 2
+    assert last_line(result) == message
+    assert stub.hits == 0 and not (tmp_path / "run").exists()
