@@ -145,6 +145,13 @@ class RunFolder:
         behind to refuse the corrected command."""
         if self.path.exists() and not self.path.is_dir():
             raise UserError(f"{self.path} is a file, not a run folder: choose another --out")
+        method = getattr(settings, "method", None)
+        saved_method = saved_setting(self.path, "method") if self.path.is_dir() else None
+        if settings_file(self.path).is_file() and (saved_method or "self-instruct") != method:
+            raise UserError(
+                f"{self.path} was generated with method={saved_method or 'self-instruct'!r}, "
+                f"not {method!r}: use another --out"
+            )
         previous = load_settings_file(self.path, type(settings)) if self.path.is_dir() else None
         if previous is None:
             if self.path.is_dir() and any(self.path.glob("*.jsonl")):

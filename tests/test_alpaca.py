@@ -173,3 +173,15 @@ def test_method_only_options_are_refused_for_the_other_method():
     merged = CliRunner().invoke(main, ["generate", "--merged-items", "drop"])
     assert merged.exit_code == 2
     assert merged.output.splitlines()[-1] == "Error: --merged-items applies to --method alpaca only"
+
+
+def test_a_folder_of_one_method_is_not_resumed_by_another(tmp_path):
+    from selfinstruct.errors import UserError
+
+    out = tmp_path / "run"
+    run_generate(out, n=3)
+    with pytest.raises(UserError) as caught:
+        run_generate(out, n=3, method="alpaca")
+    assert str(caught.value) == (
+        f"{out} was generated with method='self-instruct', not 'alpaca': use another --out"
+    )
