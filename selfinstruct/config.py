@@ -140,7 +140,6 @@ SETTINGS_MODELS: dict[str, type[InstructionRunSettings]] = {
     "self-instruct": SelfInstructSettings,
     "alpaca": AlpacaSettings,
 }
-GenerateSettings = SelfInstructSettings
 
 
 def default(model: type[BaseModel], name: str) -> Any:

@@ -148,7 +148,8 @@ class Engine:
         except UserError as error:
             self._fail_run(error)
             raise NotSent from None
-        self._after_answer(answer.completion)
+        self._consecutive_failures = 0
+        self._check_budget()
         return answer
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -308,10 +309,6 @@ class Engine:
                 f"no instruction accepted in the last {STALL_LIMIT} answers: the model is not "
                 "producing new, valid instructions",
             )
-
-    def _after_answer(self, completion: Completion) -> None:
-        self._consecutive_failures = 0
-        self._check_budget()
 
     def _skipped_requests(self, stage: str) -> set[int]:
         if stage not in self._skipped:
