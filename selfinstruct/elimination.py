@@ -33,8 +33,7 @@ LEAK_PHRASES: tuple[str, ...] = ("given prompt", "rewritten prompt")
 
 # English function words (our own list): a response made only of these says nothing. The
 # pieces that apostrophes leave ("don't" -> "don", "t") are in it too.
-STOP_WORDS: frozenset[str] = frozenset(  # noqa: SIM905 (a word list reads best as text)
-    """
+_STOP_WORDS_TEXT = """
     a about above after again against all also am an and any are as at be because been before
     being below between both but by can could did do does doing done down during each either
     else ever few for from further had has have having he her here hers herself him himself his
@@ -45,8 +44,8 @@ STOP_WORDS: frozenset[str] = frozenset(  # noqa: SIM905 (a word list reads best 
     us very via was we well were what whatever when where whether which while who whom whose
     why will with within without would yes yet you your yours yourself yourselves okay ok oh
     s t d ll m re ve don doesn didn isn aren wasn weren won wouldn shouldn couldn can cannot
-    """.split()
-)
+    """
+STOP_WORDS: frozenset[str] = frozenset(_STOP_WORDS_TEXT.split())
 
 Judgement = Literal["equal", "not_equal"]
 _LABEL_PREFIX = re.compile(r"^(?:label|answer|judgement|judgment)\s*:\s*", re.IGNORECASE)

@@ -39,9 +39,7 @@ def _operations(ctx: click.Context, param: click.Parameter, value: str) -> tuple
     return chosen
 
 
-def build_evolve_settings(
-    backend: Backend, source: Path, n: int, **options: Any
-) -> EvolveSettings:
+def build_evolve_settings(backend: Backend, source: Path, n: int, **options: Any) -> EvolveSettings:
     """The settings of an evolve run; completion models get stop sequences."""
     values: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
     if backend.api == "completion":
