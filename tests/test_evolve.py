@@ -17,7 +17,11 @@ from selfinstruct.methods import run
 from selfinstruct.methods.evolve import load_roots
 from selfinstruct.stats import compute_stats, render_table
 
-ANCHOR = Path("/work/shared/anchors/alpaca_data_5000.json")
+ANCHOR = next(
+    p / "shared" / "anchors" / "alpaca_data_5000.json"
+    for p in Path(__file__).resolve().parents
+    if (p / "shared" / "anchors").is_dir()
+)
 RULES = {
     "apology", "empty_evolution", "judgement_unparseable", "no_information_gain", "prompt_leak",
     "stop_words_only",
