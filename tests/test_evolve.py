@@ -18,9 +18,12 @@ from selfinstruct.methods.evolve import load_roots
 from selfinstruct.stats import compute_stats, render_table
 
 ANCHOR = next(
-    p / "shared" / "anchors" / "alpaca_data_5000.json"
-    for p in Path(__file__).resolve().parents
-    if (p / "shared" / "anchors").is_dir()
+    (
+        p / "shared" / "anchors" / "alpaca_data_5000.json"
+        for p in Path(__file__).resolve().parents
+        if (p / "shared" / "anchors").is_dir()
+    ),
+    None,
 )
 RULES = {
     "apology", "empty_evolution", "judgement_unparseable", "no_information_gain", "prompt_leak",
@@ -230,9 +233,10 @@ def test_plain_instructions_run_folders_and_bad_input(tmp_path):
     roots = load_roots(plain)
     assert [r.text for r in roots] == ["Name a river.", "Name a lake."]
     assert roots[0].task is None  # nothing to keep as round 0
-    alpaca = load_roots(ANCHOR, 2)
-    assert alpaca[0].text.startswith("Are the two sentences below grammatically correct?")
-    assert alpaca[0].text.endswith("Sentence 2: I goes to the store.")
+    if ANCHOR is not None:  # Alpaca's JSON array: an instruction is evolved with its input
+        alpaca = load_roots(ANCHOR, 2)
+        assert alpaca[0].text.startswith("Are the two sentences below grammatically correct?")
+        assert alpaca[0].text.endswith("Sentence 2: I goes to the store.")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "Name a river."}\n{"text": "hello"}\n')
     with pytest.raises(UserError) as error:
