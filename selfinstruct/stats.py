@@ -306,7 +306,13 @@ def compute_stats(
         summary["rouge_l_to_seed"] = None
         notes.append(f"no seed file at {seed_path}: ROUGE-L to seeds skipped (use --seeds PATH)")
     else:
-        seed_instructions = read_instructions(seed_path)
+        if seeds is None and kind == "run folder" and saved_setting(path, "method") == "evolve":
+            # An evolve run's "seeds" are its inputs, which may be bare instructions.
+            from selfinstruct.methods.evolve import load_roots
+
+            seed_instructions = [root.text for root in load_roots(seed_path)]
+        else:
+            seed_instructions = read_instructions(seed_path)
         scores, best = max_rouge_l_to(data.instructions, seed_instructions)
         raw["rouge_l_to_seed"] = scores.tolist()
         summary["rouge_l_to_seed"] = {

@@ -245,3 +245,13 @@ def test_plain_instructions_run_folders_and_bad_input(tmp_path):
     with pytest.raises(UserError) as error:
         load_roots(tmp_path / "none.jsonl")
     assert "none.jsonl" in str(error.value)
+
+
+def test_stats_of_a_run_from_bare_instructions_compare_with_its_inputs(tmp_path):
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text('{"instruction": "Name a river."}\n{"instruction": "Name a lake in Peru."}\n')
+    evolve(tmp_path, plain, rounds=1)
+    summary = compute_stats(tmp_path / "out", verbs=False).summary
+    assert summary["rouge_l_to_seed"]["seeds"] == str(plain)
+    assert summary["rouge_l_to_seed"]["n_seeds"] == 2
+    assert summary["evolve"]["total"]["evolved"] == 2
