@@ -306,7 +306,7 @@ def compute_stats(
         summary["rouge_l_to_seed"] = None
         notes.append(f"no seed file at {seed_path}: ROUGE-L to seeds skipped (use --seeds PATH)")
     else:
-        if seeds is None and kind == "run folder" and saved_setting(path, "method") == "evolve":
+        if seeds is None and kind == "run folder" and _is_evolve_run(path):
             # An evolve run's "seeds" are its inputs, which may be bare instructions.
             from selfinstruct.methods.evolve import load_roots
 
@@ -341,7 +341,7 @@ def compute_stats(
 
     if kind == "run folder":
         summary["run"] = _run_info(path)
-        if saved_setting(path, "method") == "evolve":
+        if _is_evolve_run(path):
             summary["evolve"] = evolve_stats(path)
     return StatsResult(summary=summary, raw=raw, warnings=warnings)
 
@@ -505,6 +505,14 @@ def _finish_row(row: dict[str, Any]) -> dict[str, Any]:
     row["words_before"] = float(np.mean(before)) if before else None
     row["words_after"] = float(np.mean(after)) if after else None
     return row
+
+
+def _is_evolve_run(folder: Path) -> bool:
+    """A run folder written by ``selfinstruct evolve`` (unreadable settings: not known to be)."""
+    try:
+        return saved_setting(folder, "method") == "evolve"
+    except UserError:
+        return False
 
 
 def evolve_stats(folder: Path) -> dict[str, Any] | None:
