@@ -24,6 +24,7 @@ APOLOGY = "apology"  # (2)
 STOP_WORDS_ONLY = "stop_words_only"  # (3)
 PROMPT_LEAK = "prompt_leak"  # (4)
 EMPTY_EVOLUTION = "empty_evolution"  # the rewrite came back empty
+EVOLUTION_TRUNCATED = "evolution_truncated"  # the rewrite was cut off at max_tokens
 
 # The paper: an apology is a response that says "sorry" in fewer than 80 words.
 APOLOGY_WORDS = 80

@@ -255,3 +255,20 @@ def test_stats_of_a_run_from_bare_instructions_compare_with_its_inputs(tmp_path)
     assert summary["rouge_l_to_seed"]["seeds"] == str(plain)
     assert summary["rouge_l_to_seed"]["n_seeds"] == 2
     assert summary["evolve"]["total"]["evolved"] == 2
+
+
+class RamblingRewrite(JudgeOnce):
+    """Every rewrite is cut off at max_tokens."""
+
+    async def complete(self, request: Request, text: str) -> Completion:
+        completion = await super().complete(request, text)
+        if request.stage == "evolve":
+            return Completion(text=completion.text + " and so on", finish_reason="length")
+        return completion
+
+
+def test_a_rewrite_cut_off_at_max_tokens_is_eliminated_before_its_response(tmp_path):
+    _, backend = evolve(tmp_path, alpaca_input(tmp_path, 2), RamblingRewrite(), rounds=1)
+    reasons = {r["id"]: r["reason"] for r in lines(tmp_path / "out" / "rejected.jsonl")}
+    assert reasons == {"i000001.r1": "evolution_truncated", "i000002.r1": "evolution_truncated"}
+    assert [r.stage for r in backend.requests] == ["evolve", "evolve"]

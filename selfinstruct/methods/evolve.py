@@ -37,6 +37,7 @@ from selfinstruct.config import EvolveSettings
 from selfinstruct.elimination import (
     APOLOGY,
     EMPTY_EVOLUTION,
+    EVOLUTION_TRUNCATED,
     JUDGEMENT_UNPARSEABLE,
     LEAK_PHRASES,
     NO_INFORMATION_GAIN,
@@ -274,6 +275,10 @@ class Evolve:
             attempt = _with(base, text=text, key=answer.key)
             if not text:
                 return _with(attempt, reason=EMPTY_EVOLUTION)
+            if answer.completion.finish_reason == "length":
+                # An unfinished rewrite is no instruction (small models ramble to the limit):
+                # eliminated before its response is paid for.
+                return _with(attempt, reason=EVOLUTION_TRUNCATED)
             leaked = leaked_phrase(text, self.leaks)
             if leaked is not None:
                 return _with(attempt, reason=PROMPT_LEAK, detail={"phrase": leaked})
