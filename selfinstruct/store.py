@@ -26,13 +26,15 @@ CACHE_FILE = "cache.sqlite"
 LOCK_FILE = ".lock"
 
 # Record kinds and the files that hold them.
-Kind = Literal["instructions", "classification", "tasks", "rejected", "failures"]
+Kind = Literal["instructions", "classification", "tasks", "rejected", "failures", "evolutions"]
 LOG_FILES: dict[str, str] = {
     "instructions": "machine_instructions.jsonl",
     "classification": "classification.jsonl",
     "tasks": "tasks.jsonl",
     "rejected": "rejected.jsonl",
     "failures": "failures.jsonl",
+    # evolve: every evolution tried, passed or not, with its round, operation and outcome
+    "evolutions": "evolutions.jsonl",
 }
 
 S = TypeVar("S", bound=BaseModel)
@@ -61,6 +63,10 @@ def rejected_file(folder: Path) -> Path:
 
 def failures_file(folder: Path) -> Path:
     return folder / LOG_FILES["failures"]
+
+
+def evolutions_file(folder: Path) -> Path:
+    return folder / LOG_FILES["evolutions"]
 
 
 def is_run_folder(path: Path) -> bool:

@@ -44,6 +44,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from selfinstruct.cli.evolve_cmd import evolve
     from selfinstruct.cli.export_cmd import export
     from selfinstruct.cli.filter_cmd import filter as filter_command
     from selfinstruct.cli.generate import generate
@@ -51,6 +52,7 @@ def _register() -> None:
 
     for command in (generate, filter_command, stats, export):
         main.add_command(command)
+    main.add_command(evolve)
 
 
 _register()

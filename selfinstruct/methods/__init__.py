@@ -35,6 +35,7 @@ class Method(Protocol):
 METHODS: dict[str, str] = {
     "self-instruct": "self_instruct",
     "alpaca": "alpaca",
+    "evolve": "evolve",
 }
 
 
