@@ -82,3 +82,31 @@ def test_unreachable_server_is_one_clear_line(tmp_path):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "cannot reach http://127.0.0.1:9/v1" in done.stderr
+
+
+def test_an_abandoned_bundled_model_request_stops_at_the_next_token():
+    """Ctrl-C cancels a request after its grace period; the model's worker thread must then
+    stop generating, not run on to max_tokens while the run waits to close it."""
+    import asyncio
+
+    from selfinstruct.backends.base import Decoding, Request
+    from selfinstruct.backends.local import LocalBackend
+
+    counting = ", ".join(str(i) for i in range(1, 40)) + ","  # the model just keeps counting
+    request = Request("instructions", counting, Decoding(max_tokens=2500, temperature=0.0,
+                                                         top_p=1.0), seed=1)  # fmt: skip
+
+    async def scenario() -> int:
+        backend = LocalBackend()
+        await backend.complete(Request("instructions", counting, Decoding(1, 0.0, 1.0)), counting)
+        task = asyncio.ensure_future(backend.complete(request, counting))
+        await asyncio.sleep(3.0)
+        task.cancel()
+        await asyncio.to_thread(backend._lock.acquire)  # the worker thread has let go
+        llm = next(iter(backend._contexts.values()))
+        generated = llm.n_tokens - len(llm.tokenize(counting.encode()))
+        backend._lock.release()
+        await backend.aclose()
+        return generated
+
+    assert asyncio.run(scenario()) < 1500  # without the stop it runs on to 2500

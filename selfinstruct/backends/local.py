@@ -76,7 +76,7 @@ class LocalBackend(Backend):
             )
         return self._contexts[family]
 
-    def _run(self, request: Request, text: str) -> Completion:
+    def _run(self, request: Request, text: str, abandoned: threading.Event) -> Completion:
         decoding = request.decoding
         options: dict[str, Any] = {
             **decoding.sampling_options(),
@@ -85,6 +85,7 @@ class LocalBackend(Backend):
         }
         with self._lock:
             llm = self._context(f"{request.stage}:{text.partition(chr(10))[0]}")
+            options["logits_processor"] = _end_when(abandoned, llm.token_eos())
             try:
                 if self.api == "chat":
                     result = llm.create_chat_completion(
@@ -105,7 +106,12 @@ class LocalBackend(Backend):
         )
 
     async def complete(self, request: Request, text: str) -> Completion:
-        return await asyncio.to_thread(self._run, request, text)
+        abandoned = threading.Event()
+        try:
+            return await asyncio.to_thread(self._run, request, text, abandoned)
+        except asyncio.CancelledError:
+            abandoned.set()  # the worker thread ends its generation at the next token
+            raise
 
     async def aclose(self) -> None:
         with self._lock:
@@ -114,3 +120,18 @@ class LocalBackend(Backend):
                 if close:
                     close()
             self._contexts.clear()
+
+
+def _end_when(abandoned: threading.Event, eos: int) -> Any:
+    """A logits processor that forces the end-of-text token once the request is abandoned (a
+    thread cannot be cancelled; this makes llama.cpp stop at the next token instead of running
+    on to max_tokens after Ctrl-C)."""
+    from llama_cpp import LogitsProcessorList
+
+    def process(input_ids: Any, scores: Any) -> Any:
+        if abandoned.is_set():
+            scores[:] = -float("inf")
+            scores[eos] = 0.0
+        return scores
+
+    return LogitsProcessorList([process])
