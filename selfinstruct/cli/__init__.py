@@ -52,5 +52,11 @@ def _register() -> None:
     for command in (generate, filter_command, stats, export):
         main.add_command(command)
 
+    from selfinstruct.cli.chat_cmd import chat
+    from selfinstruct.cli.magpie_cmd import magpie
+
+    for command in (chat, magpie):
+        main.add_command(command)
+
 
 _register()

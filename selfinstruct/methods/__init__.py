@@ -34,6 +34,8 @@ class Method(Protocol):
 METHODS: dict[str, str] = {
     "self-instruct": "self_instruct",
     "alpaca": "alpaca",
+    "chat": "chat",
+    "magpie": "magpie",
 }
 
 
