@@ -64,6 +64,9 @@ def chat_settings(
             sources += ("material",)
         if openings is not None:
             sources += ("openings",)
+    for name, path in (("material", material), ("openings", openings)):
+        if name in sources and path is None:
+            raise UserError(f"source '{name}' needs --{name} FILE")
     files: dict[str, Any] = {}
     for name, path in (("material", material), ("openings", openings)):
         if path is not None:
