@@ -124,7 +124,7 @@ def test_dialogues_alternate_and_follow_the_drawn_turn_counts(tmp_path):
 def test_a_confused_user_turn_is_asked_once_more_with_another_seed(tmp_path):
     _, backend, tasks = chat_run(tmp_path, n=12, turns_min=3, turns_max=3)
     rejected = lines(tmp_path / "run" / "rejected.jsonl")
-    confused = [r for r in rejected if r["stage"] == "user_turn"]
+    confused = [r for r in rejected if r["stage"] == "user"]
     assert confused  # the stub speaks as the assistant one time in six
     seeds: dict[str, set[int]] = {}
     for request in backend.requests:
@@ -143,7 +143,7 @@ def test_a_confused_user_turn_is_asked_once_more_with_another_seed(tmp_path):
 def test_without_regeneration_the_first_confusion_ends_the_dialogue(tmp_path):
     _, _, tasks = chat_run(tmp_path, n=12, turns_min=3, turns_max=3, regenerate_confused=False)
     rejected = lines(tmp_path / "run" / "rejected.jsonl")
-    assert not any(r["id"].endswith(".1") for r in rejected if r["stage"] == "user_turn")
+    assert not any(r["id"].endswith(".1") for r in rejected if r["stage"] == "user")
     ended = {t["ended_early"] for t in tasks} - {None}
     assert ended & {"assistant_label", "answers_own_question"}
 

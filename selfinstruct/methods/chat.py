@@ -321,7 +321,7 @@ class Chat:
                 if confusion is None:
                     return text, None
                 reason = confusion
-            engine.reject(ident, "user_turn", Rejection(reason), completion.text, answer.key,
+            engine.reject(ident, "user", Rejection(reason), completion.text, answer.key,
                           dialogue_id=dialogue_id)  # fmt: skip
             if reason in ("empty_user_turn", "user_turn_truncated"):
                 break  # only role confusion earns a second try
@@ -348,7 +348,7 @@ class Chat:
             reason = "refusal"
         if reason is None:
             return text, None
-        engine.reject(ident, "assistant_turn", Rejection(reason), completion.text, answer.key,
+        engine.reject(ident, "assistant", Rejection(reason), completion.text, answer.key,
                       dialogue_id=dialogue_id)  # fmt: skip
         return None, reason
 
