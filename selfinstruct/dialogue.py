@@ -64,7 +64,8 @@ _ASSISTANT_VOICE = re.compile(
     r"|i(?:'m| am) (?:just )?a (?:large )?language model|(?:sure|certainly|of course|absolutely)"
     r"[,!.] (?:here|i can|i'd be|i would)|here(?: is|'s| are) (?:the|a|an|some|your)\b"
     r"|great question\b)"
-    r"|how (?:can|may) i (?:help|assist) you|is there anything else i can (?:help|do)"
+    r"|(?:how )?(?:can|may) i (?:help|assist) you|is there anything else i can (?:help|do)"
+    r"|i(?:'m| am) (?:here|ready|happy|glad) to (?:help|assist)|i'd be (?:happy|glad) to help"
     r"|i hope (?:this|that) helps",
     re.I,
 )

@@ -48,7 +48,9 @@ def test_recorded_turns_cover_every_reason():
 
 def test_recorded_dialogues_from_the_bundled_model():
     """User turns the bundled model wrote as the user simulator, labelled by hand."""
-    for row in lines(FIXTURES / "chat_bundled_turns.jsonl"):
+    rows = lines(FIXTURES / "chat_bundled_turns.jsonl")
+    assert {row["expected"] for row in rows} >= {None, "assistant_voice"}
+    for row in rows:
         assert role_confusion(clean_user_turn(row["text"])) == row["expected"], row["text"]
 
 
