@@ -83,5 +83,9 @@ def chat_settings(
 def magpie_settings(
     n: int, backend: Backend, *, template: str | None = None, **options: Any
 ) -> MagpieSettings:
+    from selfinstruct.methods.magpie import check_backend  # before anything is shown or written
+
+    common = _common(n, backend, template)
+    check_backend(backend.api, common["template"])
     chosen = {k: v for k, v in options.items() if v is not None}
-    return _validated(MagpieSettings, **_common(n, backend, template), **chosen)  # type: ignore[no-any-return]
+    return _validated(MagpieSettings, **common, **chosen)  # type: ignore[no-any-return]

@@ -66,7 +66,7 @@ from selfinstruct.backends.local import LocalBackend
 from selfinstruct.dialogue_setup import magpie_settings
 from selfinstruct.methods import run
 
-backend = LocalBackend(n_ctx=512)
+backend = LocalBackend(n_ctx=512, n_threads=1)
 short = Decoding(max_tokens=24, temperature=1.0, top_p=1.0)
 settings = magpie_settings(3, backend, seed=11, query_decoding=short,
                            response_decoding=Decoding(max_tokens=24, temperature=0.0, top_p=1.0))

@@ -171,9 +171,8 @@ def test_duplicates_are_dropped_by_the_novelty_gate(tmp_path):
 
 def test_magpie_refuses_a_chat_api(tmp_path):
     backend = FakeBackend(api="chat")
-    settings = magpie_settings(3, backend, template="chatml")
     with pytest.raises(UserError) as error:
-        run(settings, backend, tmp_path / "run")
+        magpie_settings(3, backend, template="chatml")
     assert str(error.value) == (
         "magpie needs raw completion with the chat template's special tokens: use the bundled "
         "model, --model-path, or --api completion with a server that does not re-template "
@@ -183,11 +182,26 @@ def test_magpie_refuses_a_chat_api(tmp_path):
 
 def test_magpie_over_a_completion_server_needs_a_template(tmp_path):
     backend = FakeBackend()
-    settings = magpie_settings(3, backend)
     with pytest.raises(UserError) as error:
-        run(settings, backend, tmp_path / "run")
+        magpie_settings(3, backend)
     assert str(error.value) == (
         "magpie needs the model's chat template: pass --template chatml|llama3|smollm2|FILE"
+    )
+
+
+def test_cli_refuses_a_chat_api_before_starting(tmp_path):
+    from click.testing import CliRunner
+
+    from selfinstruct.cli import main
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["magpie", "--base-url", "http://127.0.0.1:9/v1",
+                                       "--model", "m", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 2 and not out.exists()
+    assert result.output == (
+        "Error: magpie needs raw completion with the chat template's special tokens: use the "
+        "bundled model, --model-path, or --api completion with a server that does not "
+        "re-template prompts\n"
     )
 
 

@@ -126,15 +126,20 @@ class Magpie:
             engine.report(finished=1)
 
 
-def create(settings: MagpieSettings, api: str) -> Magpie:
+def check_backend(api: str, template: ChatTemplate | None) -> None:
     if api == "chat":
         raise UserError(
             "magpie needs raw completion with the chat template's special tokens: use the "
             "bundled model, --model-path, or --api completion with a server that does not "
             "re-template prompts"
         )
-    if settings.template is None:
+    if template is None:
         raise UserError(
             "magpie needs the model's chat template: pass --template chatml|llama3|smollm2|FILE"
         )
+
+
+def create(settings: MagpieSettings, api: str) -> Magpie:
+    check_backend(api, settings.template)
+    assert settings.template is not None
     return Magpie(settings, settings.template)
