@@ -47,11 +47,19 @@ def test_recorded_turns_cover_every_reason():
 
 
 def test_recorded_dialogues_from_the_bundled_model():
-    """User turns the bundled model wrote as the user simulator, labelled by hand."""
+    """User turns the bundled model wrote as the user simulator, labelled by hand. Two are
+    known misses (narration about both roles; the model naming itself): they must stay
+    visible here, so a better rule has to update this list."""
     rows = lines(FIXTURES / "chat_bundled_turns.jsonl")
-    assert {row["expected"] for row in rows} >= {None, "assistant_voice"}
+    assert {row["expected"] for row in rows} >= {None, "assistant_voice", "answers_own_question"}
     for row in rows:
-        assert role_confusion(clean_user_turn(row["text"])) == row["expected"], row["text"]
+        found = role_confusion(clean_user_turn(row["text"]))
+        if row.get("known_miss"):
+            assert found is None and row["expected"] is not None, row["text"]
+        else:
+            assert found == row["expected"], row["text"]
+    caught = sum(1 for r in rows if r["expected"] and not r.get("known_miss"))
+    assert (caught, sum(1 for r in rows if r["expected"])) == (3, 5)
 
 
 def test_refusals():
