@@ -133,6 +133,8 @@ class ModelClient:
             "decoding": request.decoding.as_dict(),
             "seed": request.seed,
         }
+        if request.messages:  # only then: the keys of one-message requests stay as they were
+            description["messages"] = [list(message) for message in request.messages]
         return request_key(description), description
 
     async def call(self, request: Request) -> Answer:

@@ -136,10 +136,12 @@ class AlpacaSettings(InstructionRunSettings):
 
 # The settings a run folder was written with, told apart by their ``method`` (a folder written
 # before methods existed has none, and is Self-Instruct's).
-SETTINGS_MODELS: dict[str, type[InstructionRunSettings]] = {
+SETTINGS_MODELS: dict[str, type[RunSettings]] = {
     "self-instruct": SelfInstructSettings,
     "alpaca": AlpacaSettings,
 }
+}  # chat and magpie are added below their settings
+GenerateSettings = SelfInstructSettings
 
 
 def default(model: type[BaseModel], name: str) -> Any:
@@ -198,3 +200,61 @@ class EvolveSettings(InstructionRunSettings):
 
 
 SETTINGS_MODELS["evolve"] = EvolveSettings
+# ------------------------------------------------------------------ chat and magpie (issue 13)
+
+from selfinstruct.templates import ChatTemplate  # noqa: E402 - appended section
+
+# UltraChat (Ding et al. 2023) drew openings and replies from ChatGPT at its defaults.
+OPENING_LIST_DECODING = Decoding(max_tokens=512, temperature=1.0, top_p=1.0)
+USER_TURN_DECODING = Decoding(max_tokens=256, temperature=1.0, top_p=1.0)
+ASSISTANT_TURN_DECODING = Decoding(max_tokens=512, temperature=0.7, top_p=1.0)
+# Magpie (Xu et al. 2024): queries sampled at temperature 1, top_p 1; responses greedy.
+MAGPIE_QUERY_DECODING = Decoding(max_tokens=256, temperature=1.0, top_p=1.0)
+MAGPIE_RESPONSE_DECODING = Decoding(max_tokens=512, temperature=0.0, top_p=1.0)
+
+ChatSource = Literal["world", "writing", "material", "openings"]
+
+
+class DialogueGateSettings(RunSettings):
+    """The gate an opening or a query passes: the instruction rules and ROUGE-L novelty."""
+
+    threshold: float = Field(default=0.7, ge=0, le=1)
+    tokenizer: Literal["rouge", "unicode"] = "rouge"
+    blacklist: Literal["paper", "alpaca", "none"] = "none"
+    ascii_first_char: bool = False
+    # A completion endpoint gets raw text rendered with this template; a chat API needs none.
+    template: ChatTemplate | None = None
+
+
+class ChatSettings(DialogueGateSettings):
+    """UltraChat: a simulated user and an assistant talk for a drawn number of rounds."""
+
+    method: Literal["chat"] = "chat"
+    turns_min: int = Field(default=3, ge=1, le=50)
+    turns_max: int = Field(default=7, ge=1, le=50)
+    sources: tuple[ChatSource, ...] = ("world", "writing")
+    material_path: str | None = None
+    material_sha256: str | None = None
+    openings_path: str | None = None
+    openings_sha256: str | None = None
+    passage_words: int = Field(default=200, ge=20, description="words per material passage")
+    regenerate_confused: bool = Field(
+        default=True,
+        description="a user turn that speaks as the assistant is asked for once more "
+        "(another seed) before the dialogue ends early",
+    )
+    list_decoding: Decoding = OPENING_LIST_DECODING
+    user_decoding: Decoding = USER_TURN_DECODING
+    assistant_decoding: Decoding = ASSISTANT_TURN_DECODING
+
+
+class MagpieSettings(DialogueGateSettings):
+    """Magpie: queries sampled from the pre-query template alone, then answered."""
+
+    method: Literal["magpie"] = "magpie"
+    query_decoding: Decoding = MAGPIE_QUERY_DECODING
+    response_decoding: Decoding = MAGPIE_RESPONSE_DECODING
+
+
+SETTINGS_MODELS["chat"] = ChatSettings
+SETTINGS_MODELS["magpie"] = MagpieSettings

@@ -15,6 +15,10 @@ One output record per (task, instance). Formats:
   (empty by default; the paper appended GPT-3's ``<|endoftext|>``). Pairs are de-duplicated
   and shuffled.
 
+A record with ``turns`` (or ``messages``): a list of ``{"role", "content"}``, as the chat and
+magpie methods write) becomes one multi-turn conversation in the chat formats (openai,
+messages, sharegpt); the other formats use its instruction and first reply as before.
+
 In the chat formats the user turn is the instruction, plus a blank line and the input when
 the input is non-empty; the assistant turn is the output. Examples with an empty
 instruction or output are skipped and counted (every format except ``alpaca``, which copies
@@ -155,6 +159,11 @@ def _convert(
     examples: list[_Example] = []
     for task in tasks:
         instruction = task.instruction
+        if fmt in MULTI_TURN_FORMATS and dialogue_turns(task) is not None:
+            example = _dialogue_example(task, fmt, system, report)
+            if example is not None:
+                examples.append(example)
+            continue
         for instance in task.instances:
             if fmt == "alpaca":
                 record = {
@@ -199,6 +208,62 @@ def _convert(
                 }
             examples.append(_Example(instruction, record))
     return examples
+
+
+# ---------------------------------------------------------------------------------------
+# Multi-turn records (the chat and magpie methods): one conversation per record
+# ---------------------------------------------------------------------------------------
+
+MULTI_TURN_FORMATS = ("openai", "messages", "sharegpt")
+SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
+
+
+def dialogue_turns(task: Task) -> list[Any] | None:
+    """A record's conversation ("turns", or "messages"), or None for a single-turn task."""
+    extra = task.model_extra or {}
+    for name in ("turns", "messages"):
+        if name in extra:
+            value = extra[name]
+            return value if isinstance(value, list) else []
+    return None
+
+
+def _dialogue_problem(turns: list[Any]) -> str | None:
+    if not turns:
+        return "empty dialogue"
+    for turn in turns:
+        if not isinstance(turn, dict) or turn.get("role") not in OPENAI_ROLES:
+            return "bad role in dialogue"
+        content = turn.get("content")
+        if not isinstance(content, str) or not content.strip():
+            return "empty turn in dialogue"
+    if not any(t["role"] == "assistant" for t in turns):
+        return "no assistant message"
+    return None
+
+
+def _dialogue_example(
+    task: Task, fmt: str, system: str | None, report: ExportReport
+) -> _Example | None:
+    """All turns of a dialogue as one conversation; --system is prepended unless the dialogue
+    has its own system turn."""
+    turns = dialogue_turns(task) or []
+    problem = _dialogue_problem(turns)
+    if problem:
+        report.skipped[problem] += 1
+        return None
+    messages = [{"role": t["role"], "content": t["content"].strip()} for t in turns]
+    if system is not None and messages[0]["role"] != "system":
+        messages.insert(0, {"role": "system", "content": system})
+    if fmt == "sharegpt":
+        record: dict[str, Any] = {
+            "conversations": [
+                {"from": SHAREGPT_ROLES[m["role"]], "value": m["content"]} for m in messages
+            ]
+        }
+    else:
+        record = {"messages": messages}
+    return _Example(task.instruction, record)
 
 
 def _dedupe(examples: list[_Example], report: ExportReport) -> list[_Example]:

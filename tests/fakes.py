@@ -84,6 +84,27 @@ def fake_alpaca(prompt: str, first: int = 4, last: int = 8) -> str:
     return " " + "\n###\n".join(pieces) + "\n###\n"
 
 
+CHAT_STAGES = ("subtopics", "questions", "writing", "material", "user", "assistant")
+
+
+def fake_query(text: str, seed: int | None) -> str:
+    """Magpie queries: mostly requests, some answers or fragments for the filters."""
+    h = digest(f"{text}:{seed}")
+    kind = h % 10
+    a, b = WORDS[(h >> 8) % len(WORDS)], WORDS[(h >> 16) % len(WORDS)]
+    if kind == 0:
+        return "Sure, here is a recipe for you."  # not a request
+    if kind == 1:
+        return ""  # empty
+    return f"{VERBS[(h >> 24) % len(VERBS)]} the {a} and the {b} for me, case {h % 9973}."
+
+
+MAGPIE_ANSWERS = {
+    "query": fake_query,
+    "response": lambda text, seed: f"Here is an answer about {text[-40:].strip()}.",
+}
+
+
 class FakeBackend(Backend):
     def __init__(self, api: str = "completion", fail_every: int = 0) -> None:
         self.model = "fake-model"
@@ -102,6 +123,12 @@ class FakeBackend(Backend):
         evolved = evolve_answer(text, self.api == "chat")
         if request.stage in ("evolve", "respond", "judge") and evolved is not None:
             answer = evolved
+        if request.stage in CHAT_STAGES:
+            from stub_server import chat_answer, chat_stage
+
+            answer = chat_answer(chat_stage(text) or "assistant", text, seed=request.seed)
+        elif request.stage in MAGPIE_ANSWERS:
+            answer = MAGPIE_ANSWERS[request.stage](text, request.seed)
         elif request.stage == "instructions" and "###" in text:
             answer = fake_alpaca(text)
         elif request.stage == "instructions":

@@ -142,6 +142,84 @@ def last_task(prompt: str) -> str:
     return prompt.rsplit("Task:", 1)[-1].split("\n", 1)[0].strip()
 
 
+# The chat method's prompts (prompts/chat/*.txt), told apart by their wording.
+CHAT_MARKERS = (
+    ("subtopics", "specific subtopics within the broad area"),
+    ("questions", "questions that a curious person might ask"),
+    ("writing", "requests that a person might give an AI assistant asking it to write"),
+    ("material", "Read the passage below. Then write"),
+    ("user", "You are role-playing a human who is chatting"),
+)
+SELF_INSTRUCT_MARKERS = ("Brainstorm a varied list", "numbered list of instructions")
+QUESTION_TEMPLATES = (
+    "How do {adj} {noun}s affect {audience} in {place}?",
+    "Why are {noun}s in {place} becoming so {adj}?",
+    "What should {audience} know before buying a {adj} {noun}?",
+    "Can you compare a {adj} {noun} with a {noun2} for {audience}?",
+    "Which mistakes do {audience} make with {adj} {noun}s?",
+    "Is a {adj} {noun} worth it for {audience} living near {place}?",
+)
+FOLLOW_UPS = (
+    "Thanks. Could you give a concrete example with a {adj} {noun} in {place}?",
+    "That is too long for me. Can you shorten it to three sentences about the {noun}?",
+    "I am not sure that is right about the {noun}; {audience} I know say the opposite. Why?",
+    "Could you rewrite that for {audience} who have never seen a {noun}?",
+    "What would change if the {noun} were {adj} instead?",
+)
+CONFUSED = (
+    "Assistant: Sure, here is more about the {noun} for {audience}.",
+    "What is a {adj} {noun}?\nAnswer: a {noun} that is {adj}.",
+)
+
+
+def chat_stage(prompt: str) -> str | None:
+    """The chat method's stage of a prompt; "assistant" for a conversation turn (any prompt
+    that is none of the known ones)."""
+    for stage, marker in CHAT_MARKERS:
+        if marker in prompt:
+            return stage
+    known = ("Is it classification?", "Task:", "###", *SELF_INSTRUCT_MARKERS)
+    if not any(marker in prompt for marker in known):
+        return "assistant"
+    return None
+
+
+def chat_answer(stage: str, prompt: str, salt: str = "", seed: Any = None) -> str:
+    """Lists, user turns (one in six speaks as the assistant: the seed picks, so a second try
+    differs) and replies (one in twenty-five refuses) for the chat method."""
+    rng = _rng("chat", stage, salt, prompt)
+    if stage == "subtopics":
+        return "\n".join(f"{j}. {_fill('{adj} {noun}s and {noun2}s', rng)}" for j in range(1, 16))
+    if stage == "questions":
+        return "\n".join(f"{j}. {_fill(rng.choice(QUESTION_TEMPLATES), rng)}" for j in range(1, 9))
+    if stage == "writing":
+        return "\n".join(
+            f"{j}. " + _fill("Write a {adj} piece about the {noun} in {place} for {audience}, "
+                             "under 200 words.", rng)
+            for j in range(1, 9)
+        )  # fmt: skip
+    if stage == "material":
+        return "\n".join(
+            f"{j}. " + _fill("{verb} the passage's point about the {noun} for {audience}.", rng)
+            for j in range(1, 6)
+        )
+    if stage == "user":
+        turn_rng = _rng("user", salt, prompt, seed)
+        if turn_rng.random() < 1 / 6:
+            return _fill(turn_rng.choice(CONFUSED), turn_rng)
+        return _fill(turn_rng.choice(FOLLOW_UPS), turn_rng)
+    if rng.random() < 1 / 25:
+        return "I'm sorry, but I can't help with that."
+    return " ".join(
+        _fill(template, rng)
+        for template in (
+            "The {noun} matters most to {audience} in {place}.",
+            "A {adj} {noun2} changes the picture, so start small.",
+            "Check the {noun} weekly and ask {audience} for advice.",
+        )[: 2 + rng.randrange(2)]
+    )
+
+
 def stage_of(prompt: str) -> str:
     if "###" in prompt and "Instruction:" in prompt:
         return "alpaca"
@@ -157,6 +235,12 @@ def answer_for(prompt: str, chat: bool, salt: str = "") -> str:
     evolved = evolve_answer(prompt, chat, salt)
     if evolved is not None:
         return evolved
+def answer_for(prompt: str, chat: bool, salt: str = "", seed: Any = None) -> str:
+    """The stub's answer text: a function of the prompt (and salt) alone (the seed, too, for
+    the chat method's user turns)."""
+    dialogue = chat_stage(prompt)
+    if dialogue is not None:
+        return chat_answer(dialogue, prompt, salt, seed)
     stage = stage_of(prompt)
     if stage == "alpaca":
         return alpaca_answer(prompt, chat, salt)
@@ -525,7 +609,7 @@ class StubServer:
                 truncated = True
         cut = fault.kind if fault is not None else ""
         salt = "" if state.deterministic else f"{number}:{time.time_ns()}"
-        text = answer_for(prompt, chat, salt)
+        text = answer_for(prompt, chat, salt, request.get("seed"))
         text = _apply_stop(text, request.get("stop"))
         finish = "stop"
         if truncated:
@@ -592,6 +676,12 @@ def main(argv: list[str] | None = None) -> None:
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
+
+
+def chat_command(base_url: str, out: object, n: int, *extra: str) -> list[str]:
+    """``python -m selfinstruct chat`` against a stub (for subprocess tests)."""
+    return [sys.executable, "-m", "selfinstruct", "chat", "--base-url", base_url,
+            "--model", "stub", "--n", str(n), "--out", str(out), "--quiet", *extra]  # fmt: skip
 
 
 def generate_command(base_url: str, out: object, n: int, *extra: str) -> list[str]:

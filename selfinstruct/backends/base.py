@@ -62,6 +62,15 @@ class Request:
     prompt: str  # the final text sent: the completion prompt or the chat user message
     decoding: Decoding
     seed: int | None = None
+    # A chat API conversation ((role, content) pairs) sent instead of ``prompt`` as the one user
+    # message; ``prompt`` then only names the request (estimates). Empty: the usual one message.
+    messages: tuple[tuple[str, str], ...] = ()
+
+    def chat_messages(self, text: str) -> list[dict[str, str]]:
+        """The chat API's message list: the conversation, or ``text`` as one user message."""
+        if self.messages:
+            return [{"role": role, "content": content} for role, content in self.messages]
+        return [{"role": "user", "content": text}]
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ class LocalBackend(Backend):
             try:
                 if self.api == "chat":
                     result = llm.create_chat_completion(
-                        messages=[{"role": "user", "content": text}], **options
+                        messages=request.chat_messages(text), **options
                     )
                     answer = result["choices"][0]["message"]["content"] or ""
                 else:

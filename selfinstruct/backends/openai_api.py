@@ -120,7 +120,7 @@ class OpenAIBackend(Backend):
         chat = self.api == "chat"
         body = self._options(request)
         if chat:
-            body["messages"] = [{"role": "user", "content": text}]
+            body["messages"] = request.chat_messages(text)
         else:
             body["prompt"] = text
         try:

@@ -54,5 +54,11 @@ def _register() -> None:
         main.add_command(command)
     main.add_command(evolve)
 
+    from selfinstruct.cli.chat_cmd import chat
+    from selfinstruct.cli.magpie_cmd import magpie
+
+    for command in (chat, magpie):
+        main.add_command(command)
+
 
 _register()

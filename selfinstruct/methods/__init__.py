@@ -36,6 +36,8 @@ METHODS: dict[str, str] = {
     "self-instruct": "self_instruct",
     "alpaca": "alpaca",
     "evolve": "evolve",
+    "chat": "chat",
+    "magpie": "magpie",
 }
 
 

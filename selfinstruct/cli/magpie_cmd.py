@@ -1,0 +1,40 @@
+"""`selfinstruct magpie`: user queries sampled from the chat template's pre-query alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from selfinstruct.cli.chat_cmd import dialogue_gate_options, operational
+from selfinstruct.cli.running import (
+    model_options,
+    out_option,
+    run_and_report,
+    run_options,
+    take_backend,
+)
+from selfinstruct.dialogue_setup import magpie_settings
+
+
+@click.command()
+@click.option("--n", "n", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Number of queries to accept (each then answered).")  # fmt: skip
+@out_option("data/magpie")
+@model_options
+@dialogue_gate_options
+@run_options
+def magpie(n: int, out: Path, **options: Any) -> None:
+    """Instruction data the Magpie way (Xu et al. 2024), with no prompt at all.
+
+    The model is given only its chat template's opening of a user turn (e.g.
+    "<|im_start|>user\\n") and writes a query; the query is then answered. Needs raw
+    completion with special tokens: the bundled model, --model-path, or --api completion with
+    a server that does not re-template (pass --template). Run again to resume.
+    """
+    o = dict(options)
+    ops = operational(o)
+    backend = take_backend(o)
+    settings = magpie_settings(n, backend, template=o.pop("template"), **o)
+    run_and_report(settings, backend, out, ops, unit="query")

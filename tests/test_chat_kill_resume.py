@@ -1,0 +1,115 @@
+"""kill -9 at any moment, then resume: the chat method's dialogues equal an uninterrupted run
+(`python -m selfinstruct chat` as a subprocess against the deterministic stub); and the same for
+Magpie on the bundled model with a fixed seed (slow)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from stub_server import StubServer, chat_command
+from test_kill_resume import count_lines, records, run_until
+
+N = 16
+
+
+def dialogue_data(out: Path) -> tuple[list[str], list[str]]:
+    tasks = records(out / "tasks.jsonl")
+    rejected = records(out / "rejected.jsonl")
+    for data in (tasks, rejected):
+        ids = [r["id"] for r in data]
+        assert len(ids) == len(set(ids))  # nothing written twice
+    return (
+        sorted(json.dumps(t, sort_keys=True) for t in tasks),
+        # request_key includes the server address, which differs between the two stubs
+        sorted(json.dumps({**r, "request_key": None}, sort_keys=True) for r in rejected),
+    )
+
+
+def test_chat_kill_minus_nine_then_resume_equals_straight_run(tmp_path):
+    extra = ("--seed", "5", "--concurrency", "4", "--turns", "2-4")
+    with StubServer(delay=0.02) as stub:
+        straight = tmp_path / "straight"
+        done = subprocess.run(chat_command(stub.base_url, straight, N, *extra),
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        expected = dialogue_data(straight)
+        lost = [r for r in records(straight / "rejected.jsonl") if r["stage"] == "dialogue"]
+        assert len(expected[0]) == N - len(lost) >= N - 3  # a refused first reply loses one
+
+    with StubServer(delay=0.02) as stub:
+        out = tmp_path / "killed"
+        command = chat_command(stub.base_url, out, N, *extra)
+        kills = 0
+        for name, at_least in (("rejected", 1), ("tasks", 2), ("rejected", 8), ("tasks", 9)):
+            code = run_until(command, out, name, at_least, signal.SIGKILL)
+            kills += code == -signal.SIGKILL
+        assert kills >= 3
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert dialogue_data(out) == expected
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["status"] == "complete" and summary["tasks"] == len(expected[0])
+
+
+MAGPIE_RUNNER = """
+import sys
+import time
+from pathlib import Path
+from selfinstruct.backends.base import Decoding
+from selfinstruct.backends.local import LocalBackend
+from selfinstruct.dialogue_setup import magpie_settings
+from selfinstruct.methods import run
+
+backend = LocalBackend(n_ctx=512, n_threads=1)
+short = Decoding(max_tokens=24, temperature=1.0, top_p=1.0)
+settings = magpie_settings(3, backend, seed=11, query_decoding=short,
+                           response_decoding=Decoding(max_tokens=24, temperature=0.0, top_p=1.0))
+result = run(settings, backend, Path(sys.argv[1]))
+print(result.stop.value)
+"""
+
+
+def kill_when(command: list[str], out: Path, at_least: int) -> int | None:
+    """kill -9 once tasks and rejected hold ``at_least`` lines together (the bundled model is
+    slow: no deadline but the test's)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        while process.poll() is None:
+            written = count_lines(out / "tasks.jsonl") + count_lines(out / "rejected.jsonl")
+            if written >= at_least:
+                process.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.01)
+        process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+@pytest.mark.slow
+def test_magpie_on_the_bundled_model_kill_then_resume_equals_straight_run(tmp_path):
+    """Short answers (24 tokens) keep this near a minute on two cores."""
+    script = tmp_path / "runner.py"
+    script.write_text(MAGPIE_RUNNER)
+    straight = tmp_path / "straight"
+    done = subprocess.run([sys.executable, str(script), str(straight)], capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected = dialogue_data(straight)
+    assert expected[0] or expected[1]
+
+    out = tmp_path / "killed"
+    command = [sys.executable, str(script), str(out)]
+    codes = [kill_when(command, out, lines) for lines in (1, 2)]
+    assert -signal.SIGKILL in codes
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert dialogue_data(out) == expected
