@@ -139,9 +139,7 @@ class AlpacaSettings(InstructionRunSettings):
 SETTINGS_MODELS: dict[str, type[RunSettings]] = {
     "self-instruct": SelfInstructSettings,
     "alpaca": AlpacaSettings,
-}
-}  # chat and magpie are added below their settings
-GenerateSettings = SelfInstructSettings
+}  # the other methods are added below their settings
 
 
 def default(model: type[BaseModel], name: str) -> Any:

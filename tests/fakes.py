@@ -123,7 +123,7 @@ class FakeBackend(Backend):
         evolved = evolve_answer(text, self.api == "chat")
         if request.stage in ("evolve", "respond", "judge") and evolved is not None:
             answer = evolved
-        if request.stage in CHAT_STAGES:
+        elif request.stage in CHAT_STAGES:
             from stub_server import chat_answer, chat_stage
 
             answer = chat_answer(chat_stage(text) or "assistant", text, seed=request.seed)

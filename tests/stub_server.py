@@ -230,14 +230,12 @@ def stage_of(prompt: str) -> str:
     return "instructions"
 
 
-def answer_for(prompt: str, chat: bool, salt: str = "") -> str:
-    """The stub's answer text: a function of the prompt (and salt) alone."""
-    evolved = evolve_answer(prompt, chat, salt)
-    if evolved is not None:
-        return evolved
 def answer_for(prompt: str, chat: bool, salt: str = "", seed: Any = None) -> str:
     """The stub's answer text: a function of the prompt (and salt) alone (the seed, too, for
     the chat method's user turns)."""
+    evolved = evolve_answer(prompt, chat, salt)
+    if evolved is not None:
+        return evolved
     dialogue = chat_stage(prompt)
     if dialogue is not None:
         return chat_answer(dialogue, prompt, salt, seed)
