@@ -26,13 +26,21 @@ CACHE_FILE = "cache.sqlite"
 LOCK_FILE = ".lock"
 
 # Record kinds and the files that hold them.
-Kind = Literal["instructions", "classification", "tasks", "rejected", "failures"]
+Kind = Literal[
+    "instructions", "classification", "tasks", "rejected", "failures",
+    "taxonomy", "subjects", "syllabi", "questions",
+]  # fmt: skip
 LOG_FILES: dict[str, str] = {
     "instructions": "machine_instructions.jsonl",
     "classification": "classification.jsonl",
     "tasks": "tasks.jsonl",
     "rejected": "rejected.jsonl",
     "failures": "failures.jsonl",
+    # GLAN's levels, each a log keyed by its path id.
+    "taxonomy": "taxonomy.jsonl",
+    "subjects": "subjects.jsonl",
+    "syllabi": "syllabi.jsonl",
+    "questions": "questions.jsonl",
 }
 
 S = TypeVar("S", bound=BaseModel)

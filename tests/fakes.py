@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 
+from stub_glan import glan_answer
+
 from selfinstruct.backends.base import Backend, BackendError, Completion, Request
 
 WORDS = [
@@ -97,7 +99,10 @@ class FakeBackend(Backend):
         self.requests.append(request)
         if self.fail_every and self.calls % self.fail_every == 0:
             raise BackendError("bad_request", "injected failure")
-        if request.stage == "instructions" and "###" in text:
+        glan = glan_answer(text, self.api == "chat")
+        if glan is not None:
+            answer = glan
+        elif request.stage == "instructions" and "###" in text:
             answer = fake_alpaca(text)
         elif request.stage == "instructions":
             answer = fake_instructions(text)

@@ -48,6 +48,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from stub_glan import glan_answer
+
 VERBS_TASK = (
     "Describe", "Explain", "Compare", "Summarize", "List", "Suggest", "Rewrite", "Estimate",
     "Outline", "Draft", "Propose", "Evaluate", "Recommend", "Plan", "Design", "Critique",
@@ -154,6 +156,9 @@ def stage_of(prompt: str) -> str:
 
 def answer_for(prompt: str, chat: bool, salt: str = "") -> str:
     """The stub's answer text: a function of the prompt (and salt) alone."""
+    glan = glan_answer(prompt, chat)
+    if glan is not None:
+        return glan
     stage = stage_of(prompt)
     if stage == "alpaca":
         return alpaca_answer(prompt, chat, salt)
