@@ -335,6 +335,10 @@ def compute_stats(
 
     if kind == "run folder":
         summary["run"] = _run_info(path)
+        if saved_setting(path, "method") == "glan":
+            from selfinstruct.glan_stats import glan_coverage
+
+            summary["glan"] = glan_coverage(path)
     return StatsResult(summary=summary, raw=raw, warnings=warnings)
 
 
@@ -468,6 +472,10 @@ def render_table(summary: dict[str, Any]) -> str:
         for note in run.get("notes", []):
             lines.append(f"  note: {note}")
         lines.append("")
+    if summary.get("glan"):
+        from selfinstruct.glan_stats import render_coverage
+
+        lines += render_coverage(summary["glan"])
     for note in summary.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines).rstrip() + "\n"
