@@ -336,3 +336,21 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path):
     result = runner.invoke(main, ["glan", "--answer-model", "x", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "--answer-model names a second model on the same server" in result.output
+
+
+def test_level_decoding_overrides():
+    from selfinstruct.cli.glan_cmd import parse_level_decoding
+
+    got = parse_level_decoding(("answers.max_tokens=200", "subjects.temperature=0.5"))
+    assert got["answer_decoding"].max_tokens == 200
+    assert got["answer_decoding"].top_p == 0.95  # the rest stays the paper's
+    assert got["subject_decoding"].temperature == 0.5
+    with pytest.raises(UserError) as error:
+        parse_level_decoding(("instructions.top_p=0.5",))
+    assert str(error.value) == (
+        "--decoding 'instructions.top_p=0.5': level must be one of taxonomy, subjects, "
+        "syllabus, questions, answers"
+    )
+    with pytest.raises(UserError) as error:
+        parse_level_decoding(("answers.top_p=2",))
+    assert str(error.value) == "--decoding 'answers.top_p=2': '2' is out of range or not a number"

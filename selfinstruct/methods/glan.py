@@ -117,7 +117,6 @@ class Glan:
         api: str,
     ) -> None:
         self.s = settings
-        self.chat = api == "chat"
         self.taxonomy = taxonomy[: settings.disciplines] if taxonomy is not None else None
         self.decontaminator = decontaminator
         self.novelty = NoveltyIndex(threshold=settings.threshold, tokenizer=settings.tokenizer)
@@ -128,9 +127,10 @@ class Glan:
 
     def _request(self, stage: str, template: str, decoding: Decoding, seed: int | None = None,
                  **values: Any) -> Request:  # fmt: skip
+        # The prompts are instructions that end with the opening of the answer's layout: a
+        # completion model continues it, a chat model gets the same text as its user message
+        # (the parsers accept the opening restated, after a preamble or not).
         prompt = load_prompt(f"glan/{template}").format(**values)
-        if self.chat:
-            prompt = load_prompt("glan/chat.txt").format(prompt=prompt)
         return Request(stage, prompt, decoding, seed=seed)
 
     async def _ask_all(
