@@ -186,6 +186,14 @@ def _run_seed_path(folder: Path, warnings: list[str]) -> Path:
     return seed_path
 
 
+def _is_glan_folder(folder: Path) -> bool:
+    """A folder written by ``selfinstruct glan`` (unreadable settings were warned about)."""
+    try:
+        return bool(saved_setting(folder, "method") == "glan")
+    except UserError:
+        return False
+
+
 def _run_info(folder: Path) -> dict[str, Any]:
     info: dict[str, Any] = {}
     rejected = rejected_file(folder)
@@ -335,7 +343,7 @@ def compute_stats(
 
     if kind == "run folder":
         summary["run"] = _run_info(path)
-        if saved_setting(path, "method") == "glan":
+        if _is_glan_folder(path):
             from selfinstruct.glan_stats import glan_coverage
 
             summary["glan"] = glan_coverage(path)
