@@ -44,12 +44,19 @@ def _unmark(text: str) -> str:
 
 def _with_opening(text: str, opening: str) -> str:
     """The answer with the prompt's opening in front. A chat model restates it, perhaps after
-    a preamble ("Sure! Here is the list:"): then the text starts at the restated opening."""
+    a preamble ("Sure! Here is the list:"): then the text starts at the restated opening. An
+    opening after a numbered line is a second list the model went on to write, not a
+    restatement: a completion model's answer continues the prompt's opening."""
     stripped = text.strip()
-    pattern = r"(?im)^\s*(?:[-*]\s*)?(?:\*\*)?" + re.escape(opening).replace(r"\.", r"\s*[.)]")
+    number = r"\s*[.)]" if opening == "1." else r"\s*:"
+    label = r"" if opening == "1." else re.escape(opening.split(" ")[0]) + r"\s+"
+    pattern = r"(?im)^\s*(?:[-*#]\s*)?(?:\*\*)?" + label + r"1" + number
     restated = re.search(pattern, stripped)
     if restated is not None:
-        return stripped[restated.start() :]
+        before = stripped[: restated.start()]
+        earlier = r"(?im)^\s*(?:[-*#]\s*)?(?:\*\*)?" + label + r"\d+" + number
+        if re.search(earlier, before) is None:
+            return stripped[restated.start() :]
     return f"{opening} {stripped}"
 
 
@@ -127,7 +134,7 @@ def parse_subjects(text: str, truncated: bool = False) -> list[Subject | Rejecti
             continue
         parts = [p.strip() for p in raw.split("|")]
         level = re.match(r"(?i)level\s*:\s*(.*)$", parts[1]) if len(parts) == 3 else None
-        topics = re.match(r"(?i)(?:sub-?topics|topics)\s*:\s*(.*)$", parts[2]) if level else None
+        topics = re.match(r"(?i)(?:sub-?)?topics?\s*:\s*(.*)$", parts[2]) if level else None
         if level is None or topics is None:
             results.append(Rejection("subject_malformed", {"raw": raw}))
             continue

@@ -186,10 +186,6 @@ def glan(ctx: click.Context, out: Path, **options: Any) -> None:
     o = dict(options)
     parse_price(o["price"])
     o.update(parse_level_decoding(o.pop("decoding")))
-    if o["api"] == "auto" and o["model"] is None and o["base_url"] is None:
-        # GLAN's prompts are instructions: the bundled instruct model follows them as a chat
-        # message and only echoes empty list numbers when asked to continue the text.
-        o["api"] = "chat"
     taxonomy_path = o.pop("taxonomy_path")
     disciplines = o.pop("disciplines")
     if taxonomy_path is not None:
