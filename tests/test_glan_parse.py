@@ -161,3 +161,14 @@ def test_recorded_bundled_model_answers_parse_as_recorded(path: Path):
     else:
         got = parse_answer(recording["text"], recording["truncated"])
         assert reasons([got]) == recording["expected"]
+
+
+def test_a_completion_answer_that_goes_on_to_a_second_list_keeps_the_first():
+    """From SmolLM2-135M on the completion API: the answer continues item 1, then the model
+    starts another list at "1."; that is not a restated opening."""
+    items = parse_subjects(fixture("subjects_completion_smollm2.txt"))
+    assert items == [
+        Subject("Mechanical Systems", "advanced", ("motion",)),
+        Subject("Thermodynamics", "advanced", ("thermodynamic equilibrium", "thermodynamics")),
+        Subject("Classical Mechanics", "advanced", ("thermodynamics", "thermodynamics")),
+    ]
