@@ -188,6 +188,9 @@ class Glan:
         if "subjects" not in self.levels or engine.stopping:
             return
         subjects = await self._subjects(engine, disciplines)
+        if not subjects and not engine.stopping:
+            engine.stop(StopKind.FAILED, "the model gave no usable subjects (see rejected.jsonl)")
+            return
         if "syllabus" not in self.levels or engine.stopping:
             return
         syllabi = await self._syllabi(engine, subjects)
