@@ -66,6 +66,8 @@ def clean_name(text: str) -> str | Rejection:
     name = DESCRIPTION.split(name, maxsplit=1)[0].strip().rstrip(".;,").strip()
     if not name:
         return Rejection("empty_name", {"raw": text})
+    if not re.search(r"[^\W\d_]", name):
+        return Rejection("not_a_name", {"raw": text})  # "2." when the model only counts
     if len(name.split()) > MAX_NAME_WORDS:
         return Rejection("name_too_long", {"raw": text})
     return name

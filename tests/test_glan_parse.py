@@ -172,3 +172,12 @@ def test_a_completion_answer_that_goes_on_to_a_second_list_keeps_the_first():
         Subject("Thermodynamics", "advanced", ("thermodynamic equilibrium", "thermodynamics")),
         Subject("Classical Mechanics", "advanced", ("thermodynamics", "thermodynamics")),
     ]
+
+
+def test_a_model_that_only_counts_gives_no_names():
+    """From SmolLM2-135M on the completion API (temperature 0): numbers and nothing else."""
+    items = parse_names(fixture("fields_completion_smollm2.txt"), truncated=True)
+    assert items == [
+        Rejection("not_a_name", {"raw": "2."}),
+        Rejection("number_out_of_order", {"raw": "3."}),
+    ]
