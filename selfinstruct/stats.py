@@ -186,6 +186,14 @@ def _run_seed_path(folder: Path, warnings: list[str]) -> Path:
     return seed_path
 
 
+def _is_glan_folder(folder: Path) -> bool:
+    """A folder written by ``selfinstruct glan`` (unreadable settings were warned about)."""
+    try:
+        return bool(saved_setting(folder, "method") == "glan")
+    except UserError:
+        return False
+
+
 def _run_info(folder: Path) -> dict[str, Any]:
     info: dict[str, Any] = {}
     rejected = rejected_file(folder)
@@ -343,6 +351,10 @@ def compute_stats(
         summary["run"] = _run_info(path)
         if _is_evolve_run(path):
             summary["evolve"] = evolve_stats(path)
+        if _is_glan_folder(path):
+            from selfinstruct.glan_stats import glan_coverage
+
+            summary["glan"] = glan_coverage(path)
     return StatsResult(summary=summary, raw=raw, warnings=warnings)
 
 
@@ -478,6 +490,10 @@ def render_table(summary: dict[str, Any]) -> str:
         lines.append("")
     if summary.get("evolve"):
         lines.append(render_evolve(summary["evolve"]))
+    if summary.get("glan"):
+        from selfinstruct.glan_stats import render_coverage
+
+        lines += render_coverage(summary["glan"])
     for note in summary.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines).rstrip() + "\n"

@@ -26,7 +26,10 @@ CACHE_FILE = "cache.sqlite"
 LOCK_FILE = ".lock"
 
 # Record kinds and the files that hold them.
-Kind = Literal["instructions", "classification", "tasks", "rejected", "failures", "evolutions"]
+Kind = Literal[
+    "instructions", "classification", "tasks", "rejected", "failures", "evolutions",
+    "taxonomy", "subjects", "syllabi", "questions",
+]  # fmt: skip
 LOG_FILES: dict[str, str] = {
     "instructions": "machine_instructions.jsonl",
     "classification": "classification.jsonl",
@@ -35,6 +38,11 @@ LOG_FILES: dict[str, str] = {
     "failures": "failures.jsonl",
     # evolve: every evolution tried, passed or not, with its round, operation and outcome
     "evolutions": "evolutions.jsonl",
+    # GLAN's levels, each a log keyed by its path id.
+    "taxonomy": "taxonomy.jsonl",
+    "subjects": "subjects.jsonl",
+    "syllabi": "syllabi.jsonl",
+    "questions": "questions.jsonl",
 }
 
 S = TypeVar("S", bound=BaseModel)

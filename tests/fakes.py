@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
+from stub_glan import glan_answer
 from stub_server import evolve_answer
 
 from selfinstruct.backends.base import Backend, BackendError, Completion, Request
@@ -129,6 +130,8 @@ class FakeBackend(Backend):
             answer = chat_answer(chat_stage(text) or "assistant", text, seed=request.seed)
         elif request.stage in MAGPIE_ANSWERS:
             answer = MAGPIE_ANSWERS[request.stage](text, request.seed)
+        elif (glan := glan_answer(text, self.api == "chat")) is not None:
+            answer = glan
         elif request.stage == "instructions" and "###" in text:
             answer = fake_alpaca(text)
         elif request.stage == "instructions":

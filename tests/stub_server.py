@@ -48,6 +48,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from stub_glan import glan_answer
+
 VERBS_TASK = (
     "Describe", "Explain", "Compare", "Summarize", "List", "Suggest", "Rewrite", "Estimate",
     "Outline", "Draft", "Propose", "Evaluate", "Recommend", "Plan", "Design", "Critique",
@@ -239,6 +241,9 @@ def answer_for(prompt: str, chat: bool, salt: str = "", seed: Any = None) -> str
     dialogue = chat_stage(prompt)
     if dialogue is not None:
         return chat_answer(dialogue, prompt, salt, seed)
+    glan = glan_answer(prompt, chat)
+    if glan is not None:
+        return glan
     stage = stage_of(prompt)
     if stage == "alpaca":
         return alpaca_answer(prompt, chat, salt)

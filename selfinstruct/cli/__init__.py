@@ -48,9 +48,10 @@ def _register() -> None:
     from selfinstruct.cli.export_cmd import export
     from selfinstruct.cli.filter_cmd import filter as filter_command
     from selfinstruct.cli.generate import generate
+    from selfinstruct.cli.glan_cmd import glan
     from selfinstruct.cli.stats_cmd import stats
 
-    for command in (generate, filter_command, stats, export):
+    for command in (generate, glan, filter_command, stats, export):
         main.add_command(command)
     main.add_command(evolve)
 

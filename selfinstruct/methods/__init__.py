@@ -38,6 +38,7 @@ METHODS: dict[str, str] = {
     "evolve": "evolve",
     "chat": "chat",
     "magpie": "magpie",
+    "glan": "glan",
 }
 
 

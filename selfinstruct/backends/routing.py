@@ -1,0 +1,57 @@
+"""Two models behind one backend: GLAN's answers may come from another (cheaper) model.
+
+The engine talks to one backend; this one sends requests of the answer stage to the answer
+model and every other request to the main model. Both are reached the same way (the same
+server or the OpenAI API, the same key and API kind). The answer model's name is part of the
+cache identity, so a folder's cached answers never come from the wrong model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from selfinstruct.backends.base import Backend, Completion, Request
+from selfinstruct.errors import UserError
+
+
+class RoutingBackend(Backend):
+    def __init__(self, main: Backend, answers: Backend, answer_stage: str = "answers") -> None:
+        self.main = main
+        self.answers = answers
+        self.answer_stage = answer_stage
+        self.model = main.model
+        self.answer_model = answers.model
+        self.api = main.api
+        self.base_url = main.base_url
+        self.max_concurrency = min(main.max_concurrency, answers.max_concurrency)
+
+    def identity(self) -> dict[str, Any]:
+        return {**self.main.identity(), "answer_model": self.answer_model}
+
+    async def complete(self, request: Request, text: str) -> Completion:
+        target = self.answers if request.stage == self.answer_stage else self.main
+        return await target.complete(request, text)
+
+    async def aclose(self) -> None:
+        await self.main.aclose()
+        await self.answers.aclose()
+
+
+def with_answer_model(
+    backend: Backend, answer_model: str | None, api_key: str | None, timeout: float
+) -> Backend:
+    """``backend``, or a router sending answers to ``answer_model`` on the same server."""
+    if answer_model is None or answer_model == backend.model:
+        return backend
+    from selfinstruct.backends.openai_api import OpenAIBackend
+
+    if not isinstance(backend, OpenAIBackend):
+        raise UserError(
+            "--answer-model names a second model on the same server: it needs --model "
+            "(and --base-url for a self-hosted server), not the bundled model"
+        )
+    answers = OpenAIBackend(
+        model=answer_model, base_url=backend.base_url, api_key=api_key, api=backend.api,
+        timeout=timeout, max_concurrency=backend.max_concurrency,
+    )  # fmt: skip
+    return RoutingBackend(backend, answers)

@@ -1,0 +1,224 @@
+"""`selfinstruct glan`: instructions from a taxonomy of human knowledge (GLAN, Li et al. 2024)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from selfinstruct.backends.base import Decoding
+from selfinstruct.backends.routing import with_answer_model
+from selfinstruct.cli.options import FiniteFloatRange
+from selfinstruct.cli.running import model_options, out_option, run_and_report, run_options
+from selfinstruct.config import GLAN_LEVELS, GlanSettings, default, file_sha256
+from selfinstruct.errors import UserError
+from selfinstruct.generate import build_backend, parse_price
+from selfinstruct.glan_inputs import load_benchmark, load_taxonomy
+
+# Level -> the setting holding its decoding.
+DECODING_FIELDS = {
+    "taxonomy": "taxonomy_decoding", "subjects": "subject_decoding",
+    "syllabus": "syllabus_decoding", "questions": "question_decoding",
+    "answers": "answer_decoding",
+}  # fmt: skip
+_NUMBERS = {"temperature", "top_p", "frequency_penalty", "presence_penalty"}
+
+
+def _default(name: str) -> Any:
+    return default(GlanSettings, name)
+
+
+def parse_level_decoding(items: tuple[str, ...]) -> dict[str, Decoding]:
+    """``("answers.max_tokens=300",)`` -> ``{"answer_decoding": Decoding(..., 300, ...)}``."""
+    changes: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, sep, value = item.partition("=")
+        level, dot, param = target.partition(".")
+        if not sep or not dot:
+            raise UserError(f"--decoding {item!r}: expected LEVEL.PARAM=VALUE")
+        if level not in DECODING_FIELDS:
+            raise UserError(
+                f"--decoding {item!r}: level must be one of {', '.join(DECODING_FIELDS)}"
+            )
+        parsed: Any
+        try:
+            if param == "stop":
+                parsed = tuple(p.replace("\\n", "\n") for p in value.split("|") if p)
+            elif param == "max_tokens":
+                parsed = int(value)
+                if parsed < 1:
+                    raise ValueError
+            elif param in _NUMBERS:
+                parsed = float(value)
+                if not math.isfinite(parsed) or parsed < 0 or (param == "top_p" and parsed > 1):
+                    raise ValueError
+            else:
+                raise UserError(
+                    f"--decoding {item!r}: parameter must be one of frequency_penalty, "
+                    "max_tokens, presence_penalty, stop, temperature, top_p"
+                )
+        except ValueError:
+            raise UserError(
+                f"--decoding {item!r}: {value!r} is out of range or not a number"
+            ) from None
+        changes.setdefault(DECODING_FIELDS[level], {})[param] = parsed
+    return {name: dataclasses.replace(_default(name), **values) for name, values in changes.items()}
+
+
+@click.command("glan")
+@click.option(
+    "--taxonomy",
+    "taxonomy_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Taxonomy file to use instead of asking the model: JSONL lines {field, sub_field, "
+    "discipline} (a run's taxonomy.jsonl, edited) or YAML field: {sub_field: [discipline]}.",
+)
+@click.option(
+    "--disciplines",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Disciplines in all: asked of the model, spread over fields and sub-fields; with "
+    f"--taxonomy, its first N (default: all). [default: {_default('disciplines')}]",
+)
+@click.option(
+    "--subjects",
+    type=click.IntRange(min=1),
+    default=_default("subjects"),
+    show_default=True,
+    help="Subjects per discipline.",
+)
+@click.option(
+    "--questions",
+    type=click.IntRange(min=1),
+    default=_default("questions"),
+    show_default=True,
+    help="Homework questions per subject (one syllabus per subject).",
+)
+@click.option(
+    "--two-session-share",
+    type=FiniteFloatRange(min=0, max=1),
+    default=_default("two_session_share"),
+    show_default=True,
+    help="Share of questions combining two class sessions (harder); the rest use one.",
+)
+@click.option(
+    "--subject-requests",
+    type=click.IntRange(min=1, max=20),
+    default=_default("subject_requests"),
+    show_default=True,
+    help="Subject lists asked per discipline (temperature 1.0) and merged.",
+)
+@click.option(
+    "--sessions",
+    type=click.IntRange(min=1, max=40),
+    default=_default("sessions"),
+    show_default=True,
+    help="Class sessions asked for per syllabus.",
+)
+@click.option(
+    "--answer-model",
+    default=None,
+    help="Model that answers the questions, on the same server (default: --model).",
+)
+@click.option(
+    "--threshold",
+    type=FiniteFloatRange(min=0, max=1),
+    default=_default("threshold"),
+    show_default=True,
+    help="Drop a question whose ROUGE-L to a kept question is above this.",
+)
+@click.option(
+    "--decontaminate",
+    "decontaminate_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Benchmark items (JSONL/JSON with question/instruction/prompt/problem/input/text, or "
+    ".txt one per line): drop questions that overlap one too much.",
+)
+@click.option(
+    "--decontaminate-threshold",
+    type=FiniteFloatRange(min=0, max=1, min_open=True),
+    default=_default("decontaminate_threshold"),
+    show_default=True,
+    help="Drop a question when this share of its word n-grams appears in one benchmark item.",
+)
+@click.option(
+    "--decontaminate-ngram",
+    type=click.IntRange(min=1, max=50),
+    default=_default("decontaminate_ngram"),
+    show_default=True,
+    help="n of the word n-grams compared.",
+)
+@click.option(
+    "--until",
+    type=click.Choice(GLAN_LEVELS),
+    default="answers",
+    show_default=True,
+    help="Stop after this level; run again with a later level (or none) to go on.",
+)
+@click.option(
+    "--decoding",
+    "decoding",
+    multiple=True,
+    metavar="LEVEL.PARAM=VALUE",
+    help="Override a decoding parameter, e.g. answers.max_tokens=300. Levels: "
+    f"{', '.join(DECODING_FIELDS)}; params: max_tokens, temperature, top_p, "
+    "frequency_penalty, presence_penalty, stop (separate with |). Repeatable.",
+)
+@out_option("data/glan")
+@model_options
+@run_options
+@click.pass_context
+def glan(ctx: click.Context, out: Path, **options: Any) -> None:
+    """Generate instruction data from a taxonomy of knowledge (GLAN).
+
+    Fields -> sub-fields -> disciplines (asked of the model, or --taxonomy), then subjects per
+    discipline, a syllabus per subject, homework questions from one or two class sessions, and
+    answers. Writes a run folder: taxonomy.jsonl, subjects.jsonl, syllabi.jsonl,
+    questions.jsonl, tasks.jsonl (the final data, each record with its path), rejected.jsonl,
+    failures.jsonl, summary.json, cache.sqlite. Run the same command again to resume.
+    """
+    o = dict(options)
+    parse_price(o["price"])
+    o.update(parse_level_decoding(o.pop("decoding")))
+    taxonomy_path = o.pop("taxonomy_path")
+    disciplines = o.pop("disciplines")
+    if taxonomy_path is not None:
+        taxonomy = load_taxonomy(taxonomy_path)
+        disciplines = min(disciplines or len(taxonomy), len(taxonomy))
+    disciplines = disciplines or _default("disciplines")
+    decontaminate_path = o.pop("decontaminate_path")
+    if decontaminate_path is not None:
+        load_benchmark(decontaminate_path)
+    api_key = o["api_key"]
+    answer_model = o.pop("answer_model")
+    backend = build_backend(
+        model=o.pop("model"), base_url=o.pop("base_url"), api_key=o.pop("api_key"),
+        api=o.pop("api"), model_path=o.pop("model_path"), timeout=o["timeout"],
+        concurrency=o["concurrency"],
+    )  # fmt: skip
+    backend = with_answer_model(backend, answer_model, api_key, o["timeout"])
+    operational = {k: o.pop(k) for k in ("price", "quiet", "allow_setting_changes")}
+    try:
+        settings = GlanSettings(
+            n=disciplines * o["subjects"] * o["questions"], model=backend.model,
+            base_url=backend.base_url, api=backend.api, disciplines=disciplines,
+            answer_model=answer_model if answer_model != backend.model else None,
+            taxonomy_path=str(taxonomy_path) if taxonomy_path else None,
+            taxonomy_sha256=file_sha256(taxonomy_path) if taxonomy_path else None,
+            decontaminate_path=str(decontaminate_path) if decontaminate_path else None,
+            decontaminate_sha256=file_sha256(decontaminate_path) if decontaminate_path else None,
+            **o,
+        )  # fmt: skip
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"])
+        raise UserError(f"invalid setting {name}={first.get('input')!r}: {first['msg']}") from None
+    if settings.until != "answers" and not operational["quiet"]:
+        click.echo(f"Stopping after the {settings.until} level (--until).", err=True)
+    run_and_report(settings, backend, out, operational, unit="question")
