@@ -122,7 +122,10 @@ class FakeBackend(Backend):
         if self.fail_every and self.calls % self.fail_every == 0:
             raise BackendError("bad_request", "injected failure")
         evolved = evolve_answer(text, self.api == "chat")
-        if request.stage in ("evolve", "respond", "judge") and evolved is not None:
+        glan = glan_answer(text, self.api == "chat")  # GLAN's prompts, told by their wording
+        if glan is not None:
+            answer = glan
+        elif request.stage in ("evolve", "respond", "judge") and evolved is not None:
             answer = evolved
         elif request.stage in CHAT_STAGES:
             from stub_server import chat_answer, chat_stage
@@ -130,8 +133,6 @@ class FakeBackend(Backend):
             answer = chat_answer(chat_stage(text) or "assistant", text, seed=request.seed)
         elif request.stage in MAGPIE_ANSWERS:
             answer = MAGPIE_ANSWERS[request.stage](text, request.seed)
-        elif (glan := glan_answer(text, self.api == "chat")) is not None:
-            answer = glan
         elif request.stage == "instructions" and "###" in text:
             answer = fake_alpaca(text)
         elif request.stage == "instructions":

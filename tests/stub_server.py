@@ -235,15 +235,15 @@ def stage_of(prompt: str) -> str:
 def answer_for(prompt: str, chat: bool, salt: str = "", seed: Any = None) -> str:
     """The stub's answer text: a function of the prompt (and salt) alone (the seed, too, for
     the chat method's user turns)."""
+    glan = glan_answer(prompt, chat)  # first: GLAN's prompts are told by their wording
+    if glan is not None:
+        return glan
     evolved = evolve_answer(prompt, chat, salt)
     if evolved is not None:
         return evolved
     dialogue = chat_stage(prompt)
     if dialogue is not None:
         return chat_answer(dialogue, prompt, salt, seed)
-    glan = glan_answer(prompt, chat)
-    if glan is not None:
-        return glan
     stage = stage_of(prompt)
     if stage == "alpaca":
         return alpaca_answer(prompt, chat, salt)
