@@ -19,7 +19,7 @@ from selfinstruct.jsonio import atomic_outputs, display_name, read_records, writ
 from selfinstruct.locking import exclusive_all
 from selfinstruct.novelty import NoveltyIndex, Tokenizer
 from selfinstruct.parse import ParsedInstance
-from selfinstruct.records import task_from_record
+from selfinstruct.records import Task, task_from_record
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class FilterOptions:
     max_instances: int = MAX_INSTANCES
     novelty: bool = True
     instance_rules: bool = True
+    # `--judged`: task key -> verdict (judge's judgments.jsonl); `keep` says which verdicts stay.
+    judged: dict[str, bool | None] | None = None
+    keep: str = "valid"
 
 
 @dataclass
@@ -67,6 +70,11 @@ def decide(
             index.add(text)
     for line, obj in records:
         task = task_from_record(obj, f"{source}:{line}")
+        if options.judged is not None:
+            verdict_reason = judged_reason(options.judged, task, options.keep)
+            if verdict_reason is not None:
+                yield Decision(line, obj, verdict_reason)
+                continue
         instruction = task.instruction.strip()
         reason = rules.reason(instruction)
         if reason is not None:
@@ -92,6 +100,22 @@ def decide(
                 continue
             index.add(instruction)
         yield Decision(line, kept_obj, None)
+
+
+def judged_reason(judged: dict[str, bool | None], task: Task, keep: str) -> str | None:
+    """Why a judged run drops ``task`` (None: it stays). ``valid`` keeps only tasks judged
+    valid; ``not-invalid`` drops only tasks judged invalid (unjudged and unknown stay)."""
+    from selfinstruct.judgments import task_key
+
+    key = task_key(task)
+    if key not in judged:
+        return None if keep == "not-invalid" else "not_judged"
+    verdict = judged[key]
+    if verdict is False:
+        return "judged_invalid"
+    if verdict is None and keep == "valid":
+        return "judged_unknown"
+    return None
 
 
 def run_filter(

@@ -26,14 +26,23 @@ CACHE_FILE = "cache.sqlite"
 LOCK_FILE = ".lock"
 
 # Record kinds and the files that hold them.
-Kind = Literal["instructions", "classification", "tasks", "rejected", "failures"]
+Kind = Literal[
+    "instructions", "classification", "tasks", "rejected", "failures", "judgments", "responses"
+]
 LOG_FILES: dict[str, str] = {
     "instructions": "machine_instructions.jsonl",
     "classification": "classification.jsonl",
     "tasks": "tasks.jsonl",
     "rejected": "rejected.jsonl",
     "failures": "failures.jsonl",
+    "judgments": "judgments.jsonl",  # judge: one verdict per task, keyed by its content key
+    "responses": "responses.jsonl",  # respond: the teacher's candidates and their scores
 }
+
+
+def judgments_file(folder: Path) -> Path:
+    return folder / LOG_FILES["judgments"]
+
 
 S = TypeVar("S", bound=BaseModel)
 

@@ -97,7 +97,11 @@ class FakeBackend(Backend):
         self.requests.append(request)
         if self.fail_every and self.calls % self.fail_every == 0:
             raise BackendError("bad_request", "injected failure")
-        if request.stage == "instructions" and "###" in text:
+        if request.stage in ("judge", "rate", "respond", "compare"):
+            from stub_server import judge_answer
+
+            answer = judge_answer(text) or ""
+        elif request.stage == "instructions" and "###" in text:
             answer = fake_alpaca(text)
         elif request.stage == "instructions":
             answer = fake_instructions(text)

@@ -52,5 +52,9 @@ def _register() -> None:
     for command in (generate, filter_command, stats, export):
         main.add_command(command)
 
+    from selfinstruct.cli.judge_cmd import judge
+
+    main.add_command(judge)
+
 
 _register()

@@ -34,6 +34,7 @@ class Method(Protocol):
 METHODS: dict[str, str] = {
     "self-instruct": "self_instruct",
     "alpaca": "alpaca",
+    "judge": "judge",
 }
 
 
