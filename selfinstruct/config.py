@@ -165,3 +165,25 @@ class JudgeSettings(RunSettings):
 
 
 SETTINGS_MODELS["judge"] = JudgeSettings  # type: ignore[assignment]
+
+
+# A teacher's answer (GPT-4-LLM regenerated Alpaca's outputs with one request per instance).
+RESPOND_DECODING = Decoding(max_tokens=512, temperature=0.7, top_p=1.0)
+
+
+class RespondSettings(RunSettings):
+    """Regenerate every output with a teacher model; optionally score original and new."""
+
+    OPERATIONAL: ClassVar[frozenset[str]] = RunSettings.OPERATIONAL | {"input_path"}
+    method: Literal["respond"] = "respond"
+    input_path: str
+    input_sha256: str
+    system: str | None = None
+    n_responses: int = Field(default=1, ge=1, le=16)
+    compare: bool = False
+    original_model: str = "original"
+    decoding: Decoding = RESPOND_DECODING
+    judge_decoding: Decoding = JUDGE_DECODING
+
+
+SETTINGS_MODELS["respond"] = RespondSettings  # type: ignore[assignment]

@@ -44,14 +44,23 @@ def parse_label(text: str, labels: tuple[str, ...]) -> Verdict:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     if not lines:
         return Verdict(None, "", text)
+    by_case = {label.lower(): label for label in labels}
     first = _FIELD.sub("", _strip_markup(lines[0])).strip()
     match = re.match(r"^([A-Za-z]+|\d+)(?:\s*/\s*10)?(?=$|[\s,;:!)\-]|\.(?!\d))", first)
     if match is None:
         return Verdict(None, "", text)
     word = match.group(1)
-    by_case = {label.lower(): label for label in labels}
     label = by_case.get(word.lower())
     if label is None:
+        return Verdict(None, "", text)
+    # "A: ...\nB: ...\nC: ...": the scale echoed back, not a verdict.
+    opened = {
+        m.group(1).lower()
+        for line in lines
+        if (m := re.match(r"^\s*([A-Za-z]+|\d+)\s*[:)]", _strip_markup(line)))
+        and m.group(1).lower() in by_case
+    }
+    if len(opened) > 1:
         return Verdict(None, "", text)
     after = first[match.end() :]
     # "Yes or No", "A/B", "7 or 8": two labels are no single verdict.

@@ -26,7 +26,7 @@ def test_yes_no_shapes(text: str, label: str, reason: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   \n ", "Maybe", "Yes or No", "yes/no", "I think yes", "Nope", "Y", "The answer is No",
+    ["", "   \n ", "Maybe", "\nThe answer is Yes.", "The output is correct and acceptable.", "Yes or No", "yes/no", "I think yes", "Nope", "Y", "The answer is No",
      "1", "Answer:"],
 )  # fmt: skip
 def test_yes_no_unparseable(text: str) -> None:
@@ -57,7 +57,18 @@ def test_rating_shapes(text: str, label: str) -> None:
     assert parse_rating(text).label == label
 
 
-@pytest.mark.parametrize("text", ["E", "A/B", "AB", "Good", "A or B"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "E",
+        "A/B",
+        "AB",
+        "Good",
+        "A or B",
+        "A: 1. 1.1.\nB: 1.2.\nC: 1.3.",
+        "A: Excellent.\nB: Excellent.",
+    ],
+)
 def test_rating_unparseable(text: str) -> None:
     assert parse_rating(text).label is None
 

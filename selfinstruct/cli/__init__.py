@@ -56,5 +56,9 @@ def _register() -> None:
 
     main.add_command(judge)
 
+    from selfinstruct.cli.respond_cmd import respond
+
+    main.add_command(respond)
+
 
 _register()

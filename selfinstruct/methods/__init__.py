@@ -35,6 +35,7 @@ METHODS: dict[str, str] = {
     "self-instruct": "self_instruct",
     "alpaca": "alpaca",
     "judge": "judge",
+    "respond": "respond",
 }
 
 
