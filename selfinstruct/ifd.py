@@ -74,7 +74,7 @@ def log_softmax_at(row: Any, token: int) -> float:
 class LlamaScorer:
     """Token log-probabilities from a GGUF model in-process (the bundled SmolLM2 by default)."""
 
-    def __init__(self, model_path: Any = None, n_ctx: int = 2048) -> None:
+    def __init__(self, model_path: Any = None, n_ctx: int = 1024) -> None:
         import os
 
         from llama_cpp import Llama

@@ -106,3 +106,14 @@ def test_filter_keep_top_ifd_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     kept = [json.loads(line)["instruction"] for line in out.read_text().splitlines()]
     assert kept == ["Task with ratio 0.9 here."]
     assert "ifd_not_top: 3" in result.output
+
+
+@pytest.mark.slow
+def test_bundled_model_ifd_is_finite_and_lower_for_an_implied_output() -> None:
+    scorer = ifd.LlamaScorer()
+    implied = ifd.score(scorer, "Repeat the word 'banana' three times.", "",
+                        "banana banana banana")  # fmt: skip
+    unrelated = ifd.score(scorer, "Repeat the word 'banana' three times.", "",
+                          "The stock market closed higher on Tuesday.")  # fmt: skip
+    assert 0 < implied.ifd < unrelated.ifd
+    assert math.isfinite(unrelated.ifd)
