@@ -309,3 +309,43 @@ class GlanSettings(RunSettings):
 
 
 SETTINGS_MODELS["glan"] = GlanSettings  # type: ignore[assignment]
+# A judge's verdict is a label and one sentence; greedy, so the same question gets one answer.
+JUDGE_DECODING = Decoding(max_tokens=64, temperature=0.0, top_p=1.0, stop=("\n\n",))
+
+
+class JudgeSettings(RunSettings):
+    """The Self-Instruct paper's quality questions (section 4), asked of a judge model."""
+
+    OPERATIONAL: ClassVar[frozenset[str]] = RunSettings.OPERATIONAL | {"input_path"}
+    method: Literal["judge"] = "judge"
+    n: int = Field(default=200, gt=0, description="tasks sampled (the paper judged 200)")
+    input_path: str
+    input_sha256: str
+    questions: bool = Field(default=True, description="ask the paper's three questions")
+    rate: bool = Field(default=False, description="also rate the output A/B/C/D")
+    decoding: Decoding = JUDGE_DECODING
+
+
+SETTINGS_MODELS["judge"] = JudgeSettings  # type: ignore[assignment]
+
+
+# A teacher's answer (GPT-4-LLM regenerated Alpaca's outputs with one request per instance).
+RESPOND_DECODING = Decoding(max_tokens=512, temperature=0.7, top_p=1.0)
+
+
+class RespondSettings(RunSettings):
+    """Regenerate every output with a teacher model; optionally score original and new."""
+
+    OPERATIONAL: ClassVar[frozenset[str]] = RunSettings.OPERATIONAL | {"input_path"}
+    method: Literal["respond"] = "respond"
+    input_path: str
+    input_sha256: str
+    system: str | None = None
+    n_responses: int = Field(default=1, ge=1, le=16)
+    compare: bool = False
+    original_model: str = "original"
+    decoding: Decoding = RESPOND_DECODING
+    judge_decoding: Decoding = JUDGE_DECODING
+
+
+SETTINGS_MODELS["respond"] = RespondSettings  # type: ignore[assignment]

@@ -46,7 +46,7 @@ from selfinstruct.records import Task, iter_tasks
 from selfinstruct.resources import default_seed_path, prompt_path
 from selfinstruct.store import tasks_file
 
-FORMATS = ("alpaca", "openai", "sharegpt", "messages", "prompt-completion")
+FORMATS = ("alpaca", "openai", "sharegpt", "messages", "prompt-completion", "preference")
 OPENAI_ROLES = ("system", "user", "assistant")
 FIELD_NAME = re.compile(r"^[A-Z][\w ]{0,30}:\s")
 PAPER_END_MARKER = "<|endoftext|>"
@@ -358,6 +358,8 @@ def export(
     if system is not None and fmt in ("alpaca", "prompt-completion"):
         raise UserError(f"--system applies to chat formats, not {fmt}")
 
+    if fmt == "preference":
+        return export_preference(path, output, split, seed)
     to_stdout = output is None or str(output) == "-"
     if split is not None:
         targets = list(split_paths(output))  # type: ignore[arg-type]
@@ -401,3 +403,64 @@ def describe_report(report: ExportReport) -> list[str]:
         if target != "-":
             lines.append(f"wrote {count} records to {target}")
     return lines
+
+
+# ---------------------------------------------------------------------------------------
+# Preference pairs (respond --compare)
+# ---------------------------------------------------------------------------------------
+
+
+def preference_pairs(records: Iterable[dict[str, Any]], report: ExportReport) -> list[_Example]:
+    """One pair per scored instance: the best-scored candidate chosen, the worst rejected, as
+    TRL's DPO trainer reads them (``prompt``, ``chosen``, ``rejected``). Ties are skipped,
+    and so are instances with fewer than two parsed scores."""
+    examples = []
+    for record in records:
+        for instance in record.get("instances", []):
+            scored = [c for c in instance.get("candidates", [])
+                      if isinstance(c.get("score"), int) and str(c.get("output", "")).strip()]  # fmt: skip
+            if len(scored) < 2:
+                report.skipped["fewer_than_two_scores"] += 1
+                continue
+            best = max(scored, key=lambda c: c["score"])  # first of equals: stable
+            worst = min(scored, key=lambda c: c["score"])
+            if best["score"] == worst["score"]:
+                report.skipped["tie"] += 1
+                continue
+            prompt = user_content(str(record["instruction"]), str(instance.get("input", "")))
+            examples.append(_Example(prompt, {
+                "prompt": prompt, "chosen": best["output"], "rejected": worst["output"],
+                "chosen_model": best["model"], "rejected_model": worst["model"],
+                "chosen_score": best["score"], "rejected_score": worst["score"],
+            }))  # fmt: skip
+    return examples
+
+
+def export_preference(
+    path: str | Path, output: str | Path | None, split: float | None, seed: int
+) -> ExportReport:
+    from selfinstruct.jsonio import display_name, read_records
+
+    source = Path(path)
+    if source.is_dir():
+        source = tasks_file(source)
+    if str(path) != "-" and not source.is_file():
+        raise UserError(f"{path}: no such file or folder")
+    report = ExportReport()
+    records = [obj for _, obj in read_records(source if str(path) != "-" else "-")]
+    if not any("candidates" in i for r in records for i in r.get("instances", [])):
+        raise UserError(
+            f"{display_name(source)}: no scored candidates; run `selfinstruct respond --compare`"
+        )
+    examples = preference_pairs(records, report)
+    if output is None or str(output) == "-":
+        report.written["-"] = _write_stdout([e.record for e in examples], False)
+        return report
+    targets = list(split_paths(output)) if split is not None else [Path(output)]
+    with exclusive_all([(target, "-o") for target in targets]):
+        sides = [examples] if split is None else list(_split(examples, split, random.Random(seed)))
+        parts = [(t, [e.record for e in side]) for t, side in zip(targets, sides, strict=True)]
+        _write_files(parts, False)
+    for target, written in parts:
+        report.written[str(target)] = len(written)
+    return report

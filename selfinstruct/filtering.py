@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from selfinstruct.jsonio import atomic_outputs, display_name, read_records, writ
 from selfinstruct.locking import exclusive_all
 from selfinstruct.novelty import Tokenizer
 from selfinstruct.parse import ParsedInstance
-from selfinstruct.records import task_from_record
+from selfinstruct.records import Task, task_from_record
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,13 @@ class FilterOptions:
     max_instances: int = MAX_INSTANCES
     novelty: bool = True
     instance_rules: bool = True
+    # `--judged`: task key -> verdict (judge's judgments.jsonl); `keep` says which verdicts stay.
+    judged: dict[str, bool | None] | None = None
+    keep: str = "valid"
+    # `--keep-top-ifd`: the share kept by IFD (Superfiltering); filled in by run_filter, the
+    # drop reason per input line of the records that are not kept.
+    keep_top_ifd: float | None = None
+    ifd_drops: dict[int, str] | None = None
 
 
 @dataclass
@@ -68,6 +75,14 @@ def decide(
     gate.remember(against)
     for line, obj in records:
         task = task_from_record(obj, f"{source}:{line}")
+        if options.ifd_drops is not None and line in options.ifd_drops:
+            yield Decision(line, obj, options.ifd_drops[line])
+            continue
+        if options.judged is not None:
+            verdict_reason = judged_reason(options.judged, task, options.keep)
+            if verdict_reason is not None:
+                yield Decision(line, obj, verdict_reason)
+                continue
         instruction = task.instruction.strip()
         rejection = gate.rule(instruction)
         if rejection is not None:
@@ -92,6 +107,50 @@ def decide(
             continue
         gate.admit(instruction, scored=False)
         yield Decision(line, kept_obj, None)
+
+
+def judged_reason(judged: dict[str, bool | None], task: Task, keep: str) -> str | None:
+    """Why a judged run drops ``task`` (None: it stays). ``valid`` keeps only tasks judged
+    valid; ``not-invalid`` drops only tasks judged invalid (unjudged and unknown stay)."""
+    from selfinstruct.judgments import task_key
+
+    key = task_key(task)
+    if key not in judged:
+        return None if keep == "not-invalid" else "not_judged"
+    verdict = judged[key]
+    if verdict is False:
+        return "judged_invalid"
+    if verdict is None and keep == "valid":
+        return "judged_unknown"
+    return None
+
+
+def ifd_drops(in_path: str, share: float, source: str, scorer: Any = None) -> dict[int, str]:
+    """Superfiltering's selection: among records with IFD below 1, the top ``share`` by IFD
+    stay; the others get a reason (ties at the cut are broken by input order)."""
+    import math
+
+    from selfinstruct import ifd
+
+    scorer = scorer or ifd.LlamaScorer()
+    scores: dict[int, float] = {}
+    drops: dict[int, str] = {}
+    for line, obj in read_records(in_path):
+        task = task_from_record(obj, f"{source}:{line}")
+        instance = task.instances[0] if task.instances else None
+        if instance is None or not instance.output.strip():
+            drops[line] = "ifd_unscorable"
+            continue
+        value = ifd.score(scorer, task.instruction, instance.input, instance.output).ifd
+        if not math.isfinite(value) or value >= 1:
+            drops[line] = "ifd_at_least_one"
+        else:
+            scores[line] = value
+    ranked = sorted(scores, key=lambda line: (-scores[line], line))
+    keep = math.ceil(share * len(ranked))
+    for line in ranked[keep:]:
+        drops[line] = "ifd_not_top"
+    return drops
 
 
 def run_filter(
@@ -130,6 +189,10 @@ def run_filter(
     )
     report = FilterReport()
     source = display_name(in_path)
+    if options.keep_top_ifd is not None:
+        if str(in_path) == "-":
+            raise UserError("--keep-top-ifd ranks the whole input: give a file, not stdin")
+        options = replace(options, ifd_drops=ifd_drops(in_path, options.keep_top_ifd, source))
     with exclusive_all(locks), atomic_outputs(*targets) as outputs:
         rejects = outputs[0] if rejects_path is not None else None
         out = None if to_stdout else outputs[-1]

@@ -30,6 +30,8 @@ Kind = Literal[
     "instructions", "classification", "tasks", "rejected", "failures", "evolutions",
     "taxonomy", "subjects", "syllabi", "questions",
 ]  # fmt: skip
+    "instructions", "classification", "tasks", "rejected", "failures", "judgments", "responses"
+]
 LOG_FILES: dict[str, str] = {
     "instructions": "machine_instructions.jsonl",
     "classification": "classification.jsonl",
@@ -43,7 +45,14 @@ LOG_FILES: dict[str, str] = {
     "subjects": "subjects.jsonl",
     "syllabi": "syllabi.jsonl",
     "questions": "questions.jsonl",
+    "judgments": "judgments.jsonl",  # judge: one verdict per task, keyed by its content key
+    "responses": "responses.jsonl",  # respond: the teacher's candidates and their scores
 }
+
+
+def judgments_file(folder: Path) -> Path:
+    return folder / LOG_FILES["judgments"]
+
 
 S = TypeVar("S", bound=BaseModel)
 

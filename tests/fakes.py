@@ -133,6 +133,10 @@ class FakeBackend(Backend):
             answer = chat_answer(chat_stage(text) or "assistant", text, seed=request.seed)
         elif request.stage in MAGPIE_ANSWERS:
             answer = MAGPIE_ANSWERS[request.stage](text, request.seed)
+        if request.stage in ("judge", "rate", "respond", "compare"):
+            from stub_server import judge_answer
+
+            answer = judge_answer(text) or ""
         elif request.stage == "instructions" and "###" in text:
             answer = fake_alpaca(text)
         elif request.stage == "instructions":

@@ -244,6 +244,11 @@ def answer_for(prompt: str, chat: bool, salt: str = "", seed: Any = None) -> str
     dialogue = chat_stage(prompt)
     if dialogue is not None:
         return chat_answer(dialogue, prompt, salt, seed)
+def answer_for(prompt: str, chat: bool, salt: str = "") -> str:
+    """The stub's answer text: a function of the prompt (and salt) alone."""
+    judged = judge_answer(prompt, salt)
+    if judged is not None:
+        return judged
     stage = stage_of(prompt)
     if stage == "alpaca":
         return alpaca_answer(prompt, chat, salt)
@@ -271,6 +276,27 @@ def answer_for(prompt: str, chat: bool, salt: str = "", seed: Any = None) -> str
             f"\nOutput: The {noun} is best handled by {rng.choice(AUDIENCES)}, step by step."
         )
     return "\n\n".join(examples) + "\n"
+
+
+def judge_answer(prompt: str, salt: str = "") -> str | None:
+    """Answers to the judge and respond prompts (None: not one of them). Mostly well-formed
+    verdicts, with a share of No, low grades and unparseable replies, all by prompt."""
+    rng = _rng("judge", salt, prompt)
+    roll = rng.random()
+    if "machine-written instruction-tuning data set" in prompt:
+        if roll < 0.1:
+            return " Maybe, it depends."
+        return " Yes\nIt is clear." if roll < 0.8 else " No\nSomething is missing."
+    if "Grade the response" in prompt:
+        return " " + "ABCD"[int(roll * 4)] + "\nGraded by the stub."
+    if "Score the response" in prompt:
+        return " " + ("eleven" if roll < 0.05 else str(1 + int(roll * 10))) + "\nScored."
+    if (
+        prompt.startswith(("Respond to the instruction", "Instruction:"))
+        or "### Response:" in prompt
+    ):
+        return f" A stub answer number {int(roll * 1000)}, written with care."
+    return None
 
 
 def alpaca_answer(prompt: str, chat: bool, salt: str = "", count: int = 6) -> str:

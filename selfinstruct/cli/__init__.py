@@ -61,5 +61,13 @@ def _register() -> None:
     for command in (chat, magpie):
         main.add_command(command)
 
+    from selfinstruct.cli.judge_cmd import judge
+
+    main.add_command(judge)
+
+    from selfinstruct.cli.respond_cmd import respond
+
+    main.add_command(respond)
+
 
 _register()

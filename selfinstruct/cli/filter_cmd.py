@@ -8,6 +8,7 @@ import click
 
 from selfinstruct.cli.options import instruction_filter_options
 from selfinstruct.filtering import FilterOptions, run_filter
+from selfinstruct.judgments import load_judged
 
 
 @click.command(name="filter")
@@ -45,6 +46,29 @@ from selfinstruct.filtering import FilterOptions, run_filter
     show_default=True,
     help="Instances kept per task.",
 )
+@click.option(
+    "--judged",
+    "judged_path",
+    type=click.Path(exists=True),
+    default=None,
+    help="Verdicts from `selfinstruct judge` (its judgments.jsonl or folder): drop tasks "
+    "by --keep.",
+)
+@click.option(
+    "--keep",
+    type=click.Choice(["valid", "not-invalid"]),
+    default="valid",
+    show_default=True,
+    help="With --judged: valid keeps only tasks judged valid; not-invalid drops only tasks "
+    "judged invalid.",
+)
+@click.option(
+    "--keep-top-ifd",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Superfiltering: score IFD with the bundled model and keep this share of the hardest "
+    "records (IFD below 1), e.g. 0.1. Slow: two model passes per record.",
+)
 def filter(  # noqa: A001 - the command's name
     in_path: str,
     out_path: str,
@@ -56,6 +80,9 @@ def filter(  # noqa: A001 - the command's name
     allow_non_ascii_start: bool,
     no_novelty: bool,
     max_instances: int,
+    judged_path: str | None = None,
+    keep: str = "valid",
+    keep_top_ifd: float | None = None,
 ) -> None:
     """Apply the Self-Instruct filters to IN.jsonl ('-' for stdin), in input order.
 
@@ -69,6 +96,8 @@ def filter(  # noqa: A001 - the command's name
         threshold=threshold, tokenizer=tokenizer, blacklist=blacklist,  # type: ignore[arg-type]
         ascii_first_char=not allow_non_ascii_start, max_instances=max_instances,
         novelty=not no_novelty,
+        judged=load_judged(judged_path) if judged_path is not None else None, keep=keep,
+        keep_top_ifd=keep_top_ifd,
     )  # fmt: skip
     report = run_filter(in_path, out_path, rejects_path, options, against_path)
     click.echo(f"kept {report.kept} of {report.read}", err=True)

@@ -39,6 +39,8 @@ METHODS: dict[str, str] = {
     "chat": "chat",
     "magpie": "magpie",
     "glan": "glan",
+    "judge": "judge",
+    "respond": "respond",
 }
 
 

@@ -1,0 +1,91 @@
+"""`selfinstruct respond`: a teacher model answers every instance again (GPT-4-LLM recipe)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import click
+
+from selfinstruct.cli.running import (
+    model_options,
+    out_option,
+    run_and_report,
+    run_options,
+    take_backend,
+)
+from selfinstruct.config import RespondSettings, default
+from selfinstruct.errors import UserError
+from selfinstruct.export import load_tasks
+from selfinstruct.generate import _validated, parse_price
+from selfinstruct.methods.judge import input_fingerprint
+
+_PARAMS = {"max_tokens": int, "temperature": float, "top_p": float}
+
+
+def parse_decoding(items: tuple[str, ...]) -> dict[str, Any]:
+    """``max_tokens=256``, ``temperature=1.0``, ``top_p=0.9`` for the teacher's answers."""
+    values: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in _PARAMS:
+            raise UserError(f"--decoding {item!r}: expected one of {', '.join(_PARAMS)}=VALUE")
+        try:
+            values[name] = _PARAMS[name](value)
+        except ValueError:
+            raise UserError(f"--decoding {item!r}: {value!r} is not a number") from None
+    return values
+
+
+@click.command("respond")
+@click.argument("in_path", metavar="IN", type=click.Path(exists=True))
+@out_option("data/respond")
+@click.option("-o", "out_alias", type=click.Path(file_okay=False), default=None,
+              help="Same as --out.")  # fmt: skip
+@click.option("--system", default=None, help="Text put before every prompt (a system prompt).")
+@click.option(
+    "--n-responses",
+    type=click.IntRange(1, 16),
+    default=default(RespondSettings, "n_responses"),
+    show_default=True,
+    help="New candidates per instance, each with its own seed.",
+)
+@click.option("--compare", is_flag=True, help="Score the original and new outputs 1-10.")
+@click.option(
+    "--original-model",
+    default=default(RespondSettings, "original_model"),
+    show_default=True,
+    help="Name recorded for the model that wrote the original outputs.",
+)
+@click.option("--decoding", "decoding", multiple=True, metavar="PARAM=VALUE",
+              help="Teacher decoding: max_tokens, temperature, top_p. Repeatable.")  # fmt: skip
+@model_options
+@run_options
+def respond(in_path: str, out: Path, out_alias: str | None, **options: Any) -> None:
+    """Answer every instance of IN (a task/Alpaca file or a run folder) with a teacher model.
+
+    Writes OUT/tasks.jsonl: each instance's new output, with the original output and both
+    models beside it (and with --compare, every candidate's score and reason). Then
+    `selfinstruct export OUT --format preference` writes DPO pairs.
+    """
+    o = dict(options)
+    if out_alias is not None:
+        out = Path(out_alias)
+    decoding = dataclasses.replace(default(RespondSettings, "decoding"),
+                                   **parse_decoding(o.pop("decoding")))  # fmt: skip
+    parse_price(o["price"])
+    if o["system"] is not None and not o["system"].strip():
+        raise UserError("--system must not be empty")
+    tasks = load_tasks(in_path)
+    if not tasks:
+        raise UserError(f"{in_path}: holds no tasks")
+    backend = take_backend(o)
+    operational = {k: o.pop(k) for k in ("price", "quiet", "allow_setting_changes")}
+    settings = _validated(
+        RespondSettings,  # type: ignore[arg-type]
+        n=len(tasks), model=backend.model, base_url=backend.base_url, api=backend.api,
+        input_path=str(in_path), input_sha256=input_fingerprint(Path(in_path)),
+        decoding=decoding, **o,
+    )  # fmt: skip
+    run_and_report(settings, backend, out, operational)

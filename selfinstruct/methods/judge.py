@@ -1,0 +1,183 @@
+"""A judge model answers the Self-Instruct paper's quality questions about each task.
+
+The paper (Wang et al. 2022, section 4) sampled 200 generated tasks, took one random instance of
+each, and asked an expert three questions: does the instruction describe a valid task, is the
+input appropriate for the instruction, is the output a correct and acceptable response. Here a
+judge model is asked the same three questions, one request each, and must open its answer with
+Yes or No; ``rate`` also asks for the paper's A-D rating of the response. Answers are parsed
+strictly (:mod:`selfinstruct.verdicts`): an unparseable answer is recorded as such.
+
+Every task also gets the model-free heuristics (:mod:`selfinstruct.heuristics`). Each verdict
+goes to ``judgments.jsonl`` keyed by the task's content key, which ``filter --judged`` reads.
+
+Requests do not depend on answers, so all are in flight together; answers are committed in
+request order, so the file's order never depends on timing, and a resumed run replays answers
+already received from the cache without asking again.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from selfinstruct.backends.base import Request
+from selfinstruct.client import Answer
+from selfinstruct.config import JudgeSettings, file_sha256
+from selfinstruct.engine import Engine
+from selfinstruct.errors import UserError
+from selfinstruct.export import load_tasks
+from selfinstruct.heuristics import check
+from selfinstruct.judgments import QUESTIONS, overall, task_key
+from selfinstruct.prompting import load_prompt
+from selfinstruct.records import Task
+from selfinstruct.store import tasks_file
+from selfinstruct.verdicts import parse_rating, parse_yes_no
+
+NO_INPUT = "(none)"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One sampled task and the instance shown to the judge."""
+
+    key: str
+    task: Task
+    instance: int
+
+    @property
+    def input(self) -> str:
+        return self.task.instances[self.instance].input if self.task.instances else ""
+
+    @property
+    def output(self) -> str:
+        return self.task.instances[self.instance].output if self.task.instances else ""
+
+
+def input_fingerprint(path: Path) -> str:
+    """What the data depends on: the file, or a run folder's tasks."""
+    return file_sha256(tasks_file(path) if path.is_dir() else path)
+
+
+def sample(tasks: list[Task], n: int, seed: int) -> list[Item]:
+    """``n`` distinct tasks in a seeded random order (a larger n extends a smaller n's sample),
+    then put back in file order; one seeded instance each, as in the paper."""
+    unique: dict[str, Task] = {}
+    for task in tasks:
+        unique.setdefault(task_key(task), task)
+    keys = list(unique)
+    random.Random(f"{seed}:judge:sample").shuffle(keys)
+    chosen = set(keys[:n])
+    items = []
+    for key, task in unique.items():
+        if key in chosen:
+            count = max(1, len(task.instances))
+            instance = random.Random(f"{seed}:judge:instance:{key}").randrange(count)
+            items.append(Item(key, task, instance))
+    return items
+
+
+def render(question: str, item: Item) -> str:
+    return load_prompt(f"judge/{question}.txt").format(
+        instruction=item.task.instruction.strip(),
+        input=item.input.strip() or NO_INPUT,
+        output=item.output.strip(),
+    )
+
+
+def heuristic_record(item: Item) -> dict[str, Any]:
+    flags = check(item.task.instruction, item.input, item.output)
+    return {
+        "id": item.key,
+        "key": item.key,
+        "task_id": item.task.id,
+        "instruction": item.task.instruction,
+        "input": item.input,
+        "output": item.output,
+        "instance": item.instance,
+        "heuristics": [{"reason": f.reason, "detail": f.detail} for f in flags],
+    }
+
+
+class Judge:
+    name = "judge"
+
+    def __init__(self, settings: JudgeSettings, items: list[Item]) -> None:
+        self.s = settings
+        self.items = items
+        self.asked = (QUESTIONS if settings.questions else ()) + (
+            ("rating",) if settings.rate else ()
+        )
+        if not self.asked:
+            raise UserError("nothing to ask: pass --rate, or leave the three questions on")
+        self.partial: dict[int, dict[str, dict[str, Any]]] = {}
+        self.written = 0
+
+    @property
+    def total(self) -> int:
+        return len(self.items) * len(self.asked)
+
+    def request(self, k: int) -> Request:
+        item, question = self.items[k // len(self.asked)], self.asked[k % len(self.asked)]
+        stage = "rate" if question == "rating" else "judge"
+        return Request(stage, render(question, item), self.s.decoding)
+
+    async def __call__(self, engine: Engine) -> int:
+        engine.progress.target = len(self.items)
+        committed = [0]
+
+        def commit(k: int, answer: Answer | None) -> bool:
+            committed[0] = k + 1
+            self._commit(engine, k, answer)
+            return True  # every answer is a verdict, parseable or not
+
+        await engine.in_order(
+            "judge",
+            self.request,
+            commit,
+            wanted=lambda: committed[0] < self.total,
+            # No request depends on an answer; none exists past the last question.
+            lag=lambda k: k if k < self.total else -self.total - 1,
+        )
+        return self.written
+
+    def _commit(self, engine: Engine, k: int, answer: Answer | None) -> None:
+        index, question = divmod(k, len(self.asked))
+        name = self.asked[question]
+        parser = parse_rating if name == "rating" else parse_yes_no
+        if answer is None:
+            verdict: dict[str, Any] = {"label": None, "failed": True}
+        else:
+            parsed = parser(answer.completion.text)
+            verdict = {"label": parsed.label, "reason": parsed.reason, "raw": parsed.raw}
+        self.partial.setdefault(index, {})[name] = verdict
+        if question == len(self.asked) - 1:
+            self._write(engine, index)
+
+    def _write(self, engine: Engine, index: int) -> None:
+        answers = self.partial.pop(index)
+        record = heuristic_record(self.items[index])
+        rating = answers.pop("rating", None)
+        if answers:
+            record["answers"] = answers
+            record["valid"] = overall(answers)
+        else:
+            record["valid"] = None
+        if rating is not None:
+            record["rating"] = rating
+        record["judge"] = self.s.model
+        written = engine.write("judgments", record)
+        self.written += 1
+        engine.report(accepted=self.written, finished=1, tasks=int(written))
+
+
+def load_items(settings: JudgeSettings) -> list[Item]:
+    tasks = load_tasks(settings.input_path)
+    if not tasks:
+        raise UserError(f"{settings.input_path}: holds no tasks")
+    return sample(tasks, settings.n, settings.seed)
+
+
+def create(settings: JudgeSettings, api: str) -> Judge:
+    return Judge(settings, load_items(settings))

@@ -1,0 +1,174 @@
+"""Teacher responses (the GPT-4-LLM recipe, Peng et al. 2023): regenerate every output.
+
+Every instance of every task is answered again by a teacher model, ``n_responses`` times (each
+with its own seed); the original output stays beside the new one, both models named. With
+``compare`` a judge (the same model) then scores every candidate, the original and the new
+ones, from 1 to 10 with a short reason; scores are parsed strictly (an unparseable score is
+recorded as such). ``export --format preference`` turns the scores into chosen/rejected pairs.
+
+Two passes on the engine's ordered loop: the answers, then the scores. Neither depends on
+earlier answers of its own pass, so all requests of a pass are in flight together, committed
+in order; a resume replays received answers from the cache.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from selfinstruct.backends.base import Request
+from selfinstruct.client import Answer
+from selfinstruct.config import RespondSettings
+from selfinstruct.engine import Engine
+from selfinstruct.errors import UserError
+from selfinstruct.export import load_tasks, user_content
+from selfinstruct.gate import Rejection
+from selfinstruct.judgments import task_key
+from selfinstruct.prompting import load_prompt
+from selfinstruct.records import Task
+from selfinstruct.verdicts import parse_score
+
+
+@dataclass
+class Slot:
+    """One instance to answer again, and what came back."""
+
+    key: str
+    task: Task
+    instance: int
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    failed: bool = False
+
+
+def respond_prompt(instruction: str, input_text: str, system: str | None, chat: bool) -> str:
+    """Chat: the instruction (and input) as the user turn; completion: a response template.
+    ``system`` is placed before either (the engine's requests carry one text)."""
+    if chat:
+        text = user_content(instruction.strip(), input_text.strip())
+    else:
+        text = load_prompt("respond/completion.txt").format(
+            instruction=instruction.strip(), input=input_text.strip() or "(none)"
+        )
+    return f"{system.strip()}\n\n{text}" if system else text
+
+
+def score_prompt(instruction: str, input_text: str, output: str) -> str:
+    return load_prompt("judge/score.txt").format(
+        instruction=instruction.strip(), input=input_text.strip() or "(none)",
+        output=output.strip(),
+    )  # fmt: skip
+
+
+class Respond:
+    name = "respond"
+
+    def __init__(self, settings: RespondSettings, tasks: list[Task], api: str) -> None:
+        self.s = settings
+        self.chat = api == "chat"
+        seen: set[str] = set()
+        self.tasks: list[tuple[str, Task]] = []
+        for task in tasks:
+            key = task_key(task)
+            if key not in seen and task.instances:
+                seen.add(key)
+                self.tasks.append((key, task))
+        self.slots = [Slot(key, task, i) for key, task in self.tasks
+                      for i in range(len(task.instances))]  # fmt: skip
+        self.k = settings.n_responses
+        self.written = 0
+
+    def _ask(self, k: int) -> Request:
+        slot, j = self.slots[k // self.k], k % self.k
+        instance = slot.task.instances[slot.instance]
+        seed = random.Random(f"{self.s.seed}:respond:{slot.key}:{slot.instance}:{j}")
+        prompt = respond_prompt(slot.task.instruction, instance.input, self.s.system, self.chat)
+        return Request("respond", prompt, self.s.decoding, seed=seed.randrange(2**31))
+
+    def _scored(self) -> list[tuple[Slot, dict[str, Any]]]:
+        return [(slot, c) for slot in self.slots if not slot.failed for c in slot.candidates]
+
+    def _score(self, pairs: list[tuple[Slot, dict[str, Any]]], k: int) -> Request:
+        slot, candidate = pairs[k]
+        instance = slot.task.instances[slot.instance]
+        text = score_prompt(slot.task.instruction, instance.input, candidate["output"])
+        return Request("compare", text, self.s.judge_decoding)
+
+    async def __call__(self, engine: Engine) -> int:
+        engine.progress.target = len(self.tasks)
+        total = len(self.slots) * self.k
+        done = [0]
+
+        def answered(k: int, answer: Answer | None) -> bool:
+            done[0] = k + 1
+            slot = self.slots[k // self.k]
+            if k % self.k == 0:
+                original = slot.task.instances[slot.instance].output
+                slot.candidates = [{"model": self.s.original_model, "output": original}]
+            if answer is None:
+                slot.failed = True
+            else:
+                slot.candidates.append({"model": self.s.model, "output": answer.completion.text.strip()})  # fmt: skip
+            if not self.s.compare and k % self.k == self.k - 1:
+                self._settle(engine, k // self.k)
+            return True
+
+        await engine.in_order("respond", self._ask, answered, wanted=lambda: done[0] < total,
+                              lag=lambda k: k if k < total else -total - 1)  # fmt: skip
+        if not self.s.compare or engine.stopping:
+            return self.written
+        pairs = self._scored()
+        done[0] = 0
+
+        def scored(k: int, answer: Answer | None) -> bool:
+            done[0] = k + 1
+            _, candidate = pairs[k]
+            if answer is None:
+                candidate.update(score=None, failed=True)
+            else:
+                verdict = parse_score(answer.completion.text)
+                candidate.update(score=int(verdict.label) if verdict.label else None,
+                                 reason=verdict.reason, raw=verdict.raw)  # fmt: skip
+            return True
+
+        await engine.in_order("compare", lambda k: self._score(pairs, k), scored,
+                              wanted=lambda: done[0] < len(pairs),
+                              lag=lambda k: k if k < len(pairs) else -len(pairs) - 1)  # fmt: skip
+        if done[0] == len(pairs):  # every score is in: write the tasks, in order
+            for index in range(len(self.slots)):
+                self._settle(engine, index)
+        return self.written
+
+    def _settle(self, engine: Engine, index: int) -> None:
+        """Write a task once the last of its instances is settled."""
+        slot = self.slots[index]
+        if index + 1 < len(self.slots) and self.slots[index + 1].key == slot.key:
+            return
+        slots = [s for s in self.slots if s.key == slot.key]
+        if any(s.failed for s in slots):
+            engine.reject(slot.key, "respond", Rejection("response_failed"),
+                          slot.task.instruction, "")  # fmt: skip
+            return
+        instances = []
+        for s in slots:
+            original, *new = s.candidates
+            instances.append({
+                "input": s.task.instances[s.instance].input,
+                "output": new[0]["output"],
+                "model": self.s.model,
+                "original_output": original["output"],
+                "original_model": original["model"],
+                "candidates": s.candidates,
+            })  # fmt: skip
+        written = engine.write("tasks", {"id": slot.key, "instruction": slot.task.instruction,
+                                         "is_classification": slot.task.is_classification,
+                                         "instances": instances})  # fmt: skip
+        self.written += 1
+        engine.report(accepted=self.written, finished=1, tasks=int(written))
+
+
+def create(settings: RespondSettings, api: str) -> Respond:
+    tasks = load_tasks(settings.input_path)
+    if not tasks:
+        raise UserError(f"{settings.input_path}: holds no tasks")
+    return Respond(settings, tasks, api)

@@ -1,0 +1,93 @@
+"""`selfinstruct respond`: new outputs beside the originals, scores, and DPO preference pairs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+from helpers import lines
+from stub_server import StubServer
+from test_judge import write_alpaca
+
+from selfinstruct.cli import main
+from selfinstruct.export import ExportReport, preference_pairs
+
+
+def respond_command(base_url: str, data: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "selfinstruct", "respond", str(data), "-o", str(out),
+            "--model", "teacher", "--base-url", base_url, "--api-key", "x",
+            "--api", "completion", "--quiet", *extra]  # fmt: skip
+
+
+def test_respond_compare_and_preference_export(tmp_path: Path) -> None:
+    data = write_alpaca(tmp_path / "data.json", count=8)
+    out = tmp_path / "r"
+    with StubServer(delay=0.0) as stub:
+        command = respond_command(stub.base_url, data, out, "--n-responses", "2", "--compare",
+                                  "--original-model", "text-davinci-003")  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        tasks = lines(out / "tasks.jsonl")
+        # Two answers per instance, then a score per candidate (the stub ignores the seed, so
+        # its two answers can be equal: equal score requests in flight together are both sent).
+        distinct = sum(len({c["output"] for c in t["instances"][0]["candidates"]}) for t in tasks)
+        assert 8 * 2 + distinct <= stub.hits <= 8 * 2 + 8 * 3
+        hits = stub.hits
+        subprocess.run(command, check=True, capture_output=True)
+        assert stub.hits == hits  # a rerun asks nothing again
+    originals = json.loads(data.read_text())
+    assert [t["instruction"] for t in tasks] == [r["instruction"] for r in originals]
+    for task, original in zip(tasks, originals, strict=True):
+        (instance,) = task["instances"]
+        assert instance["original_output"] == original["output"]
+        assert instance["original_model"] == "text-davinci-003"
+        assert instance["model"] == "teacher"
+        assert instance["output"].startswith("A stub answer number")
+        models = [c["model"] for c in instance["candidates"]]
+        assert models == ["text-davinci-003", "teacher", "teacher"]
+        for candidate in instance["candidates"]:
+            score = candidate["score"]
+            assert score is None or 1 <= score <= 10
+            if score is None:
+                assert candidate["raw"].strip().startswith("eleven")
+
+    pairs = tmp_path / "pairs.jsonl"
+    result = CliRunner().invoke(main, ["export", str(out), "--format", "preference",
+                                       "-o", str(pairs)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    records = lines(pairs)
+    assert records and all(r["chosen_score"] > r["rejected_score"] for r in records)
+    import datasets
+
+    loaded = datasets.load_dataset("json", data_files=str(pairs), split="train")
+    assert {"prompt", "chosen", "rejected"} <= set(loaded.column_names)
+    assert loaded.num_rows == len(records)
+
+
+def test_preference_pairs_skip_ties_and_unscored() -> None:
+    def task(*scores: int | None) -> dict:
+        candidates = [{"model": f"m{i}", "output": f"answer {i}", "score": s}
+                      for i, s in enumerate(scores)]  # fmt: skip
+        return {"instruction": "Name a river.", "instances": [
+            {"input": "", "output": "x", "candidates": candidates}]}  # fmt: skip
+
+    report = ExportReport()
+    pairs = preference_pairs([task(3, 9, 5), task(7, 7), task(None, 8), task(2, None, 6)], report)
+    assert [(p.record["chosen"], p.record["rejected"]) for p in pairs] == [
+        ("answer 1", "answer 0"),
+        ("answer 2", "answer 0"),
+    ]
+    assert pairs[0].record["prompt"] == "Name a river."
+    assert dict(report.skipped) == {"tie": 1, "fewer_than_two_scores": 1}
+
+
+def test_export_preference_without_scores_says_what_to_run(tmp_path: Path) -> None:
+    data = write_alpaca(tmp_path / "data.json", count=3)
+    result = CliRunner().invoke(main, ["export", str(data), "--format", "preference"])
+    assert result.exit_code == 2
+    assert result.output.strip().endswith(
+        "data.json: no scored candidates; run `selfinstruct respond --compare`"
+    )
