@@ -28,10 +28,8 @@ LOCK_FILE = ".lock"
 # Record kinds and the files that hold them.
 Kind = Literal[
     "instructions", "classification", "tasks", "rejected", "failures", "evolutions",
-    "taxonomy", "subjects", "syllabi", "questions",
+    "taxonomy", "subjects", "syllabi", "questions", "judgments",
 ]  # fmt: skip
-    "instructions", "classification", "tasks", "rejected", "failures", "judgments", "responses"
-]
 LOG_FILES: dict[str, str] = {
     "instructions": "machine_instructions.jsonl",
     "classification": "classification.jsonl",
@@ -46,7 +44,6 @@ LOG_FILES: dict[str, str] = {
     "syllabi": "syllabi.jsonl",
     "questions": "questions.jsonl",
     "judgments": "judgments.jsonl",  # judge: one verdict per task, keyed by its content key
-    "responses": "responses.jsonl",  # respond: the teacher's candidates and their scores
 }
 
 

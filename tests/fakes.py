@@ -133,7 +133,7 @@ class FakeBackend(Backend):
             answer = chat_answer(chat_stage(text) or "assistant", text, seed=request.seed)
         elif request.stage in MAGPIE_ANSWERS:
             answer = MAGPIE_ANSWERS[request.stage](text, request.seed)
-        if request.stage in ("judge", "rate", "respond", "compare"):
+        elif request.stage in ("judge", "rate", "respond", "compare"):
             from stub_server import judge_answer
 
             answer = judge_answer(text) or ""

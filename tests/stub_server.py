@@ -244,8 +244,6 @@ def answer_for(prompt: str, chat: bool, salt: str = "", seed: Any = None) -> str
     dialogue = chat_stage(prompt)
     if dialogue is not None:
         return chat_answer(dialogue, prompt, salt, seed)
-def answer_for(prompt: str, chat: bool, salt: str = "") -> str:
-    """The stub's answer text: a function of the prompt (and salt) alone."""
     judged = judge_answer(prompt, salt)
     if judged is not None:
         return judged
