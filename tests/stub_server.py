@@ -235,18 +235,19 @@ def stage_of(prompt: str) -> str:
 def answer_for(prompt: str, chat: bool, salt: str = "", seed: Any = None) -> str:
     """The stub's answer text: a function of the prompt (and salt) alone (the seed, too, for
     the chat method's user turns)."""
-    glan = glan_answer(prompt, chat)  # first: GLAN's prompts are told by their wording
+    # First the methods whose prompts are told apart by their own wording.
+    glan = glan_answer(prompt, chat)
     if glan is not None:
         return glan
+    judged = judge_answer(prompt, salt)
+    if judged is not None:
+        return judged
     evolved = evolve_answer(prompt, chat, salt)
     if evolved is not None:
         return evolved
     dialogue = chat_stage(prompt)
     if dialogue is not None:
         return chat_answer(dialogue, prompt, salt, seed)
-    judged = judge_answer(prompt, salt)
-    if judged is not None:
-        return judged
     stage = stage_of(prompt)
     if stage == "alpaca":
         return alpaca_answer(prompt, chat, salt)
