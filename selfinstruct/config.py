@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from selfinstruct.backends.base import Decoding
+from selfinstruct.errors import UserError
 
 # The paper's decoding parameters (completion API).
 INSTRUCTION_DECODING = Decoding(
@@ -140,6 +141,19 @@ SETTINGS_MODELS: dict[str, type[RunSettings]] = {
     "self-instruct": SelfInstructSettings,
     "alpaca": AlpacaSettings,
 }  # the other methods are added below their settings
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(settings_model: type[M], **values: Any) -> M:
+    """Settings from command-line values; an invalid one is one line naming it."""
+    try:
+        return settings_model(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"])
+        raise UserError(f"invalid setting {name}={first.get('input')!r}: {first['msg']}") from None
 
 
 def default(model: type[BaseModel], name: str) -> Any:

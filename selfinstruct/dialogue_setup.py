@@ -10,10 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from selfinstruct.backends.base import Backend
-from selfinstruct.config import ChatSettings, MagpieSettings, file_sha256
+from selfinstruct.config import ChatSettings, MagpieSettings, file_sha256, validated
 from selfinstruct.errors import UserError
 from selfinstruct.templates import ChatTemplate, resolve
 
@@ -25,15 +23,6 @@ def backend_template(backend: Backend, choice: str | None) -> ChatTemplate | Non
         return None
     model_path: Path | None = getattr(backend, "model_path", None)
     return resolve(choice, model_path)
-
-
-def _validated(settings_model: type[Any], **values: Any) -> Any:
-    try:
-        return settings_model(**values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"])
-        raise UserError(f"invalid setting {name}={first.get('input')!r}: {first['msg']}") from None
 
 
 def _common(n: int, backend: Backend, template: str | None) -> dict[str, Any]:
@@ -75,7 +64,7 @@ def chat_settings(
             files[f"{name}_path"] = str(path)
             files[f"{name}_sha256"] = file_sha256(path)
     chosen = {k: v for k, v in options.items() if v is not None}
-    return _validated(  # type: ignore[no-any-return]
+    return validated(
         ChatSettings, **_common(n, backend, template), sources=sources, **files, **chosen
     )
 
@@ -88,4 +77,4 @@ def magpie_settings(
     common = _common(n, backend, template)
     check_backend(backend.api, common["template"])
     chosen = {k: v for k, v in options.items() if v is not None}
-    return _validated(MagpieSettings, **common, **chosen)  # type: ignore[no-any-return]
+    return validated(MagpieSettings, **common, **chosen)

@@ -9,8 +9,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from selfinstruct.backends.base import Api, Backend, Decoding
 from selfinstruct.config import (
     CHAT_CLASSIFY_DECODING,
@@ -24,6 +22,7 @@ from selfinstruct.config import (
     SelfInstructSettings,
     default,
     file_sha256,
+    validated,
 )
 from selfinstruct.errors import UserError
 
@@ -163,7 +162,7 @@ def build_settings(
             )
         base = default(AlpacaSettings, "decoding")
         tasks = dataclasses.replace(base, **overrides.get("instructions", {}))
-        return _validated(AlpacaSettings, **common, decoding=tasks, **chosen)
+        return validated(AlpacaSettings, **common, decoding=tasks, **chosen)
     instruction = INSTRUCTION_DECODING
     classify = CLASSIFY_DECODING
     if backend.api == "chat":
@@ -179,15 +178,4 @@ def build_settings(
         DECODING_STAGES[stage]: dataclasses.replace(base, **overrides.get(stage, {}))
         for stage, base in defaults.items()
     }
-    return _validated(SelfInstructSettings, **common, **decodings, **chosen)
-
-
-def _validated(
-    settings_model: type[InstructionRunSettings], **values: Any
-) -> InstructionRunSettings:
-    try:
-        return settings_model(**values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"])
-        raise UserError(f"invalid setting {name}={first.get('input')!r}: {first['msg']}") from None
+    return validated(SelfInstructSettings, **common, **decodings, **chosen)

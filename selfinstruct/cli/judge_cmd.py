@@ -18,10 +18,10 @@ from selfinstruct.cli.running import (
     run_options,
     take_backend,
 )
-from selfinstruct.config import JudgeSettings, default
+from selfinstruct.config import JudgeSettings, default, validated
 from selfinstruct.errors import UserError
 from selfinstruct.export import load_tasks
-from selfinstruct.generate import _validated, parse_price
+from selfinstruct.generate import parse_price
 from selfinstruct.jsonio import atomic_outputs, read_jsonl
 from selfinstruct.judgments import build_report, describe
 from selfinstruct.locking import exclusive_all
@@ -102,7 +102,7 @@ def judge(in_path: str, out: Path, n: int | None, **options: Any) -> None:
         raise UserError(NOTHING_TO_ASK)
     backend = take_backend(o)
     operational = {k: o.pop(k) for k in ("price", "quiet", "allow_setting_changes")}
-    settings = _validated(
+    settings = validated(
         JudgeSettings,  # type: ignore[arg-type]
         n=n or default(JudgeSettings, "n"), model=backend.model, base_url=backend.base_url,
         api=backend.api, input_path=str(in_path),

@@ -15,10 +15,10 @@ from selfinstruct.cli.running import (
     run_options,
     take_backend,
 )
-from selfinstruct.config import RespondSettings, default
+from selfinstruct.config import RespondSettings, default, validated
 from selfinstruct.errors import UserError
 from selfinstruct.export import load_tasks
-from selfinstruct.generate import _validated, parse_price
+from selfinstruct.generate import parse_price
 from selfinstruct.methods.judge import input_fingerprint
 
 _PARAMS = {"max_tokens": int, "temperature": float, "top_p": float}
@@ -82,7 +82,7 @@ def respond(in_path: str, out: Path, out_alias: str | None, **options: Any) -> N
         raise UserError(f"{in_path}: holds no tasks")
     backend = take_backend(o)
     operational = {k: o.pop(k) for k in ("price", "quiet", "allow_setting_changes")}
-    settings = _validated(
+    settings = validated(
         RespondSettings,  # type: ignore[arg-type]
         n=len(tasks), model=backend.model, base_url=backend.base_url, api=backend.api,
         input_path=str(in_path), input_sha256=input_fingerprint(Path(in_path)),
