@@ -19,6 +19,7 @@ from selfinstruct.errors import UserError
 from selfinstruct.heuristics import REASONS
 from selfinstruct.jsonio import display_name, read_records
 from selfinstruct.records import Task
+from selfinstruct.store import judgments_file
 from selfinstruct.verdicts import PAPER_RATES, RATINGS, wilson
 
 QUESTIONS = ("instruction", "input", "output")
@@ -46,7 +47,7 @@ def load_judged(path: str | Path) -> dict[str, bool | None]:
     file or a judge run folder."""
     source = Path(path)
     if source.is_dir():
-        source = source / "judgments.jsonl"
+        source = judgments_file(source)
     if not source.is_file():
         raise UserError(f"--judged {path}: no such judgments file (judge writes judgments.jsonl)")
     judged: dict[str, bool | None] = {}

@@ -51,6 +51,13 @@ def judgments_file(folder: Path) -> Path:
     return folder / LOG_FILES["judgments"]
 
 
+def write_report(folder: Path, name: str, report: dict[str, Any]) -> Path:
+    """A method's report beside its summary (``judge_report.json``), replaced atomically."""
+    path = folder / f"{name}_report.json"
+    _atomic_write_json(path, _finite(report))
+    return path
+
+
 S = TypeVar("S", bound=BaseModel)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -28,15 +27,15 @@ from selfinstruct.locking import exclusive_all
 from selfinstruct.methods import run
 from selfinstruct.methods.judge import heuristic_record, input_fingerprint, sample
 from selfinstruct.store import judgments_file
+from selfinstruct.store import write_report as save_report
 
-REPORT_FILE = "judge_report.json"
 NOTHING_TO_ASK = "nothing to ask: pass --rate, or leave the three questions on"
 
 
 def write_report(out: Path) -> dict[str, Any]:
     records = [record for _, record in read_jsonl(judgments_file(out))]
     report = build_report(records)
-    (out / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    save_report(out, "judge", report)
     for line in describe(report):
         click.echo(line)
     return report
