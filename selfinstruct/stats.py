@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from selfinstruct.errors import UserError
+from selfinstruct.evolve_stats import evolve_stats, is_evolve_run, render_evolve
 from selfinstruct.jsonio import read_jsonl
 from selfinstruct.novelty import best_matches
 from selfinstruct.records import iter_tasks
@@ -314,7 +315,7 @@ def compute_stats(
         summary["rouge_l_to_seed"] = None
         notes.append(f"no seed file at {seed_path}: ROUGE-L to seeds skipped (use --seeds PATH)")
     else:
-        if seeds is None and kind == "run folder" and _is_evolve_run(path):
+        if seeds is None and kind == "run folder" and is_evolve_run(path):
             # An evolve run's "seeds" are its inputs, which may be bare instructions.
             from selfinstruct.methods.evolve import load_roots
 
@@ -349,7 +350,7 @@ def compute_stats(
 
     if kind == "run folder":
         summary["run"] = _run_info(path)
-        if _is_evolve_run(path):
+        if is_evolve_run(path):
             summary["evolve"] = evolve_stats(path)
         if _is_glan_folder(path):
             from selfinstruct.glan_stats import glan_coverage
@@ -501,92 +502,3 @@ def render_table(summary: dict[str, Any]) -> str:
 
 def render_json(summary: dict[str, Any]) -> str:
     return json.dumps(summary, ensure_ascii=False, indent=2)
-
-
-# ---------------------------------------------------------------------------------------
-# Evol-Instruct run folders (settings method "evolve")
-# ---------------------------------------------------------------------------------------
-
-
-def _evolve_row() -> dict[str, Any]:
-    return {"evolved": 0, "passed": 0, "failed_requests": 0, "eliminated": Counter(),
-            "_before": [], "_after": []}  # fmt: skip
-
-
-def _finish_row(row: dict[str, Any]) -> dict[str, Any]:
-    before, after = row.pop("_before"), row.pop("_after")
-    row["eliminated"] = dict(row["eliminated"].most_common())
-    row["pass_rate"] = _share(row["passed"], row["evolved"])
-    # Lengths of the passed evolutions and of their parents, in words.
-    row["words_before"] = float(np.mean(before)) if before else None
-    row["words_after"] = float(np.mean(after)) if after else None
-    return row
-
-
-def _is_evolve_run(folder: Path) -> bool:
-    """A run folder written by ``selfinstruct evolve`` (unreadable settings: not known to be)."""
-    try:
-        return saved_setting(folder, "method") == "evolve"
-    except UserError:
-        return False
-
-
-def evolve_stats(folder: Path) -> dict[str, Any] | None:
-    """Per round and per operation: evolved, passed, eliminated by rule, failed requests, and
-    the mean length (words) of passed evolutions before and after; None without a log."""
-    from selfinstruct.store import evolutions_file
-
-    path = evolutions_file(folder)
-    if not path.is_file():
-        return None
-    rounds: dict[int, dict[str, Any]] = {}
-    operations: dict[str, dict[str, Any]] = {}
-    total = _evolve_row()
-    for _lineno, record in read_jsonl(path, skip_torn_tail=True):
-        round_ = int(record.get("round") or 0)
-        operation = str(record.get("operation") or "unknown")
-        rows = (
-            rounds.setdefault(round_, _evolve_row()),
-            operations.setdefault(operation, _evolve_row()),
-            total,
-        )
-        for row in rows:
-            row["evolved"] += 1
-            outcome = record.get("outcome")
-            if outcome == "passed":
-                row["passed"] += 1
-                row["_before"].append(record.get("parent_words") or 0)
-                row["_after"].append(record.get("words") or 0)
-            elif outcome == "failed":
-                row["failed_requests"] += 1
-            else:
-                row["eliminated"][str(record.get("reason") or "unknown")] += 1
-    return {
-        "rounds": {str(k): _finish_row(v) for k, v in sorted(rounds.items())},
-        "operations": {k: _finish_row(v) for k, v in sorted(operations.items())},
-        "total": _finish_row(total),
-    }
-
-
-def render_evolve(report: dict[str, Any]) -> str:
-    """The per-round and per-operation table of an evolve run."""
-    head = (
-        f"  {'':<18}{'evolved':>8}{'passed':>8}{'rate':>8}{'failed':>8}"
-        f"{'words before':>14}{'after':>8}   eliminated by rule"
-    )
-    lines = ["Evolution (per round, per operation)", head]
-
-    def row(label: str, r: dict[str, Any]) -> str:
-        eliminated = ", ".join(f"{k} {v}" for k, v in r["eliminated"].items()) or "-"
-        return (
-            f"  {label:<18}{r['evolved']:>8,}{r['passed']:>8,}{_pct(r['pass_rate']):>8}"
-            f"{r['failed_requests']:>8,}{_num(r['words_before']):>14}{_num(r['words_after']):>8}"
-            f"   {eliminated}"
-        )
-
-    for key, r in report["rounds"].items():
-        lines.append(row(f"round {key}", r))
-    for key, r in report["operations"].items():
-        lines.append(row(key, r))
-    lines.append(row("total", report["total"]))
-    return "\n".join(lines) + "\n"

@@ -13,9 +13,9 @@ from selfinstruct.backends.base import Backend
 from selfinstruct.cli.running import model_options, run_and_report, run_options, take_backend
 from selfinstruct.config import EVOLVE_OPERATIONS, EvolveSettings, default, file_sha256
 from selfinstruct.errors import UserError
+from selfinstruct.evolve_stats import evolve_stats, render_evolve
 from selfinstruct.generate import parse_price
 from selfinstruct.methods.evolve import input_file, load_roots
-from selfinstruct.stats import evolve_stats, render_evolve
 
 # A completion model runs on past its answer into a new labelled block: stop it there.
 COMPLETION_EVOLVE_STOP = ("\n#",)
