@@ -18,7 +18,8 @@ from pathlib import Path
 from selfinstruct import ifd
 from selfinstruct.export import load_tasks
 
-DEFAULT_DATA = Path("/work/shared/anchors/alpaca_data_5000.json")
+# The public anchors sit beside the checkout (../shared/anchors).
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "alpaca_data_5000.json"
 
 
 def main() -> None:

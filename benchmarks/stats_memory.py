@@ -31,8 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ALPACA = (
     Path(__file__).resolve().parents[2] / "shared" / "anchors" / "alpaca_data_5000.json"
 )
-if not DEFAULT_ALPACA.is_file():  # a git worktree one level deeper than the main checkout
-    DEFAULT_ALPACA = Path("/work/shared/anchors/alpaca_data_5000.json")
 
 
 def _vary(text: str, rng: random.Random) -> str:

@@ -5,6 +5,7 @@ import random
 from pathlib import Path
 
 import pytest
+from conftest import ANCHORS
 
 from selfinstruct.filters import (
     ALPACA_EXTRA_BLACKLIST,
@@ -430,8 +431,8 @@ def test_echo_phrases_come_from_the_prompt_files(monkeypatch):
         filters.prompt_phrases.cache_clear()
 
 
-SEEDS = Path("/work/shared/anchors/self_instruct_seed_tasks.jsonl")
-ALPACA_5000 = Path("/work/shared/anchors/alpaca_data_5000.json")
+SEEDS = ANCHORS / "self_instruct_seed_tasks.jsonl"
+ALPACA_5000 = ANCHORS / "alpaca_data_5000.json"
 
 
 @pytest.mark.skipif(not SEEDS.exists(), reason="needs the public anchors")

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ANCHORS
 
 from selfinstruct.backends.base import Completion
 from selfinstruct.cache import ResponseCache, request_key
@@ -21,7 +22,7 @@ from selfinstruct.jsonio import (
 )
 from selfinstruct.records import Task, iter_tasks, load_seed_tasks
 
-PAPER_SEEDS = Path("/work/shared/anchors/self_instruct_seed_tasks.jsonl")
+PAPER_SEEDS = ANCHORS / "self_instruct_seed_tasks.jsonl"
 
 
 def seed(**overrides):
