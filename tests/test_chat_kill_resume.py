@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import count_lines, kill_at, records
 from stub_server import StubServer, chat_command
-from test_kill_resume import count_lines, records, run_until
 
 N = 16
 
@@ -45,10 +45,7 @@ def test_chat_kill_minus_nine_then_resume_equals_straight_run(tmp_path):
     with StubServer(delay=0.02) as stub:
         out = tmp_path / "killed"
         command = chat_command(stub.base_url, out, N, *extra)
-        kills = 0
-        for name, at_least in (("rejected", 1), ("tasks", 2), ("rejected", 8), ("tasks", 9)):
-            code = run_until(command, out, name, at_least, signal.SIGKILL)
-            kills += code == -signal.SIGKILL
+        kills = kill_at(command, out, (("rejected", 1), ("tasks", 2), ("rejected", 8), ("tasks", 9)))  # fmt: skip
         assert kills >= 3
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr

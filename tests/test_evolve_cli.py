@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import kill_at, records
 from stub_server import StubServer
-from test_kill_resume import records, run_until
 
 ANCHORS = next(
     (p / "shared" / "anchors" for p in Path(__file__).resolve().parents
@@ -124,11 +123,8 @@ def test_kill_minus_nine_anywhere_then_resume_equals_straight_run(tmp_path):
     with StubServer(delay=0.01) as stub:
         out = tmp_path / "killed"
         command = evolve_command(stub.base_url, source, out, *args)
-        kills = 0
-        for name, at_least in (("tasks", 1), ("evolutions", 3), ("rejected", 4),
-                               ("evolutions", 31), ("tasks", 60), ("evolutions", 75)):  # fmt: skip
-            code = run_until(command, out, name, at_least, signal.SIGKILL)
-            kills += code == -signal.SIGKILL
+        kills = kill_at(command, out, (("tasks", 1), ("evolutions", 3), ("rejected", 4),
+                               ("evolutions", 31), ("tasks", 60), ("evolutions", 75)))  # fmt: skip
         assert kills >= 4
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from helpers import kill_at, records
 from stub_server import StubServer
-from test_kill_resume import records, run_until
 
 LOGS = ("taxonomy", "subjects", "syllabi", "questions", "tasks", "rejected")
 
@@ -43,11 +42,8 @@ def test_kill_minus_nine_at_every_level_then_resume_equals_straight_run(tmp_path
     with StubServer(delay=0.02) as stub:
         out = tmp_path / "killed"
         command = glan_command(stub.base_url, out)
-        kills = 0
-        for name, at_least in (("rejected", 1), ("subjects", 3), ("syllabi", 2),
-                               ("questions", 5), ("tasks", 4), ("tasks", 15)):  # fmt: skip
-            code = run_until(command, out, name, at_least, signal.SIGKILL)
-            kills += code == -signal.SIGKILL
+        kills = kill_at(command, out, (("rejected", 1), ("subjects", 3), ("syllabi", 2),
+                               ("questions", 5), ("tasks", 4), ("tasks", 15)))  # fmt: skip
         assert kills >= 4
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr

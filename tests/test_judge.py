@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
-from helpers import lines
+from helpers import lines, run_until
 from stub_server import StubServer
-from test_kill_resume import run_until
 
 from selfinstruct.cli import main
 

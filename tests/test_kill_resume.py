@@ -14,42 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import count_lines, kill_at, records
 from stub_server import StubServer, generate_command
 
 N = 40
 FILES = ("machine_instructions", "classification", "tasks", "rejected")
-
-
-def count_lines(path: Path) -> int:
-    try:
-        return path.read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
-
-
-def records(path: Path) -> list[dict]:
-    """Every line must be one whole JSON object."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def run_until(command: list[str], out: Path, name: str, at_least: int, sig: int) -> int | None:
-    """Start the command; send ``sig`` once ``name``.jsonl holds ``at_least`` lines."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    try:
-        while process.poll() is None and time.monotonic() < deadline:
-            if count_lines(out / f"{name}.jsonl") >= at_least:
-                process.send_signal(sig)
-                break
-            time.sleep(0.002)
-        process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    return process.returncode
 
 
 def final_data(out: Path) -> tuple[list[str], list[str], list[str]]:
@@ -88,11 +57,8 @@ def test_kill_minus_nine_anywhere_then_resume_equals_straight_run(tmp_path, meth
     with StubServer(delay=0.02) as stub:  # a fresh server, to count this run's requests alone
         out = tmp_path / "killed"
         command = generate_command(stub.base_url, out, N, *args)
-        kills = 0
-        for name, at_least in KILL_POINTS[method]:
-            code = run_until(command, out, name, at_least, signal.SIGKILL)
-            kills += code == -signal.SIGKILL
-            # Whatever the moment, the files hold whole lines after a resume repairs the tail.
+        # Whatever the moment, the files hold whole lines after a resume repairs the tail.
+        kills = kill_at(command, out, KILL_POINTS[method])
         assert kills >= 3
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
