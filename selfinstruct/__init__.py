@@ -1,3 +1,3 @@
 """selfinstruct: Self-Instruct synthetic instruction data, faithful to the paper and fast."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
