@@ -71,10 +71,12 @@ def model_options(func: F) -> F:
     click.option(
         "--base-url",
         envvar="OPENAI_BASE_URL",
-        default=None,
+        multiple=True,
         help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama, "
         "llama.cpp server). Env: OPENAI_BASE_URL. Default: the OpenAI API when "
-        "--model is given.",
+        "--model is given. Repeat it (or give @FILE, one URL per line) to spread requests "
+        "over several servers of the same model; URL#N limits one to N requests in flight "
+        "(default: --concurrency each). See docs/endpoints.md.",
     ),
     click.option(
         "--api-key",
@@ -179,13 +181,18 @@ RUN_OPTIONS = (
 
 
 def take_backend(options: dict[str, Any]) -> Backend:
-    """Build the backend from (and remove) the model options; nothing is loaded yet."""
-    return build_backend(
-        model=options.pop("model"), base_url=options.pop("base_url"),
+    """Build the backend from (and remove) the model options; nothing is loaded yet.
+
+    With several endpoints --concurrency is each one's limit, so the run's is their sum."""
+    backend = build_backend(
+        model=options.pop("model"), base_url=options.pop("base_url") or None,
         api_key=options.pop("api_key"), api=options.pop("api"),
         model_path=options.pop("model_path"), timeout=options["timeout"],
         concurrency=options["concurrency"],
     )  # fmt: skip
+    if backend.endpoint_stats():
+        options["concurrency"] = min(backend.max_concurrency, MAX_CONCURRENCY)
+    return backend
 
 
 class _Bar:
