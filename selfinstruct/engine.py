@@ -427,4 +427,5 @@ class Engine:
             totals=self.cache.totals(),
             price=self.price,
             wall_seconds=wall_seconds,
+            endpoints=self.backend.endpoint_stats(),
         )

@@ -21,7 +21,7 @@ from selfinstruct.config import MAX_CONCURRENCY, RunSettings, default
 from selfinstruct.engine import Progress
 from selfinstruct.generate import build_backend, parse_price
 from selfinstruct.methods import run
-from selfinstruct.summary import RunResult, StopKind
+from selfinstruct.summary import EndpointSummary, RunResult, StopKind
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -281,7 +281,23 @@ def _report(result: RunResult, out: Path) -> None:
             + (f", {spent:.4f} USD" if spent is not None else ""),
             err=True,
         )
+    if len(summary.endpoints) > 1:
+        for url, endpoint in summary.endpoints.items():
+            click.echo(f"endpoint {url}: {_endpoint_line(endpoint)}", err=True)
     if result.stop is not StopKind.COMPLETE:
         # A budget stop's reason says how to continue.
         hint = "" if result.stop is StopKind.BUDGET else " Run the same command again to resume."
         click.echo(f"Stopped: {summary.stop_reason}.{hint}", err=True)
+
+
+def _endpoint_line(endpoint: EndpointSummary) -> str:
+    """``120 requests, 118 answered, mean 0.21s, errors (dropped 2), out of rotation 1 time``."""
+    count = endpoint.requests
+    parts = [f"{count} request{'s' * (count != 1)}", f"{endpoint.answered} answered"]
+    if endpoint.mean_latency_seconds is not None:
+        parts.append(f"mean {endpoint.mean_latency_seconds:.2f}s")
+    if endpoint.errors:
+        parts.append("errors (" + ", ".join(f"{k} {v}" for k, v in endpoint.errors.items()) + ")")
+    if endpoint.benched:
+        parts.append(f"out of rotation {endpoint.benched} time{'s' * (endpoint.benched > 1)}")
+    return ", ".join(parts)
