@@ -59,7 +59,7 @@ class Clock:
 def pool(*endpoints: Endpoint, limits: tuple[int, ...] = (), clock: Clock | None = None):
     limits = limits or tuple(4 for _ in endpoints)
     return PoolBackend(
-        [(e.base_url, limit, e) for e, limit in zip(endpoints, limits)],  # type: ignore[misc]
+        [(e.base_url, limit, e) for e, limit in zip(endpoints, limits, strict=True)],  # type: ignore[misc]
         cooldown=1.0, max_cooldown=8.0, clock=clock or Clock(),
     )  # fmt: skip
 
@@ -179,3 +179,18 @@ def test_cache_keys_do_not_depend_on_the_endpoints(tmp_path):
                             api="auto", model_path=None, timeout=10, concurrency=8)  # fmt: skip
     assert isinstance(several, PoolBackend) and key(several) == ONE_URL_KEY
     assert several.max_concurrency == 10 and several.base_url == URL
+
+
+def test_glan_answer_model_shares_the_endpoints_and_their_limits():
+    from selfinstruct.backends.routing import RoutingBackend, with_answer_model
+
+    several = build_backend(model="big", base_url=(URL + "#3", "http://b:8000/v1#2"),
+                            api_key=None, api="chat", model_path=None, timeout=10,
+                            concurrency=8)  # fmt: skip
+    routed = with_answer_model(several, "small", None, 10)
+    assert isinstance(routed, RoutingBackend) and isinstance(routed.answers, PoolBackend)
+    assert routed.answers.model == "small" and routed.max_concurrency == 5
+    assert routed.endpoint_stats() is several.endpoint_stats()
+    assert routed.answers.endpoint_stats() is several.endpoint_stats()
+    assert routed.identity() == {"model": "big", "api": "chat", "base_url": URL,
+                                 "answer_model": "small"}  # fmt: skip
