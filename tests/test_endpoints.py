@@ -112,3 +112,18 @@ def test_openai_base_url_may_name_several_servers(tmp_path):
             summary = json.loads((out / "summary.json").read_text())
             assert len(summary["endpoints"]) == (2 if servers == 2 else 0)
             assert json.loads((out / "settings.json").read_text())["base_url"] == one.base_url
+
+
+def test_a_bad_file_of_urls_is_one_line_through_the_cli(tmp_path):
+    urls = tmp_path / "urls.txt"
+    urls.write_text("http://127.0.0.1:8000/v1\nhttp://127.0.0.1:8001/v1#lots\n", encoding="utf-8")
+    result = CliRunner().invoke(main, [
+        "generate", "--n", "2", "--out", str(tmp_path / "o"), "--model", "x",
+        "--base-url", f"@{urls}",
+    ])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"Error: {urls}:2: 'http://127.0.0.1:8001/v1#lots': after # comes the endpoint's "
+        "number of requests in flight, 1 to 1024 (e.g. http://127.0.0.1:8000/v1#32)"
+    ]
+    assert not (tmp_path / "o").exists()
