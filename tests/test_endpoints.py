@@ -127,3 +127,17 @@ def test_a_bad_file_of_urls_is_one_line_through_the_cli(tmp_path):
         "number of requests in flight, 1 to 1024 (e.g. http://127.0.0.1:8000/v1#32)"
     ]
     assert not (tmp_path / "o").exists()
+
+
+def test_one_url_with_a_limit_runs_that_many_at_once(tmp_path):
+    out = tmp_path / "o"
+    with StubServer(delay=0.01) as stub:
+        result = CliRunner().invoke(main, [
+            "generate", "--n", "6", "--out", str(out), "--quiet", "--model", "stub",
+            "--base-url", stub.base_url + "#2", "--concurrency", "8",
+        ])  # fmt: skip
+        peak = stub.state.max_inflight
+    assert result.exit_code == 0, result.output
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["concurrency"] == 2 and settings["base_url"] == stub.base_url
+    assert 1 <= peak <= 2

@@ -183,14 +183,14 @@ RUN_OPTIONS = (
 def take_backend(options: dict[str, Any]) -> Backend:
     """Build the backend from (and remove) the model options; nothing is loaded yet.
 
-    With several endpoints --concurrency is each one's limit, so the run's is their sum."""
+    --concurrency is each server's limit unless its URL says #N, so the run's is their sum."""
+    urls = options.pop("base_url") or None
     backend = build_backend(
-        model=options.pop("model"), base_url=options.pop("base_url") or None,
-        api_key=options.pop("api_key"), api=options.pop("api"),
-        model_path=options.pop("model_path"), timeout=options["timeout"],
-        concurrency=options["concurrency"],
+        model=options.pop("model"), base_url=urls, api_key=options.pop("api_key"),
+        api=options.pop("api"), model_path=options.pop("model_path"),
+        timeout=options["timeout"], concurrency=options["concurrency"],
     )  # fmt: skip
-    if backend.endpoint_stats():
+    if urls:
         options["concurrency"] = min(backend.max_concurrency, MAX_CONCURRENCY)
     return backend
 
