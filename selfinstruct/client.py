@@ -200,7 +200,7 @@ class ModelClient:
         return self.retry.attempts
 
     def _raise_if_fatal(self, error: BackendError) -> None:
-        where = self.backend.base_url or "the OpenAI API"
+        where = error.where or self.backend.base_url or "the OpenAI API"
         if error.kind == "auth":
             raise UserError(f"{where} rejected the API key: check OPENAI_API_KEY or --api-key")
         if error.kind == "not_found":

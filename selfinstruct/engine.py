@@ -215,7 +215,7 @@ class Engine:
                 commit(committed, None)  # failed in an earlier session; the data moved on
             elif failure is not None:
                 if self._never_reached(failure):
-                    where = self.backend.base_url or "the OpenAI API"
+                    where = failure.error.where or self.backend.base_url or "the OpenAI API"
                     self._fail_run(
                         UserError(
                             f"cannot reach {where}: is the server running? (check --base-url)"
@@ -427,4 +427,5 @@ class Engine:
             totals=self.cache.totals(),
             price=self.price,
             wall_seconds=wall_seconds,
+            endpoints=self.backend.endpoint_stats(),
         )

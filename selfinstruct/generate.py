@@ -6,6 +6,7 @@ Kept apart from the click command so the same choices can be made from Python.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +38,27 @@ _FLOAT_PARAMS = {"temperature", "top_p", "frequency_penalty", "presence_penalty"
 
 def build_backend(
     model: str | None,
-    base_url: str | None,
+    base_url: str | Sequence[str] | None,
     api_key: str | None,
     api: str,
     model_path: Path | None,
     timeout: float,
     concurrency: int,
 ) -> Backend:
-    """The bundled model when neither --model nor --base-url is given, else a server."""
+    """The bundled model when neither --model nor --base-url is given, else a server, or a
+    pool of servers when --base-url names several (``concurrency`` is each one's limit unless
+    its URL carries ``#N``)."""
     chosen_api: Api | None = None if api == "auto" else api  # type: ignore[assignment]
+    if base_url is not None and not isinstance(base_url, str):
+        from selfinstruct.endpoints import parse_endpoints
+
+        endpoints = parse_endpoints(base_url)
+        if len(endpoints) > 1 and model is not None and model_path is None:
+            from selfinstruct.backends.pool import connect_pool
+
+            return connect_pool(model, endpoints, api_key, chosen_api, timeout, concurrency)
+        base_url = endpoints[0].url if endpoints else None
+        concurrency = (endpoints[0].limit if endpoints else None) or concurrency
     if model is None and base_url is None:
         from selfinstruct.backends.local import LocalBackend
 

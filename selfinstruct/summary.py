@@ -9,12 +9,14 @@ from __future__ import annotations
 import enum
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
+from selfinstruct.backends.base import EndpointStats
 from selfinstruct.client import Usage
 from selfinstruct.jsonio import read_jsonl
 from selfinstruct.pricing import cost
@@ -35,6 +37,17 @@ class StageSummary(BaseModel):
     failed: int
     prompt_tokens: int
     completion_tokens: int
+
+
+class EndpointSummary(BaseModel):
+    """One server of several, this session: what it was sent and what came back."""
+
+    limit: int  # requests in flight at once
+    requests: int  # attempts sent (a request moved after a failure counts on both servers)
+    answered: int
+    errors: dict[str, int]  # failed attempts by kind
+    benched: int  # times taken out of rotation
+    mean_latency_seconds: float | None  # of answered requests
 
 
 class RunSummary(BaseModel):
@@ -58,6 +71,8 @@ class RunSummary(BaseModel):
     completion_tokens: int
     cost_usd: float | None
     wall_seconds: float
+    # By URL, when requests were spread over several servers (--base-url repeated).
+    endpoints: dict[str, EndpointSummary] = {}
 
 
 @dataclass
@@ -83,6 +98,7 @@ def summarize(
     totals: dict[str, dict[str, int]],
     price: tuple[float, float] | None,
     wall_seconds: float,
+    endpoints: Sequence[EndpointStats] = (),
 ) -> RunSummary:
     rejected: Counter[str] = Counter()
     if rejected_file(folder).exists():
@@ -135,4 +151,17 @@ def summarize(
         completion_tokens=usage.completion_tokens,
         cost_usd=spent if spent is None or math.isfinite(spent) else None,
         wall_seconds=round(wall_seconds, 2),
+        endpoints={e.url: _endpoint_summary(e) for e in endpoints},
+    )
+
+
+def _endpoint_summary(stats: EndpointStats) -> EndpointSummary:
+    mean = stats.latency_seconds / stats.answered if stats.answered else None
+    return EndpointSummary(
+        limit=stats.limit,
+        requests=stats.requests,
+        answered=stats.answered,
+        errors=dict(sorted(stats.errors.items())),
+        benched=stats.benched,
+        mean_latency_seconds=None if mean is None else round(mean, 4),
     )

@@ -20,6 +20,11 @@ header in the body), ``slow`` (answer after a long sleep), ``invalid_json``, ``l
 ``truncated_body`` (Content-Length announces the whole answer, half is sent, then the connection
 is closed) and ``reset_mid_body`` (half the answer, then the connection is reset).
 
+For several endpoints: ``capacity`` makes it answer at most that many requests at once (the rest
+queue, as on a GPU server), ``max_inflight`` in the stats is the most it saw at once, and
+``die_after`` makes it crash (stop listening, cut every connection) when request
+``die_after + 1`` arrives.
+
 In a test::
 
     with StubServer(delay=0.01, faults=[Fault("server", first=2)]) as stub:
@@ -423,10 +428,15 @@ class StubState:
     fault_hits: Counter[str] = field(default_factory=Counter)
     authorization: list[str] = field(default_factory=list)
     number: int = 0
+    inflight: int = 0  # completion requests being answered now
+    max_inflight: int = 0  # the most at once (per-endpoint limits are checked against it)
+    die_after: int | None = None  # crash when request die_after + 1 arrives (several endpoints)
+    capacity: int | None = None  # answer at most this many at once; the rest queue (a GPU)
 
     def stats(self) -> dict[str, Any]:
         return {
             "requests": self.number,
+            "max_inflight": self.max_inflight,
             "hits": dict(self.hits),
             "fault_hits": dict(self.fault_hits),
             "distinct_prompts": len(self.prompts),
@@ -461,9 +471,12 @@ class StubServer:
         deterministic: bool = True,
         port: int = 0,
         model: str = "stub",
+        die_after: int | None = None,
+        capacity: int | None = None,
     ) -> None:
         self.state = StubState(delay=delay, faults=list(faults or []), deterministic=deterministic,
-                               model=model)  # fmt: skip
+                               model=model, die_after=die_after, capacity=capacity)  # fmt: skip
+        self._slots: asyncio.Semaphore | None = None
         self.port = port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -489,6 +502,8 @@ class StubServer:
 
     async def _start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=512)
+        if self.state.capacity is not None:
+            self._slots = asyncio.Semaphore(self.state.capacity)
         self.port = self._server.sockets[0].getsockname()[1]
 
     def start(self) -> StubServer:
@@ -601,6 +616,31 @@ class StubServer:
             prompt = str(request.get("prompt", ""))
         state.number += 1
         number = state.number
+        if state.die_after is not None and number > state.die_after:
+            self._die()
+            raise _Drop
+        state.inflight += 1
+        state.max_inflight = max(state.max_inflight, state.inflight)
+        try:
+            if self._slots is None:
+                return await self._answer(request, chat, prompt, number, headers)
+            async with self._slots:
+                return await self._answer(request, chat, prompt, number, headers)
+        finally:
+            state.inflight -= 1
+
+    def _die(self) -> None:
+        """Crash: stop listening and cut every open connection, answers on their way too."""
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+
+    async def _answer(
+        self, request: dict[str, Any], chat: bool, prompt: str, number: int,
+        headers: dict[str, str],
+    ) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+        state = self.state
         state.prompts[hashlib.sha256(prompt.encode("utf-8")).hexdigest()] += 1
         state.authorization.append(headers.get("authorization", ""))
         fault = next((f for f in state.faults if f.applies(number, prompt)), None)
@@ -692,9 +732,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--delay", type=float, default=0.2, help="seconds before each answer")
     parser.add_argument("--fault", action="append", default=[], metavar="KIND[:k=v,...]")
     parser.add_argument("--random", action="store_true", help="not deterministic")
+    parser.add_argument("--capacity", type=int, default=None, help="answers at once (queue)")
     args = parser.parse_args(argv)
     server = StubServer(delay=args.delay, faults=[parse_fault(f) for f in args.fault],
-                        deterministic=not args.random, port=args.port)  # fmt: skip
+                        deterministic=not args.random, port=args.port,
+                        capacity=args.capacity)  # fmt: skip
 
     async def run() -> None:
         await server._start()

@@ -8,6 +8,7 @@ ends the run; they never invent an answer.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -88,6 +89,8 @@ class BackendError(Exception):
     message: str
     retry_after: float | None = None
     raw: str | None = field(default=None, repr=False)
+    # Which server failed, when the backend spans several (the error messages name it).
+    where: str | None = None
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message}"
@@ -115,3 +118,21 @@ class Backend(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections or models."""
+
+    def endpoint_stats(self) -> list[EndpointStats]:
+        """Per-server counts, for a backend that spreads requests over several servers."""
+        return []
+
+
+@dataclass
+class EndpointStats:
+    """One server of several: its limit, whether it is out of rotation, and what it did."""
+
+    url: str
+    limit: int  # requests in flight at once
+    requests: int = 0  # attempts sent to it
+    answered: int = 0
+    errors: Counter[str] = field(default_factory=Counter)  # failed attempts by kind
+    latency_seconds: float = 0.0  # summed over answered requests
+    benched: int = 0  # times taken out of rotation
+    out_until: float = 0.0  # monotonic clock: out of rotation until then

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from selfinstruct.backends.base import Backend, Completion, Request
+from selfinstruct.backends.base import Backend, Completion, EndpointStats, Request
 from selfinstruct.errors import UserError
 
 
@@ -36,6 +36,9 @@ class RoutingBackend(Backend):
         await self.main.aclose()
         await self.answers.aclose()
 
+    def endpoint_stats(self) -> list[EndpointStats]:
+        return self.main.endpoint_stats()  # a pool's answer model shares its endpoints
+
 
 def with_answer_model(
     backend: Backend, answer_model: str | None, api_key: str | None, timeout: float
@@ -44,7 +47,21 @@ def with_answer_model(
     if answer_model is None or answer_model == backend.model:
         return backend
     from selfinstruct.backends.openai_api import OpenAIBackend
+    from selfinstruct.backends.pool import PoolBackend
 
+    if isinstance(backend, PoolBackend):  # the answer model on the same endpoints
+        members = [
+            OpenAIBackend(
+                model=answer_model,
+                base_url=s.url,
+                api_key=api_key,
+                api=backend.api,
+                timeout=timeout,
+                max_concurrency=s.limit,
+            )  # fmt: skip
+            for s in backend.endpoint_stats()
+        ]
+        return RoutingBackend(backend, backend.sharing(members))
     if not isinstance(backend, OpenAIBackend):
         raise UserError(
             "--answer-model names a second model on the same server: it needs --model "

@@ -13,10 +13,16 @@ from pydantic import ValidationError
 from selfinstruct.backends.base import Decoding
 from selfinstruct.backends.routing import with_answer_model
 from selfinstruct.cli.options import FiniteFloatRange
-from selfinstruct.cli.running import model_options, out_option, run_and_report, run_options
+from selfinstruct.cli.running import (
+    model_options,
+    out_option,
+    run_and_report,
+    run_options,
+    take_backend,
+)
 from selfinstruct.config import GLAN_LEVELS, GlanSettings, default, file_sha256
 from selfinstruct.errors import UserError
-from selfinstruct.generate import build_backend, parse_price
+from selfinstruct.generate import parse_price
 from selfinstruct.glan_inputs import load_benchmark, load_taxonomy
 
 # Level -> the setting holding its decoding.
@@ -197,11 +203,7 @@ def glan(ctx: click.Context, out: Path, **options: Any) -> None:
         load_benchmark(decontaminate_path)
     api_key = o["api_key"]
     answer_model = o.pop("answer_model")
-    backend = build_backend(
-        model=o.pop("model"), base_url=o.pop("base_url"), api_key=o.pop("api_key"),
-        api=o.pop("api"), model_path=o.pop("model_path"), timeout=o["timeout"],
-        concurrency=o["concurrency"],
-    )  # fmt: skip
+    backend = take_backend(o)
     backend = with_answer_model(backend, answer_model, api_key, o["timeout"])
     operational = {k: o.pop(k) for k in ("price", "quiet", "allow_setting_changes")}
     try:

@@ -21,7 +21,7 @@ from selfinstruct.config import MAX_CONCURRENCY, RunSettings, default
 from selfinstruct.engine import Progress
 from selfinstruct.generate import build_backend, parse_price
 from selfinstruct.methods import run
-from selfinstruct.summary import RunResult, StopKind
+from selfinstruct.summary import EndpointSummary, RunResult, StopKind
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,10 +71,12 @@ def model_options(func: F) -> F:
     click.option(
         "--base-url",
         envvar="OPENAI_BASE_URL",
-        default=None,
+        multiple=True,
         help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama, "
         "llama.cpp server). Env: OPENAI_BASE_URL. Default: the OpenAI API when "
-        "--model is given.",
+        "--model is given. Repeat it (or give @FILE, one URL per line) to spread requests "
+        "over several servers of the same model; URL#N limits one to N requests in flight "
+        "(default: --concurrency each). See docs/endpoints.md.",
     ),
     click.option(
         "--api-key",
@@ -179,13 +181,18 @@ RUN_OPTIONS = (
 
 
 def take_backend(options: dict[str, Any]) -> Backend:
-    """Build the backend from (and remove) the model options; nothing is loaded yet."""
-    return build_backend(
-        model=options.pop("model"), base_url=options.pop("base_url"),
-        api_key=options.pop("api_key"), api=options.pop("api"),
-        model_path=options.pop("model_path"), timeout=options["timeout"],
-        concurrency=options["concurrency"],
+    """Build the backend from (and remove) the model options; nothing is loaded yet.
+
+    --concurrency is each server's limit unless its URL says #N, so the run's is their sum."""
+    urls = options.pop("base_url") or None
+    backend = build_backend(
+        model=options.pop("model"), base_url=urls, api_key=options.pop("api_key"),
+        api=options.pop("api"), model_path=options.pop("model_path"),
+        timeout=options["timeout"], concurrency=options["concurrency"],
     )  # fmt: skip
+    if urls:
+        options["concurrency"] = min(backend.max_concurrency, MAX_CONCURRENCY)
+    return backend
 
 
 class _Bar:
@@ -274,7 +281,23 @@ def _report(result: RunResult, out: Path) -> None:
             + (f", {spent:.4f} USD" if spent is not None else ""),
             err=True,
         )
+    if len(summary.endpoints) > 1:
+        for url, endpoint in summary.endpoints.items():
+            click.echo(f"endpoint {url}: {_endpoint_line(endpoint)}", err=True)
     if result.stop is not StopKind.COMPLETE:
         # A budget stop's reason says how to continue.
         hint = "" if result.stop is StopKind.BUDGET else " Run the same command again to resume."
         click.echo(f"Stopped: {summary.stop_reason}.{hint}", err=True)
+
+
+def _endpoint_line(endpoint: EndpointSummary) -> str:
+    """``120 requests, 118 answered, mean 0.21s, errors (dropped 2), out of rotation 1 time``."""
+    count = endpoint.requests
+    parts = [f"{count} request{'s' * (count != 1)}", f"{endpoint.answered} answered"]
+    if endpoint.mean_latency_seconds is not None:
+        parts.append(f"mean {endpoint.mean_latency_seconds:.2f}s")
+    if endpoint.errors:
+        parts.append("errors (" + ", ".join(f"{k} {v}" for k, v in endpoint.errors.items()) + ")")
+    if endpoint.benched:
+        parts.append(f"out of rotation {endpoint.benched} time{'s' * (endpoint.benched > 1)}")
+    return ", ".join(parts)
