@@ -26,7 +26,14 @@ from typing import Any
 
 from selfinstruct.backends.base import Backend, Completion, Request
 from selfinstruct.cache import ResponseCache
-from selfinstruct.client import Answer, CallFailed, ModelClient, NotSent, RetryPolicy
+from selfinstruct.client import (
+    Answer,
+    CallFailed,
+    ModelClient,
+    NotSent,
+    RetryPolicy,
+    inflight_limit,
+)
 from selfinstruct.config import RunSettings
 from selfinstruct.errors import UserError
 from selfinstruct.gate import Rejection
@@ -108,6 +115,9 @@ class Engine:
         self._downstream: set[asyncio.Task[None]] = set()
         self._skipped: dict[str, set[int]] = {}
         self._interrupts = 0
+        bind = getattr(backend, "bind", None)  # a batching backend keeps its state in the folder
+        if bind is not None:
+            bind(folder.path, self.stop)
 
     # ------------------------------------------------------------------ for methods
 
@@ -195,8 +205,8 @@ class Engine:
         skipped = self._skipped_requests(stage)
         inflight: dict[int, asyncio.Task[tuple[str, Completion | None, CallFailed | None]]] = {}
         launched = committed = 0
-        limit = max(1, min(self.settings.concurrency, self.backend.max_concurrency))
         while wanted() and not self.stopping:
+            limit = self._ordered_limit()
             while (
                 len(inflight) < limit
                 and launched - lag(launched) <= committed
@@ -291,6 +301,15 @@ class Engine:
             return "", None, None
         self._check_budget()
         return answer.key, answer.completion, None
+
+    def _ordered_limit(self) -> int:
+        """Ordered requests in flight: --concurrency; a batching backend takes its window, but
+        no more than the items still wanted (each request yields at least one, or nothing: a
+        batch of requests that are not needed would still be paid for)."""
+        window = getattr(self.backend, "window", None)
+        if not window:
+            return inflight_limit(self.settings.concurrency, self.backend)
+        return max(1, min(window, self.progress.target - self.progress.accepted))
 
     def _count_commit(self, productive: bool, completion: Completion) -> None:
         """The stall rule, and the failure streak: an answer cut off at max_tokens is as

@@ -13,7 +13,13 @@ from pydantic import ValidationError
 from selfinstruct.backends.base import Decoding
 from selfinstruct.backends.routing import with_answer_model
 from selfinstruct.cli.options import FiniteFloatRange
-from selfinstruct.cli.running import model_options, out_option, run_and_report, run_options
+from selfinstruct.cli.running import (
+    model_options,
+    out_option,
+    run_and_report,
+    run_options,
+    take_batch,
+)
 from selfinstruct.config import GLAN_LEVELS, GlanSettings, default, file_sha256
 from selfinstruct.errors import UserError
 from selfinstruct.generate import build_backend, parse_price
@@ -203,6 +209,7 @@ def glan(ctx: click.Context, out: Path, **options: Any) -> None:
         concurrency=o["concurrency"],
     )  # fmt: skip
     backend = with_answer_model(backend, answer_model, api_key, o["timeout"])
+    backend = take_batch(o, backend)
     operational = {k: o.pop(k) for k in ("price", "quiet", "allow_setting_changes")}
     try:
         settings = GlanSettings(
