@@ -144,3 +144,180 @@ def test_files_split_at_the_byte_limit_and_by_model():
                     for raw in f}) >= 1 for f in files)  # fmt: skip
     models = [{int(json.loads(raw)["custom_id"][2:]) % 2 for raw in f} for f in files]
     assert all(len(m) == 1 for m in models)
+
+
+def cli(*args: str):
+    from click.testing import CliRunner
+
+    from selfinstruct.cli import main
+
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_batch_needs_a_server_model(tmp_path):
+    result = cli("generate", "--batch", "--n", "2", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: --batch needs a server model: pass --model (and --base-url for a self-hosted "
+        "server); the bundled model runs in-process"
+    )
+
+
+def vllm_run_batch(input_file: Path, output_file: Path) -> None:
+    """What `vllm run-batch -i INPUT -o OUTPUT` writes: a result line per request."""
+    from fake_batch_server import line_payload
+
+    rows = []
+    for number, raw in enumerate(input_file.read_text().splitlines(), start=1):
+        line = json.loads(raw)
+        body = line_payload(line["body"], line["url"].endswith("chat/completions"), number)
+        rows.append({"id": f"vllm-{number}", "custom_id": line["custom_id"],
+                     "response": {"status_code": 200, "request_id": f"r{number}", "body": body},
+                     "error": None})  # fmt: skip
+    output_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_batch_file_only_then_import_round_trip(tmp_path):
+    out = tmp_path / "run"
+    first = cli("generate", "--method", "alpaca", "--batch-file-only", "--model", "stub",
+                "--api", "chat", "--n", "30", "--out", str(out), "--quiet",
+                "--batch-quiet", "0.05")  # fmt: skip
+    assert first.exit_code == 0, first.output
+    rounds = 0
+    while True:
+        stopped = [line for line in first.output.splitlines() if line.startswith("Stopped: ")]
+        if not stopped:
+            break
+        message = stopped[0]
+        inputs = sorted(str(p) for p in (out / "batches").glob("*.input.jsonl"))
+        newest = Path(inputs[-1])
+        result_file = out / "batches" / f"{newest.name.split('.')[0]}.vllm.jsonl"
+        assert message == (
+            f"Stopped: batch input files written ({newest}): run `vllm run-batch -i FILE -o "
+            f"{result_file} --model stub` for each, then `selfinstruct batches {out} --import "
+            f"{result_file}`."
+        )
+        lines = [json.loads(raw) for raw in newest.read_text().splitlines()]
+        assert {line["url"] for line in lines} == {"/v1/chat/completions"}
+        assert all(line["method"] == "POST" and line["body"]["model"] == "stub" for line in lines)
+        vllm_run_batch(newest, result_file)
+        first = cli("batches", str(out), "--import", str(result_file))
+        assert first.exit_code == 0, first.output
+        rounds += 1
+        assert rounds < 5
+    assert len(records(out / "tasks.jsonl")) == 30
+    with FakeBatchServer() as fake:
+        run_generate(tmp_path / "online", 30, backend=batch_backend(fake), method="alpaca")
+    assert tasks(out) == tasks(tmp_path / "online")  # the same data either way
+    status = cli("batches", str(out), "--price", "2,4")
+    assert status.exit_code == 0
+    rows = status.output.splitlines()
+    assert rows[0].startswith("b00001  -  imported: ")
+    usage = [
+        json.loads(line) for line in (out / "batches" / "state.jsonl").read_text().splitlines()
+    ]
+    tokens = [u["usage"] for u in usage if u["event"] == "imported"]
+    prompt = sum(t["prompt_tokens"] for t in tokens)
+    completion = sum(t["completion_tokens"] for t in tokens)
+    spent = (prompt * 1.0 + completion * 2.0) / 1e6
+    assert (
+        rows[-2] == f"answered so far: {prompt}+{completion} tokens, {spent:.4f} USD at the "
+        "batch discount"
+    )
+    assert rows[-1] == "left: nothing waiting in a batch"
+
+
+def test_import_refuses_a_line_of_no_waiting_file(tmp_path):
+    out = tmp_path / "run"
+    cli("generate", "--method", "alpaca", "--batch-file-only", "--model", "stub", "--api",
+        "chat", "--n", "5", "--out", str(out), "--quiet", "--batch-quiet", "0.05")  # fmt: skip
+    stray = tmp_path / "stray.jsonl"
+    stray.write_text('{"id": "x", "custom_id": "nope", "response": null, "error": null}\n')
+    result = cli("batches", str(out), "--import", str(stray))
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"Error: {stray}, line 1: custom_id 'nope' is not a request waiting in a batch file of "
+        f"{out}"
+    )
+
+
+def test_batches_shows_each_file_and_what_is_left(tmp_path):
+    with FakeBatchServer() as fake:
+        run_generate(tmp_path / "run", 20, backend=batch_backend(fake), method="alpaca")
+        batch_id = fake.creates[0].id
+    result = cli("batches", str(tmp_path / "run"))
+    assert result.exit_code == 0
+    rows = result.output.splitlines()
+    state = [json.loads(x) for x in (tmp_path / "run/batches/state.jsonl").read_text().splitlines()]
+    usage = next(e["usage"] for e in state if e["event"] == "downloaded")
+    assert rows[0] == (
+        f"b00001  {batch_id}  completed: {usage['completed']} lines, {usage['completed']} done, "
+        f"0 failed, tokens {usage['prompt_tokens']}+{usage['completion_tokens']}"
+    )
+    assert (
+        rows[-2] == f"answered so far: {usage['prompt_tokens']}+{usage['completion_tokens']} tokens"
+    )
+    assert rows[-1] == "left: nothing waiting in a batch"
+
+
+def without_keys(value):
+    """Records without their request keys (the key names the server, which differs)."""
+    if isinstance(value, dict):
+        return {k: without_keys(v) for k, v in value.items() if "key" not in k}
+    if isinstance(value, list):
+        return [without_keys(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("method", ["respond", "judge", "evolve"])
+def test_other_methods_write_the_same_data_in_batch_mode(tmp_path, method):
+    from stub_server import StubServer
+    from test_judge import write_alpaca
+
+    data = write_alpaca(tmp_path / "data.json", count=6)
+    extra = {"respond": ["--compare"], "judge": ["--rate"], "evolve": ["--rounds", "2"]}[method]
+
+    def run(base_url: str, out: Path, *batch: str) -> None:
+        result = cli(method, str(data), "--out", str(out), "--model", "stub", "--base-url",
+                     base_url, "--api-key", "x", "--api", "completion", "--quiet", *extra,
+                     *batch)  # fmt: skip
+        assert result.exit_code == 0, result.output
+
+    with StubServer(delay=0.0) as stub:
+        run(stub.base_url, tmp_path / "live")
+    with FakeBatchServer() as fake:
+        run(fake.base_url, tmp_path / "batch", "--batch", "--poll-interval", "0.01",
+            "--batch-quiet", "0.05")  # fmt: skip
+        submitted = fake.submitted()
+    assert submitted and len(submitted) == len(set(submitted))
+    name = "judgments.jsonl" if method == "judge" else "tasks.jsonl"
+
+    def data_of(folder: str) -> list[str]:
+        found = records(tmp_path / folder / name)
+        return sorted(json.dumps(without_keys(r), sort_keys=True) for r in found)
+
+    assert data_of("live") and data_of("batch") == data_of("live")
+
+
+def test_the_summary_prices_batch_answers_at_half_the_list_price(tmp_path):
+    out = tmp_path / "run"
+    with FakeBatchServer() as fake:
+        result = cli("generate", "--method", "alpaca", "--batch", "--base-url", fake.base_url,
+                     "--model", "stub", "--api", "chat", "--api-key", "x", "--n", "10", "--out",
+                     str(out), "--quiet", "--price", "2,4", "--poll-interval", "0.01",
+                     "--batch-quiet", "0.05")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    expected = (summary["prompt_tokens"] * 1.0 + summary["completion_tokens"] * 2.0) / 1e6
+    assert summary["cost_usd"] == pytest.approx(expected)
+
+
+def test_batch_file_only_rerun_before_the_import_writes_nothing_new(tmp_path):
+    out = tmp_path / "run"
+    args = ("generate", "--method", "alpaca", "--batch-file-only", "--model", "stub", "--api",
+            "chat", "--n", "5", "--out", str(out), "--quiet", "--batch-quiet", "0.05")  # fmt: skip
+    first = cli(*args)
+    again = cli(*args)
+    assert again.exit_code == 0
+    assert again.output.splitlines()[-1] == first.output.splitlines()[-1]
+    assert [p.name for p in (out / "batches").glob("*.input.jsonl")] == ["b00001.input.jsonl"]

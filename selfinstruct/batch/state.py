@@ -46,14 +46,16 @@ class FileState:
 class BatchState:
     """Folds the log into one :class:`FileState` per batch file, and appends new steps."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, repair: bool = True) -> None:
+        """``repair``: cut a line torn by a kill (not for readers that only report)."""
         self.folder = folder
         self.path = batch_state_file(folder)
         self.token = ""
         self.files: dict[str, FileState] = {}
         self._out: JsonlAppender | None = None
         if self.path.exists():
-            repair_tail(self.path)
+            if repair:
+                repair_tail(self.path)
             for _, event in read_jsonl(self.path):
                 self._apply(event)
 
