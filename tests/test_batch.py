@@ -289,7 +289,10 @@ def test_other_methods_write_the_same_data_in_batch_mode(tmp_path, method):
         run(fake.base_url, tmp_path / "batch", "--batch", "--poll-interval", "0.01",
             "--batch-quiet", "0.05")  # fmt: skip
         submitted = fake.submitted()
+        files = len(fake.creates)
     assert submitted and len(submitted) == len(set(submitted))
+    if method == "respond":  # the answers in one file, then the scores of both in another
+        assert files == 2
     name = "judgments.jsonl" if method == "judge" else "tasks.jsonl"
 
     def data_of(folder: str) -> list[str]:

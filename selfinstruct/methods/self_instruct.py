@@ -103,6 +103,7 @@ class SelfInstruct:
             commit,
             wanted=lambda: len(self.machine) < target,
             lag=self.lag,
+            needed=lambda: target - len(self.machine),
         )
         return len(self.machine)
 
