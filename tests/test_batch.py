@@ -324,3 +324,48 @@ def test_batch_file_only_rerun_before_the_import_writes_nothing_new(tmp_path):
     assert again.exit_code == 0
     assert again.output.splitlines()[-1] == first.output.splitlines()[-1]
     assert [p.name for p in (out / "batches").glob("*.input.jsonl")] == ["b00001.input.jsonl"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("glan", "--disciplines", "2", "--subjects", "2", "--questions", "2"),
+        ("chat", "--n", "3", "--turns", "2-2"),
+    ],
+    ids=["glan", "chat"],
+)
+def test_glan_and_chat_write_the_same_data_in_batch_mode(tmp_path, args):
+    from stub_server import StubServer
+
+    def run(base_url: str, out: Path, *batch: str) -> None:
+        result = cli(*args, "--out", str(out), "--model", "stub", "--base-url", base_url,
+                     "--api-key", "x", "--quiet", *batch)  # fmt: skip
+        assert result.exit_code == 0, result.output
+
+    with StubServer(delay=0.0) as stub:
+        run(stub.base_url, tmp_path / "live")
+    with FakeBatchServer() as fake:
+        run(fake.base_url, tmp_path / "batch", "--batch", "--poll-interval", "0.01",
+            "--batch-quiet", "0.05")  # fmt: skip
+        submitted = fake.submitted()
+    assert submitted and len(submitted) == len(set(submitted))
+
+    def data_of(folder: str) -> list[str]:
+        found = records(tmp_path / folder / "tasks.jsonl")
+        return sorted(json.dumps(without_keys(r), sort_keys=True) for r in found)
+
+    assert data_of("live") and data_of("batch") == data_of("live")
+
+
+def test_the_round_size_is_a_data_setting_checked_on_resume(tmp_path):
+    out = tmp_path / "run"
+    with FakeBatchServer() as fake:
+        first = subprocess.run(command(fake, out), capture_output=True, text=True, timeout=120)
+        assert first.returncode == 0, first.stderr
+        again = [*command(fake, out)[:-4], "--batch-round", "20"]
+        refused = subprocess.run(again, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"Error: {out} was generated with batch_round=10, not 20: resuming would mix two "
+        "datasets; use another --out, or pass --allow-setting-changes"
+    )
