@@ -98,6 +98,28 @@ class RetryPolicy:
         return min(self.max_delay, self.base_delay * 2**attempt) * (0.5 + rng.random())
 
 
+def request_description(backend: Backend, request: Request) -> dict[str, object]:
+    """Everything that decides a request's answer; its hash is the response-cache key (and a
+    batch line's ``custom_id``)."""
+    description: dict[str, object] = {
+        **backend.identity(),
+        "text": request.prompt,
+        "decoding": request.decoding.as_dict(),
+        "seed": request.seed,
+    }
+    if request.messages:  # only then: the keys of one-message requests stay as they were
+        description["messages"] = [list(message) for message in request.messages]
+    return description
+
+
+def inflight_limit(concurrency: int, backend: Backend) -> int:
+    """Requests in flight at once: --concurrency, unless the backend batches (then every
+    request may wait in a batch file at once)."""
+    if getattr(backend, "window", None):
+        return max(1, backend.max_concurrency)
+    return max(1, min(concurrency, backend.max_concurrency))
+
+
 class ModelClient:
     def __init__(
         self,
@@ -112,7 +134,7 @@ class ModelClient:
         self.cache = cache
         self.retry = retry or RetryPolicy()
         self.usage = Usage()
-        self._semaphore = asyncio.Semaphore(max(1, min(concurrency, backend.max_concurrency)))
+        self._semaphore = asyncio.Semaphore(inflight_limit(concurrency, backend))
         self._jitter = random.Random()
         self._stopping = asyncio.Event()
         self._inflight: set[asyncio.Task[Completion]] = set()
@@ -127,14 +149,7 @@ class ModelClient:
             task.cancel()
 
     def key_for(self, request: Request) -> tuple[str, dict[str, object]]:
-        description = {
-            **self.backend.identity(),
-            "text": request.prompt,
-            "decoding": request.decoding.as_dict(),
-            "seed": request.seed,
-        }
-        if request.messages:  # only then: the keys of one-message requests stay as they were
-            description["messages"] = [list(message) for message in request.messages]
+        description = request_description(self.backend, request)
         return request_key(description), description
 
     async def call(self, request: Request) -> Answer:

@@ -116,6 +116,12 @@ class SelfInstructSettings(InstructionRunSettings):
     classify_decoding: Decoding = CLASSIFY_DECODING
     classification_instance_decoding: Decoding = CLASSIFICATION_INSTANCE_DECODING
     generation_instance_decoding: Decoding = GENERATION_INSTANCE_DECODING
+    batch_round: int | None = Field(
+        default=None,
+        ge=1,
+        description="batch mode: the bootstrap goes in rounds of this many prompts, each "
+        "sampling the pool as it stood after the previous round (None: pool_lag decides)",
+    )
 
 
 class AlpacaSettings(InstructionRunSettings):

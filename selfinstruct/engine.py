@@ -26,7 +26,14 @@ from typing import Any
 
 from selfinstruct.backends.base import Backend, Completion, Request
 from selfinstruct.cache import ResponseCache
-from selfinstruct.client import Answer, CallFailed, ModelClient, NotSent, RetryPolicy
+from selfinstruct.client import (
+    Answer,
+    CallFailed,
+    ModelClient,
+    NotSent,
+    RetryPolicy,
+    inflight_limit,
+)
 from selfinstruct.config import RunSettings
 from selfinstruct.errors import UserError
 from selfinstruct.gate import Rejection
@@ -108,6 +115,9 @@ class Engine:
         self._downstream: set[asyncio.Task[None]] = set()
         self._skipped: dict[str, set[int]] = {}
         self._interrupts = 0
+        bind = getattr(backend, "bind", None)  # a batching backend keeps its state in the folder
+        if bind is not None:
+            bind(folder.path, self.stop)
 
     # ------------------------------------------------------------------ for methods
 
@@ -187,16 +197,19 @@ class Engine:
         commit: Commit,
         wanted: Callable[[], bool],
         lag: Callable[[int], int],
+        needed: Callable[[], int] | None = None,
     ) -> None:
         """Ask ``request_for(k)`` for k = 0, 1, ... while ``wanted()``, committing answers in
         order. Request k is built only once answers 0 .. k-1-lag(k) are committed, so it may
         depend on exactly those. ``commit`` returns whether the answer added anything (a run
-        that adds nothing for STALL_LIMIT answers in a row has stalled)."""
+        that adds nothing for STALL_LIMIT answers in a row has stalled). ``needed``: at most
+        how many more requests can be of use (the items still wanted), which bounds what a
+        batching backend launches at once."""
         skipped = self._skipped_requests(stage)
         inflight: dict[int, asyncio.Task[tuple[str, Completion | None, CallFailed | None]]] = {}
         launched = committed = 0
-        limit = max(1, min(self.settings.concurrency, self.backend.max_concurrency))
         while wanted() and not self.stopping:
+            limit = self._ordered_limit(needed)
             while (
                 len(inflight) < limit
                 and launched - lag(launched) <= committed
@@ -291,6 +304,15 @@ class Engine:
             return "", None, None
         self._check_budget()
         return answer.key, answer.completion, None
+
+    def _ordered_limit(self, needed: Callable[[], int] | None) -> int:
+        """Ordered requests in flight: --concurrency; a batching backend takes its window, but
+        no more than ``needed()`` (a request sent in a batch is paid for even if the run has
+        what it wants before its answer is used)."""
+        window: int | None = getattr(self.backend, "window", None)
+        if not window:
+            return inflight_limit(self.settings.concurrency, self.backend)
+        return max(1, min(window, needed())) if needed is not None else window
 
     def _count_commit(self, productive: bool, completion: Completion) -> None:
         """The stall rule, and the failure streak: an answer cut off at max_tokens is as

@@ -33,3 +33,14 @@ def cost(
     if price is None:
         return None
     return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1_000_000
+
+
+# The OpenAI Batch API bills input and output tokens at half the list price.
+BATCH_DISCOUNT = 0.5
+
+
+def batch_price(price: tuple[float, float] | None) -> tuple[float, float] | None:
+    """The price per million tokens of a request answered through the Batch API."""
+    if price is None:
+        return None
+    return price[0] * BATCH_DISCOUNT, price[1] * BATCH_DISCOUNT

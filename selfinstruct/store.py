@@ -240,3 +240,27 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite(v) for v in value]
     return value
+
+
+# ------------------------------------------------------------------ batch mode (issue 14)
+BATCH_DIR = "batches"
+BATCH_STATE_FILE = "state.jsonl"
+
+
+def batch_dir(folder: Path) -> Path:
+    """Where batch mode keeps its input, output and error files and its state log."""
+    return folder / BATCH_DIR
+
+
+def batch_state_file(folder: Path) -> Path:
+    """The append-only log of every batch file's steps (written, uploaded, created, ...)."""
+    return batch_dir(folder) / BATCH_STATE_FILE
+
+
+def batch_input_file(folder: Path, name: str) -> Path:
+    return batch_dir(folder) / f"{name}.input.jsonl"
+
+
+def batch_output_file(folder: Path, name: str, kind: str = "output") -> Path:
+    """A result file saved from the provider (``kind`` output or error) or imported."""
+    return batch_dir(folder) / f"{name}.{kind}.jsonl"

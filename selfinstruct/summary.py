@@ -29,6 +29,7 @@ class StopKind(str, enum.Enum):
     INTERRUPTED = "interrupted"
     STALLED = "stalled"
     FAILED = "failed"
+    BATCH_FILES = "batch_files"  # --batch-file-only: input files written for an offline run
 
 
 class StageSummary(BaseModel):

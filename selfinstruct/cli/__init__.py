@@ -69,5 +69,9 @@ def _register() -> None:
 
     main.add_command(respond)
 
+    from selfinstruct.cli.batches_cmd import batches
+
+    main.add_command(batches)
+
 
 _register()

@@ -21,9 +21,12 @@ from selfinstruct.generate import build_settings, parse_decoding_overrides, pars
 from selfinstruct.records import load_seed_tasks
 from selfinstruct.resources import default_seed_path
 
+# Self-Instruct's bootstrap rounds in batch mode (the reference asks 5 prompts per round; a
+# batch takes hours, so a round here is large).
+DEFAULT_BATCH_ROUND = 1000
 # Options that only one method has.
 ONLY = {
-    "self-instruct": ("pool_lag", "classification_only"),
+    "self-instruct": ("pool_lag", "classification_only", "batch_round"),
     "alpaca": ("merged_items",),
 }
 
@@ -69,6 +72,13 @@ ONLY = {
     f"reproducible. [default: {default(SelfInstructSettings, 'pool_lag')}]",
 )
 @click.option(
+    "--batch-round",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Self-Instruct in batch mode: prompts go in rounds of this many, each sampling the "
+    f"pool as it stood after the previous round. [default with --batch: {DEFAULT_BATCH_ROUND}]",
+)
+@click.option(
     "--merged-items",
     type=click.Choice(["keep", "drop"]),
     default=None,
@@ -111,6 +121,9 @@ def generate(ctx: click.Context, method: str, n: int, out: Path, **options: Any)
     parse_price(o["price"])
     seeds_file = o.pop("seeds_path") or default_seed_path()
     load_seed_tasks(seeds_file)
+    batching = o["batch"] or o["batch_file_only"]
+    if method == "self-instruct" and o.get("batch_round") is None and batching:
+        o["batch_round"] = DEFAULT_BATCH_ROUND
     backend = take_backend(o)
     operational = {k: o.pop(k) for k in ("price", "quiet", "allow_setting_changes")}
     o["ascii_first_char"] = not o.pop("allow_non_ascii_start")

@@ -18,7 +18,8 @@ from selfinstruct.cli.running import (
     out_option,
     run_and_report,
     run_options,
-    take_backend,
+    take_batch,
+    take_model_backend,
 )
 from selfinstruct.config import GLAN_LEVELS, GlanSettings, default, file_sha256
 from selfinstruct.errors import UserError
@@ -203,8 +204,9 @@ def glan(ctx: click.Context, out: Path, **options: Any) -> None:
         load_benchmark(decontaminate_path)
     api_key = o["api_key"]
     answer_model = o.pop("answer_model")
-    backend = take_backend(o)
+    backend = take_model_backend(o)
     backend = with_answer_model(backend, answer_model, api_key, o["timeout"])
+    backend = take_batch(o, backend)
     operational = {k: o.pop(k) for k in ("price", "quiet", "allow_setting_changes")}
     try:
         settings = GlanSettings(

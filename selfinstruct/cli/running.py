@@ -19,8 +19,10 @@ from selfinstruct.backends.base import Backend
 from selfinstruct.cli.options import FINITE_NONNEGATIVE, FiniteFloatRange
 from selfinstruct.config import MAX_CONCURRENCY, RunSettings, default
 from selfinstruct.engine import Progress
+from selfinstruct.errors import UserError
 from selfinstruct.generate import build_backend, parse_price
 from selfinstruct.methods import run
+from selfinstruct.pricing import batch_price, price_for
 from selfinstruct.summary import EndpointSummary, RunResult, StopKind
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,6 +34,7 @@ EXIT_CODES = {
     StopKind.INTERRUPTED: 130,
     StopKind.STALLED: 2,
     StopKind.FAILED: 2,
+    StopKind.BATCH_FILES: 0,
 }
 
 
@@ -171,6 +174,7 @@ def run_options(func: F) -> F:
         help="Resume a run folder even if data settings differ from the saved ones.",
     ),
     click.option("--quiet", "-q", is_flag=True, help="No progress bar; print only the summary."),
+    *batch_option_list(),
     ])  # fmt: skip
 
 
@@ -181,9 +185,16 @@ RUN_OPTIONS = (
 
 
 def take_backend(options: dict[str, Any]) -> Backend:
-    """Build the backend from (and remove) the model options; nothing is loaded yet.
+    """Build the backend from (and remove) the model and batch options; nothing is loaded yet."""
+    return take_batch(options, take_model_backend(options))
+
+
+def take_model_backend(options: dict[str, Any]) -> Backend:
+    """The live backend from (and without) the model options.
 
     --concurrency is each server's limit unless its URL says #N, so the run's is their sum."""
+    if options.get("batch_file_only") and options.get("api_key") is None:
+        options["api_key"] = "not-needed"  # the files go to `vllm run-batch`, not to a provider
     urls = options.pop("base_url") or None
     backend = build_backend(
         model=options.pop("model"), base_url=urls, api_key=options.pop("api_key"),
@@ -240,6 +251,8 @@ def run_and_report(
     ``options`` (price, quiet, allow_setting_changes), print the outcome, exit."""
     price = parse_price(options.get("price"))
     quiet = bool(options.get("quiet"))
+    if is_batch(backend):
+        price = batch_price(price_for(settings.model, price))
 
     def resuming() -> None:
         if not quiet:
@@ -286,7 +299,11 @@ def _report(result: RunResult, out: Path) -> None:
             click.echo(f"endpoint {url}: {_endpoint_line(endpoint)}", err=True)
     if result.stop is not StopKind.COMPLETE:
         # A budget stop's reason says how to continue.
-        hint = "" if result.stop is StopKind.BUDGET else " Run the same command again to resume."
+        hint = (
+            ""
+            if result.stop in (StopKind.BUDGET, StopKind.BATCH_FILES)
+            else " Run the same command again to resume."
+        )
         click.echo(f"Stopped: {summary.stop_reason}.{hint}", err=True)
 
 
@@ -301,3 +318,82 @@ def _endpoint_line(endpoint: EndpointSummary) -> str:
     if endpoint.benched:
         parts.append(f"out of rotation {endpoint.benched} time{'s' * (endpoint.benched > 1)}")
     return ", ".join(parts)
+
+
+# ------------------------------------------------------------------ batch mode (issue 14)
+
+
+def batch_option_list() -> list[Callable[[F], F]]:
+    """--batch, --batch-file-only, --poll-interval, --batch-window, --batch-quiet."""
+    return [
+        click.option(
+            "--batch",
+            is_flag=True,
+            help="Send requests through the provider's Batch API (half price at OpenAI; "
+            "answers within 24 hours). Rerun the same command to take up a killed run.",
+        ),
+        click.option(
+            "--batch-file-only",
+            is_flag=True,
+            help="Write batch input files for `vllm run-batch` and stop; bring the results "
+            "back with `selfinstruct batches RUN --import OUT`.",
+        ),
+        click.option(
+            "--poll-interval",
+            type=FiniteFloatRange(min=0),
+            default=30.0,
+            show_default=True,
+            help="Batch mode: seconds between two looks at a running batch.",
+        ),
+        click.option(
+            "--batch-window",
+            type=click.IntRange(min=1),
+            default=1000,
+            show_default=True,
+            help="Batch mode: ordered requests (prompts for new tasks) waiting at once.",
+        ),
+        click.option(
+            "--batch-quiet",
+            type=FiniteFloatRange(min=0),
+            default=1.0,
+            show_default=True,
+            help="Batch mode: seconds without a new request before they go into a file.",
+        ),
+    ]
+
+
+BATCH_OPTIONS = ("batch", "batch_file_only", "poll_interval", "batch_window", "batch_quiet")
+
+
+def is_batch(backend: Backend) -> bool:
+    from selfinstruct.batch.backend import BatchBackend
+
+    return isinstance(backend, BatchBackend)
+
+
+def take_batch(options: dict[str, Any], backend: Backend) -> Backend:
+    """``backend`` itself, or (with --batch / --batch-file-only) a batching backend over it;
+    removes the batch options."""
+    chosen = {name: options.pop(name) for name in BATCH_OPTIONS}
+    if not (chosen["batch"] or chosen["batch_file_only"]):
+        return backend
+    from selfinstruct.backends.openai_api import OpenAIBackend
+    from selfinstruct.backends.pool import PoolBackend
+    from selfinstruct.backends.routing import RoutingBackend
+    from selfinstruct.batch.backend import BatchBackend
+
+    flag = "--batch-file-only" if chosen["batch_file_only"] else "--batch"
+    if isinstance(backend, RoutingBackend):
+        raise UserError(f"{flag} does not take --answer-model: run without it")
+    if isinstance(backend, PoolBackend):
+        raise UserError(f"{flag} takes one --base-url: a batch goes to one provider")
+    if not isinstance(backend, OpenAIBackend):
+        raise UserError(
+            f"{flag} needs a server model: pass --model (and --base-url for a self-hosted "
+            "server); the bundled model runs in-process"
+        )
+    return BatchBackend(
+        backend, file_only=chosen["batch_file_only"], poll_interval=chosen["poll_interval"],
+        quiet=chosen["batch_quiet"], window=chosen["batch_window"],
+        notify=lambda line: click.echo(line, err=True),
+    )  # fmt: skip

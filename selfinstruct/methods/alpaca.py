@@ -141,6 +141,7 @@ class Alpaca:
             lambda k, answer: self._commit(engine, k, answer, target),
             wanted=lambda: self.kept < target,
             lag=lambda k: k,  # a prompt sees only the seeds: no answer needs to come first
+            needed=lambda: target - self.kept,
         )
         return self.kept
 

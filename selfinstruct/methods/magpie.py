@@ -62,6 +62,7 @@ class Magpie:
             lambda k, answer: self._commit(engine, k, answer, target),
             wanted=lambda: self.kept < target,
             lag=lambda k: k,  # every query is sampled from the same pre-query template
+            needed=lambda: target - self.kept,
         )
         return self.kept
 

@@ -63,6 +63,8 @@ class SelfInstruct:
         return chat_message(stage, prompt) if self.chat else prompt  # type: ignore[arg-type]
 
     def lag(self, k: int) -> int:
+        if self.s.batch_round:  # rounds: prompt k sees the pool after the previous round
+            return k % self.s.batch_round
         return min(self.s.pool_lag, k // 2)
 
     # ----------------------------------------------------------------- stage 1
@@ -101,6 +103,7 @@ class SelfInstruct:
             commit,
             wanted=lambda: len(self.machine) < target,
             lag=self.lag,
+            needed=lambda: target - len(self.machine),
         )
         return len(self.machine)
 

@@ -1,0 +1,90 @@
+"""The provider's files and batches APIs, through the official ``openai`` client.
+
+Upload and create first look for what an earlier, killed session may already have done (a file
+of the same name; a batch of that input file), so a rerun never submits anything twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import openai
+
+from selfinstruct.backends.base import BackendError
+from selfinstruct.backends.openai_api import _status_error
+
+
+@dataclass
+class BatchInfo:
+    id: str
+    status: str
+    output_file_id: str | None
+    error_file_id: str | None
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)  # "code: message", for a failed batch
+
+
+def provider_error(exc: Exception, where: str) -> BackendError:
+    """A provider call's failure as a backend error: the caller decides what is fatal."""
+    if isinstance(exc, openai.APIStatusError):
+        return _status_error(exc)
+    if isinstance(exc, openai.APITimeoutError):
+        return BackendError("timeout", f"{where} timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        return BackendError("connection", f"cannot connect to {where}: {exc}")
+    return BackendError("malformed", f"unreadable answer from {where}: {exc}")
+
+
+class Provider:
+    def __init__(self, base_url: str | None, api_key: str, timeout: float) -> None:
+        self.where = base_url or "the OpenAI API"
+        self.client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
+        )
+
+    async def upload(self, remote_name: str, path: Path) -> str:
+        """The id of the uploaded input file (uploading it unless it is there already)."""
+        size = path.stat().st_size
+        async for found in self.client.files.list(purpose="batch"):
+            if found.filename == remote_name and found.bytes == size:
+                return found.id
+        uploaded = await self.client.files.create(
+            file=(remote_name, path.read_bytes()), purpose="batch"
+        )
+        return uploaded.id
+
+    async def create(self, file_id: str, endpoint: str, metadata: dict[str, str]) -> str:
+        """The id of the batch running ``file_id`` (creating it unless it exists already)."""
+        async for found in self.client.batches.list(limit=100):
+            if found.input_file_id == file_id and found.status != "cancelled":
+                return found.id
+        batch = await self.client.batches.create(
+            input_file_id=file_id, endpoint=endpoint, completion_window="24h",  # type: ignore[arg-type]
+            metadata=metadata,
+        )  # fmt: skip
+        return batch.id
+
+    async def retrieve(self, batch_id: str) -> BatchInfo:
+        batch = await self.client.batches.retrieve(batch_id)
+        counts = batch.request_counts
+        errors = [
+            f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else "")
+            for e in ((batch.errors.data or []) if batch.errors else [])
+        ]
+        return BatchInfo(
+            batch.id, batch.status, batch.output_file_id, batch.error_file_id,
+            {"total": counts.total, "completed": counts.completed, "failed": counts.failed}
+            if counts else {},
+            errors,
+        )  # fmt: skip
+
+    async def content(self, file_id: str) -> bytes:
+        response = await self.client.files.content(file_id)
+        return response.content
+
+    async def cancel(self, batch_id: str) -> None:
+        await self.client.batches.cancel(batch_id)
+
+    async def close(self) -> None:
+        await self.client.close()
