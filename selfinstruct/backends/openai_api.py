@@ -61,7 +61,8 @@ def _dropped(cause: BaseException | None) -> bool:
     return cause is not None and any(c.__name__ in _DROPPED for c in type(cause).__mro__)
 
 
-def _status_error(exc: openai.APIStatusError) -> BackendError:
+def status_error(exc: openai.APIStatusError) -> BackendError:
+    """The kind of an HTTP error status: what is retried, what ends the run."""
     status = exc.status_code
     message = f"HTTP {status}: {exc.message}"
     if status == 429:
@@ -90,6 +91,7 @@ class OpenAIBackend(Backend):
         self.base_url = base_url
         self.api = api or default_api(model)
         self.max_concurrency = max_concurrency
+        self.timeout = timeout
         self._secret = resolve_api_key(api_key, base_url)
         # The HTTP connection pool scans all its connections whenever a request starts or ends,
         # so one pool of 64 connections costs more CPU than the rest of a request; a client per
@@ -107,42 +109,49 @@ class OpenAIBackend(Backend):
         ]
         self._next = 0
 
-    def _options(self, request: Request) -> dict[str, Any]:
-        decoding = request.decoding
-        options: dict[str, Any] = {"model": self.model, **decoding.sampling_options()}
-        if decoding.stop:
-            options["stop"] = list(decoding.stop)[:4]  # OpenAI accepts at most four
-        if request.seed is not None:
-            options["seed"] = request.seed
-        return options
+    @property
+    def path(self) -> str:
+        """Where a request is POSTed under the base URL (also a batch line's ``url``)."""
+        return "/chat/completions" if self.api == "chat" else "/completions"
 
-    async def complete(self, request: Request, text: str) -> Completion:
-        chat = self.api == "chat"
-        body = self._options(request)
-        if chat:
+    @property
+    def api_key(self) -> str:
+        return self._secret
+
+    def body(self, request: Request, text: str) -> dict[str, Any]:
+        """The JSON body sent for ``request``: live, or as a line of a batch file."""
+        decoding = request.decoding
+        body: dict[str, Any] = {"model": self.model, **decoding.sampling_options()}
+        if decoding.stop:
+            body["stop"] = list(decoding.stop)[:4]  # OpenAI accepts at most four
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if self.api == "chat":
             body["messages"] = request.chat_messages(text)
         else:
             body["prompt"] = text
+        return body
+
+    async def complete(self, request: Request, text: str) -> Completion:
+        body = self.body(request, text)
         try:
             # The client's documented ``post`` for the plain JSON body: it skips the per-request
             # transformation and model construction of ``create`` (a third of the CPU time of a
             # request), and keeps the raw body for the record when it cannot be read.
             client = self._clients[self._next % len(self._clients)]
             self._next += 1
-            raw = await client.post(
-                "/chat/completions" if chat else "/completions", body=body, cast_to=str
-            )
+            raw = await client.post(self.path, body=body, cast_to=str)
         except openai.APITimeoutError:
             raise BackendError("timeout", "the request timed out") from None
         except openai.APIConnectionError as exc:
             raise self._connection_error(exc) from None
         except openai.APIStatusError as exc:
-            error = _status_error(exc)
+            error = status_error(exc)
             error.message = self._redact(error.message)
             raise error from None
         except openai.APIResponseValidationError as exc:
             raise BackendError("malformed", self._redact(f"unreadable response: {exc}")) from None
-        return self._parse(raw, chat)
+        return self.parse(raw)
 
     def _connection_error(self, exc: openai.APIConnectionError) -> BackendError:
         """Tell "nothing is listening" (kind "connection", which the pipeline reports as a
@@ -157,8 +166,9 @@ class OpenAIBackend(Backend):
             return BackendError("dropped", self._redact(message))
         return BackendError("connection", self._redact(f"cannot connect to {self.where}: {detail}"))
 
-    def _parse(self, raw: str, chat: bool) -> Completion:
+    def parse(self, raw: str) -> Completion:
         """The answer, finish reason and usage from the JSON body of a completion response."""
+        chat = self.api == "chat"
         try:
             data = json.loads(raw)
             choice = data["choices"][0]

@@ -149,7 +149,7 @@ class BatchBackend(Backend):
 
     def _completion(self, result: Result) -> Completion:
         if result.ok:
-            return self.inner._parse(json.dumps(result.body), self.api == "chat")
+            return self.inner.parse(json.dumps(result.body))
         status = result.status
         if status in (401, 403):
             kind = "auth"
@@ -164,7 +164,7 @@ class BatchBackend(Backend):
     def _answer(self, saved: tuple[Path, int]) -> Completion:
         path, offset = saved
         data = json.loads(read_line_at(path, offset))
-        return self.inner._parse(json.dumps(data["response"]["body"]), self.api == "chat")
+        return self.inner.parse(json.dumps(data["response"]["body"]))
 
     def _settle(self, custom_id: str, result: Result) -> None:
         future = self._waiting.pop(custom_id, None)
@@ -203,14 +203,10 @@ class BatchBackend(Backend):
     # ------------------------------------------------------------------ collecting
 
     def _enqueue(self, custom_id: str, request: Request, text: str) -> None:
-        chat = self.api == "chat"
-        body = self.inner._options(request)
-        if chat:
-            body["messages"] = request.chat_messages(text)
-        else:
-            body["prompt"] = text
-        endpoint = "/v1/chat/completions" if chat else "/v1/completions"
-        self._queue[custom_id] = Line(custom_id, self.model, endpoint, body)
+        endpoint = "/v1" + self.inner.path
+        self._queue[custom_id] = Line(
+            custom_id, self.model, endpoint, self.inner.body(request, text)
+        )
         self._last = time.monotonic()
         assert self._wake is not None
         self._wake.set()
@@ -281,12 +277,8 @@ class BatchBackend(Backend):
 
     def _provider_for(self) -> Provider:
         if self._provider is None:
-            self._provider = Provider(self.base_url, self.inner._secret, self.inner_timeout)
+            self._provider = Provider(self.base_url, self.inner.api_key, self.inner.timeout)
         return self._provider
-
-    @property
-    def inner_timeout(self) -> float:
-        return float(self.inner._clients[0].timeout)  # type: ignore[arg-type]
 
     async def _run_file(self, name: str) -> None:
         assert self._state is not None and self.folder is not None

@@ -12,7 +12,7 @@ from pathlib import Path
 import openai
 
 from selfinstruct.backends.base import BackendError
-from selfinstruct.backends.openai_api import _status_error
+from selfinstruct.backends.openai_api import status_error
 
 
 @dataclass
@@ -28,7 +28,7 @@ class BatchInfo:
 def provider_error(exc: Exception, where: str) -> BackendError:
     """A provider call's failure as a backend error: the caller decides what is fatal."""
     if isinstance(exc, openai.APIStatusError):
-        return _status_error(exc)
+        return status_error(exc)
     if isinstance(exc, openai.APITimeoutError):
         return BackendError("timeout", f"{where} timed out")
     if isinstance(exc, openai.APIConnectionError):
