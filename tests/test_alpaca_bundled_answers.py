@@ -29,13 +29,10 @@ def parsed(answer: dict) -> list[str]:
 def test_item_by_item():
     first, second, third, fourth, fifth = (parsed(answer) for answer in RAW)
     assert first == ["item_malformed", "item_truncated"]  # cut at 3,072 tokens, in a loop
-    assert second == [
-        "item_malformed",  # item 4 writes four "4. Output:" fields
-        "Pick the incorrect answer.",
-        "Choose the correct option in a list.",
-        "Pick the wrong option.",
-        "Pick the correct option.",
-    ] + ["item_malformed"] * 18  # then restarts at "1." and spells letters
+    kept = ["Pick the incorrect answer.", "Choose the correct option in a list.",
+            "Pick the wrong option.", "Pick the correct option."]  # fmt: skip
+    # Item 4 writes four "4. Output:" fields; after item 8 the model restarts at "1.".
+    assert second == ["item_malformed", *kept] + ["item_malformed"] * 18
     # Items 4 to 9 without a "###" between them: one item, the rest riding in its output, as
     # in the reference.
     assert third == ["What is the opposite of this: A. All blue people are human. B. Some "
