@@ -454,8 +454,27 @@ class NoveltyIndex:
             else:
                 pl.append(pos)
 
+    def _recode(self) -> None:
+        """Give the most frequent tokens the smallest codes (the LCS is the same under any
+        one-to-one renaming). Codes are handed out in first-seen order, so the seeds' own words
+        take the first few hundred; rapidfuzz looks a code below 256 up in a table and any
+        other in a hash map, so frequent words with small codes make a full scan about twice
+        as fast."""
+        freq = self._freq
+        tokens = sorted(self._vocab, key=lambda t: -freq.get(self._vocab[t], 0))  # stable
+        renamed = {self._vocab[t]: _id_char(i + 1) for i, t in enumerate(tokens)}
+        table = str.maketrans(renamed)
+        self._vocab = {t: renamed[c] for t, c in self._vocab.items()}
+        self._enc = [enc.translate(table) for enc in self._enc]
+        # An element is a token's code followed by its copy number (digits, themselves
+        # possibly codes): rename the first character only.
+        self._freq = {renamed[k[0]] + k[1:]: f for k, f in freq.items()}
+        self._cache.clear()
+        self._last_elems = ("", [])
+
     def _rebuild(self) -> None:
-        """Re-rank elements by current frequency (rare first) and re-index."""
+        """Re-code tokens and re-rank elements by current frequency (rare first); re-index."""
+        self._recode()
         freq = self._freq
         # Stable sort: equally frequent elements keep first-seen order.
         order = sorted(freq, key=freq.__getitem__)
