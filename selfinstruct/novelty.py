@@ -558,8 +558,9 @@ class NoveltyIndex:
         """Score ``texts`` against the pool as it is now, in one native batch, for the
         :meth:`query` calls that follow (replacing any earlier prescan).
 
-        A full scan of one text costs mostly the per-call preparation of the whole pool, not
-        the LCS itself, so a batch of texts costs little more than one. A prescanned text's
+        One native call for the whole batch, and a text's decision and its record then share
+        one scan (with frequent tokens on small codes this measures about as fast as one full
+        scan per kept text: benchmarks/alpaca_commit.py --no-prepare). A prescanned text's
         queries score it against the texts added since the prescan one by one and take the
         rest from the batch, so every figure is the one a plain query gives; its decisions
         (``top_k == 0``) come from the full row, so ``max_score`` is exact even when novel.
