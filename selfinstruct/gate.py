@@ -54,8 +54,8 @@ class InstructionGate:
 
     def prepare(self, texts: Sequence[str]) -> None:
         """Score the candidates of one answer against the pool in one batch, before they are
-        checked and admitted one by one: the same decisions and figures, at a fraction of the
-        cost of a full scan per admitted text."""
+        checked and admitted one by one: the same decisions and figures, each candidate's
+        decision and record sharing one scan (see NoveltyIndex.prescan)."""
         if self.novelty:
             self.index.prescan(texts)
 
