@@ -3,16 +3,21 @@
 The stub (tests/stub_server.py) runs in its own process and answers every request after a
 fixed delay, so the ideal rate is concurrency / delay requests per second (320/s at 64 and
 200 ms). The pipeline runs in this process through the library (no Python start-up in the
-figures); its CPU time is this process's CPU time during the run, the stub's excluded.
+figures); its CPU time is this process's CPU time during the run. The stub's own CPU time
+during the run is reported beside it (from /proc, on Linux): on a machine with few cores the two
+processes share them, and a stub that needs a core of its own caps the rate however lean the
+pipeline is.
 
     python benchmarks/throughput.py [--n 3000] [--concurrency 64] [--delay 0.2] [--api chat]
-                                    [--profile out.prof]
+                                    [--method alpaca] [--profile out.prof] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +41,15 @@ def start_stub(delay: float) -> tuple[subprocess.Popen[str], int]:
     return process, int(line.split()[1])
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stub_stats(port: int) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as response:
         return json.loads(response.read())
@@ -50,6 +64,7 @@ def main() -> None:
     parser.add_argument("--method", choices=["self-instruct", "alpaca"], default="self-instruct")
     parser.add_argument("--pool-lag", type=int, default=64, help="self-instruct only")
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats here")
+    parser.add_argument("--out", type=Path, default=None, help="keep the run folder here")
     args = parser.parse_args()
 
     from selfinstruct.generate import build_backend, build_settings
@@ -76,12 +91,17 @@ def main() -> None:
 
                 profiler = cProfile.Profile()
                 profiler.enable()
+            stub0 = cpu_seconds(stub.pid)
             cpu0, wall0 = time.process_time(), time.perf_counter()
             result = run(settings, backend, out)
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            stub1 = cpu_seconds(stub.pid)
             if profiler is not None:
                 profiler.disable()
                 profiler.dump_stats(args.profile)
+            if args.out is not None:
+                shutil.rmtree(args.out, ignore_errors=True)
+                shutil.copytree(out, args.out)
         stats = stub_stats(port)
     finally:
         stub.terminate()
@@ -99,6 +119,11 @@ def main() -> None:
     print(
         f"pipeline CPU        {cpu:.2f} s = {1000 * cpu / max(requests, 1):.2f} s per 1,000 requests"
     )
+    if stub0 is not None and stub1 is not None:
+        stub_cpu = stub1 - stub0
+        print(f"stub CPU            {stub_cpu:.2f} s = "
+              f"{1000 * stub_cpu / max(requests, 1):.2f} s per 1,000 requests")  # fmt: skip
+    print(f"load average        {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if stats["repeated_prompts"]:
         print(f"warning: {stats['repeated_prompts']} prompts were sent more than once")
 

@@ -87,10 +87,14 @@ class InstructionFilter:
     _patterns: list[tuple[str, re.Pattern[str]]] = field(init=False, repr=False, compare=False)
 
     _echoes: frozenset[tuple[str, ...]] = field(init=False, repr=False, compare=False)
+    _any: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         patterns = [(w, re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE)) for w in self.blacklist]
         object.__setattr__(self, "_patterns", patterns)
+        # One scan for "any blacklisted word": it matches exactly where one of the patterns does.
+        either = "|".join(rf"\b{re.escape(w)}\b" for w in self.blacklist)
+        object.__setattr__(self, "_any", re.compile(either, re.IGNORECASE) if either else None)
         echoes = prompt_phrases(self.echo_words) if self.echo_words > 0 else frozenset()
         object.__setattr__(self, "_echoes", echoes)
 
@@ -112,7 +116,7 @@ class InstructionFilter:
             found.append("too_short")
         if words > self.max_words:
             found.append("too_long")
-        if any(pattern.search(text) for _, pattern in self._patterns):
+        if self._any is not None and self._any.search(text):
             found.append("blacklist")
         if self._writes_a_program(text):
             found.append("write_a_program")

@@ -322,7 +322,7 @@ class NoveltyIndex:
         self._vocab: dict[str, str] = {}  # token -> code point char
         self._texts: list[str] = []
         self._enc: list[str] = []
-        self._lens = np.zeros(1024, dtype=np.int32)
+        self._lens = np.zeros(1024, dtype=np.float64)  # token counts, as the F formula wants
         # One inverted index (element -> pool positions) per required number
         # of shared prefix elements d = 1..delta.
         self.delta = self.prefix_delta
@@ -337,6 +337,16 @@ class NoveltyIndex:
         self._next_rebuild = self.first_rebuild
         self._cache: dict[str, tuple[str, bool, int]] = {}
         self._cache_max = 1 << 16
+        # prescan(): each text's scores against the first _prescan_size pool texts, and the
+        # last whole row computed from them (a decision and then the record reuse it).
+        self._prescan: dict[str, np.ndarray] = {}
+        self._prescan_size = 0
+        self._last_row: tuple[str, int, np.ndarray] | None = None
+        # Buffers the full scans reuse (grown, never shrunk): arrays of a few hundred KB made
+        # afresh for every scan cost more in page faults than the arithmetic itself.
+        self._rows = np.empty(0)
+        self._row = np.empty(0)
+        self._work = np.empty(0)
 
     # -- basics ------------------------------------------------------------
 
@@ -444,8 +454,27 @@ class NoveltyIndex:
             else:
                 pl.append(pos)
 
+    def _recode(self) -> None:
+        """Give the most frequent tokens the smallest codes (the LCS is the same under any
+        one-to-one renaming). Codes are handed out in first-seen order, so the seeds' own words
+        take the first few hundred; rapidfuzz looks a code below 256 up in a table and any
+        other in a hash map, so frequent words with small codes make a full scan about twice
+        as fast."""
+        freq = self._freq
+        tokens = sorted(self._vocab, key=lambda t: -freq.get(self._vocab[t], 0))  # stable
+        renamed = {self._vocab[t]: _id_char(i + 1) for i, t in enumerate(tokens)}
+        table = str.maketrans(renamed)
+        self._vocab = {t: renamed[c] for t, c in self._vocab.items()}
+        self._enc = [enc.translate(table) for enc in self._enc]
+        # An element is a token's code followed by its copy number (digits, themselves
+        # possibly codes): rename the first character only.
+        self._freq = {renamed[k[0]] + k[1:]: f for k, f in freq.items()}
+        self._cache.clear()
+        self._last_elems = ("", [])
+
     def _rebuild(self) -> None:
-        """Re-rank elements by current frequency (rare first) and re-index."""
+        """Re-code tokens and re-rank elements by current frequency (rare first); re-index."""
+        self._recode()
         freq = self._freq
         # Stable sort: equally frequent elements keep first-seen order.
         order = sorted(freq, key=freq.__getitem__)
@@ -525,12 +554,45 @@ class NoveltyIndex:
             self._index_prefix(pos, enc, elems)
         return pos
 
+    def prescan(self, texts: Sequence[str]) -> None:
+        """Score ``texts`` against the pool as it is now, in one native batch, for the
+        :meth:`query` calls that follow (replacing any earlier prescan).
+
+        One native call for the whole batch, and a text's decision and its record then share
+        one scan (with frequent tokens on small codes this measures about as fast as one full
+        scan per kept text: benchmarks/alpaca_commit.py --no-prepare). A prescanned text's
+        queries score it against the texts added since the prescan one by one and take the
+        rest from the batch, so every figure is the one a plain query gives; its decisions
+        (``top_k == 0``) come from the full row, so ``max_score`` is exact even when novel.
+        """
+        self._last_row = None
+        size = len(self._texts)
+        distinct = list(dict.fromkeys(texts))
+        self._prescan_size = size
+        if not size or not distinct:
+            self._prescan = {}
+            return
+        encoded = [self._encode(text)[0] for text in distinct]
+        lcs = process.cdist(encoded, self._enc, scorer=LCSseq.similarity, dtype=np.int32, workers=1)
+        m = np.array([[len(e)] for e in encoded], dtype=np.float64)
+        cells = lcs.size
+        if len(self._rows) < cells:
+            self._rows = np.empty(max(cells, 2 * len(self._rows)))
+        f = self._f_into(lcs, m, self._lens[:size], self._rows[:cells].reshape(lcs.shape))
+        self._prescan = dict(zip(distinct, f, strict=True))
+
+    @property
+    def prescanned(self) -> int:
+        """How many texts the last :meth:`prescan` holds."""
+        return len(self._prescan)
+
     def query(self, text: str, top_k: int | None = None, with_mean: bool = False) -> NoveltyResult:
         """Score ``text`` against the pool (without adding it).
 
         ``top_k=None`` uses the index default.  ``top_k == 0`` and
         ``with_mean=False`` take the pruned fast path; otherwise every pool
         entry is scored (vectorized) to get exact neighbours and the mean.
+        A text of the last :meth:`prescan` is always scored in full, from it.
         """
         k = self.top_k if top_k is None else top_k
         if k < 0:
@@ -539,6 +601,8 @@ class NoveltyIndex:
         if not self._texts:
             # Nothing in the pool can exceed the threshold: always novel.
             return NoveltyResult(0.0, True, [], None)
+        if text in self._prescan:
+            return self._result(self._prescanned_row(text, enc), k, with_mean)
         if k == 0 and not with_mean and self._tp > 0:
             return self._query_fast(enc)
         return self._query_full(enc, k, with_mean)
@@ -587,14 +651,57 @@ class NoveltyIndex:
         m = len(enc)
         if m == 0:
             return np.zeros(size, dtype=np.float64)
-        lcs = process.cdist([enc], self._enc, scorer=LCSseq.similarity, dtype=np.int32, workers=1)[
-            0
-        ].astype(np.float64)
-        n = self._lens[:size].astype(np.float64)
-        return _f_vectorized(lcs, float(m), n)
+        lcs = process.cdist([enc], self._enc, scorer=LCSseq.similarity, dtype=np.int32, workers=1)
+        if len(self._row) < size:
+            self._row = np.empty(max(size, 2 * len(self._row)))
+        return self._f_into(lcs[0], float(m), self._lens[:size], self._row[:size])
+
+    def _f_into(
+        self, lcs: np.ndarray, m: np.ndarray | float, n: np.ndarray, out: np.ndarray
+    ) -> np.ndarray:
+        """:func:`_f_vectorized` into ``out``, with the index's work buffers for the rest
+        (the same float operations in the same order, so the same bits)."""
+        cells = out.size
+        if len(self._work) < 2 * cells:
+            self._work = np.empty(max(2 * cells, 2 * len(self._work)))
+        recall = self._work[:cells].reshape(out.shape)
+        denom = self._work[cells : 2 * cells].reshape(out.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.divide(lcs, m, out=out)  # precision
+            np.divide(lcs, n, out=recall)
+            np.add(out, recall, out=denom)
+            np.multiply(out, 2, out=out)
+            np.multiply(out, recall, out=out)
+            np.divide(out, denom, out=out)
+        # No tokens on either side (0/0): 0.0, as _f_from_lcs.
+        np.copyto(out, 0.0, where=~(denom > 0))
+        return out
+
+    def _prescanned_row(self, text: str, enc: str) -> np.ndarray:
+        """Exact scores of a prescanned text against the whole pool: the prescan's, then the
+        texts added since, in pool order (the same array :meth:`_scores_all` computes)."""
+        size = len(self._texts)
+        last = self._last_row
+        if last is not None and last[0] == text and last[1] == size:
+            return last[2]
+        row = self._prescan[text]
+        start = self._prescan_size
+        if size > start:
+            m = len(enc)
+            tail = np.zeros(size - start, dtype=np.float64)
+            if m:
+                lcs = process.cdist(
+                    [enc], self._enc[start:], scorer=LCSseq.similarity, dtype=np.int32, workers=1
+                )[0].astype(np.float64)
+                tail = _f_vectorized(lcs, float(m), self._lens[start:size])
+            row = np.concatenate((row, tail))
+        self._last_row = (text, size, row)
+        return row
 
     def _query_full(self, enc: str, k: int, with_mean: bool) -> NoveltyResult:
-        f = self._scores_all(enc)
+        return self._result(self._scores_all(enc), k, with_mean)
+
+    def _result(self, f: np.ndarray, k: int, with_mean: bool) -> NoveltyResult:
         best = float(f.max())
         top: list[Similar] = []
         if k:
@@ -680,11 +787,23 @@ def _shared_by_at_least(lists: list[array[int]], r: int) -> Iterable[int]:
 
 
 def _top_k_indices(f: np.ndarray, k: int) -> list[int]:
-    """Indices of the k largest scores, best first, ties by lower index."""
-    size = len(f)
-    if k >= size:
+    """Indices of the k largest scores, best first, ties by lower index.
+
+    Scores are never negative and mostly 0.0 (texts without a common token); a selection over
+    the whole array is slow on so many equal values, so it runs on the positive scores only,
+    and zeros, when needed, follow in position order.
+    """
+    if k <= 0:
+        return []
+    if k >= len(f):
         return np.argsort(-f, kind="stable").tolist()
-    kth = np.partition(f, size - k)[size - k]  # k-th largest value
-    cand = np.flatnonzero(f >= kth)  # ascending index order
-    order = np.argsort(-f[cand], kind="stable")
-    return cand[order[:k]].tolist()
+    pos = np.flatnonzero(f > 0)  # ascending index order
+    scores = f[pos]
+    if len(pos) > k:
+        kth = np.partition(scores, len(pos) - k)[len(pos) - k]  # k-th largest value
+        keep = scores >= kth
+        pos, scores = pos[keep], scores[keep]
+    best = pos[np.argsort(-scores, kind="stable")[:k]].tolist()
+    if len(best) < k:
+        best += np.flatnonzero(f <= 0)[: k - len(best)].tolist()
+    return best

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ANCHORS
+from hypothesis import given
+from hypothesis import strategies as st
 
 from selfinstruct.filters import (
     ALPACA_EXTRA_BLACKLIST,
@@ -441,3 +443,17 @@ def test_no_seed_or_alpaca_instruction_is_a_prompt_echo():
     alpaca = [r["instruction"] for r in json.loads(ALPACA_5000.read_text("utf-8"))]
     assert len(seeds) == 175 and len(alpaca) == 5000
     assert [t for t in seeds + alpaca if "prompt_echo" in PAPER.failures(t)] == []
+
+
+SCAN_WORDS = ["go", "to", "Go to", "maps", "map", "xmap", "Draw", "drawer", "plot,",
+              "image-based", "the", "file_name", "VIDEO", "audio's"]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(SCAN_WORDS), min_size=1, max_size=8))
+def test_blacklist_scan_agrees_with_each_word(words):
+    """The one-regex scan finds a blacklisted word exactly when some word's own pattern does."""
+    text = "Please " + " ".join(words)
+    for rules in (PAPER, ALPACA):
+        each = any(pattern.search(text) for _, pattern in rules._patterns)
+        assert ("blacklist" in rules.failures(text)) == each
+        assert (rules.blacklisted_word(text) is not None) == each

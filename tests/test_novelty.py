@@ -24,6 +24,7 @@ from selfinstruct.novelty import (
     _elements,
     _f_from_lcs,
     _f_vectorized,
+    _top_k_indices,
     rouge_l_f,
     tokenize,
 )
@@ -490,3 +491,93 @@ def test_long_repetitive_texts_match_rouge_score(
 ) -> None:
     idx = _index(threshold, "rouge", 0, delta, rebuild)
     _check_against_brute(texts, threshold, "rouge", idx, 0, False)
+
+
+# --------------------------------------------------------------------------
+# Prescan: a batch of queries scored in one native call (Alpaca's answers)
+# --------------------------------------------------------------------------
+
+
+@st.composite
+def _batches(draw: st.DrawFn) -> list[list[str]]:
+    """A corpus cut into batches, with repeats inside a batch (a model repeating itself)."""
+    texts = draw(_corpus())
+    batches: list[list[str]] = []
+    while texts:
+        size = draw(st.integers(1, 6))
+        batch, texts = texts[:size], texts[size:]
+        if draw(st.booleans()):
+            batch.append(draw(st.sampled_from(batch)))
+        batches.append(batch)
+    return batches
+
+
+@given(_batches(), _THRESHOLDS, st.integers(0, 10), st.sampled_from(["rouge", "unicode"]))
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_prescan_gives_the_same_results(
+    batches: list[list[str]], threshold: float, top_k: int, tokenizer: str
+) -> None:
+    """Scoring a batch up front, then deciding and adding one text at a time (so later texts
+    of the batch also meet earlier ones), gives exactly the figures of one query per text,
+    which the tests above check against rouge_score."""
+    plain = _index(threshold, tokenizer, rebuild=5)
+    batched = _index(threshold, tokenizer, rebuild=5)
+    for batch in batches:
+        batched.prescan(batch)
+        for text in batch:
+            want = plain.query(text, top_k=0)
+            got = batched.query(text, top_k=0)
+            assert got.novel == want.novel
+            if not want.novel:
+                assert got.max_score == want.max_score
+            want = plain.query(text, top_k=top_k, with_mean=True)
+            assert batched.query(text, top_k=top_k, with_mean=True) == want
+            if want.novel:
+                plain.add(text)
+                batched.add(text)
+    assert batched.texts == plain.texts
+
+
+def test_prescan_is_forgotten_by_the_next_one() -> None:
+    idx = NoveltyIndex()
+    idx.add("the cat sat on the mat")
+    idx.prescan(["a cat sat on a mat", "dogs bark"])
+    assert idx.prescanned == 2
+    idx.prescan(["dogs bark"])
+    assert idx.prescanned == 1
+    assert idx.query("a cat sat on a mat", top_k=1).max_score == _ref(
+        "the cat sat on the mat", "a cat sat on a mat"
+    )
+
+
+def test_prescan_equals_plain_queries_on_a_larger_pool() -> None:
+    """Hundreds of texts: numpy's pairwise sums of the mean run over several blocks, and rows
+    of the batch start at every offset."""
+    texts = _zipf_corpus(1500, seed=11)
+    plain = _index(rebuild=64)
+    batched = _index(rebuild=64)
+    for start in range(0, len(texts), 7):
+        batch = texts[start : start + 7]
+        batched.prescan(batch)
+        for text in batch:
+            want = plain.query(text, top_k=10, with_mean=True)
+            assert batched.query(text, top_k=0).novel == want.novel
+            assert batched.query(text, top_k=10, with_mean=True) == want
+            if want.novel:
+                plain.add(text)
+                batched.add(text)
+    assert 500 < len(plain) < len(texts)
+
+
+@given(
+    st.lists(
+        st.sampled_from([0.0, 0.0, 0.0, 0.25, 0.5, 0.5, 0.7000000000000001, 1.0]), max_size=40
+    ),
+    st.integers(0, 45),
+)
+@settings(max_examples=300, deadline=None)
+def test_top_k_indices_is_a_stable_descending_sort(scores: list[float], k: int) -> None:
+    """Best first, ties by position: mostly zeros (unrelated texts), few distinct values."""
+    f = np.array(scores, dtype=np.float64)
+    want = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k]
+    assert _top_k_indices(f, k) == want
