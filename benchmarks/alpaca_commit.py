@@ -5,7 +5,7 @@ machine, with everyone else's load. This replays the stub server's answers to th
 ``--answers`` Alpaca prompts through the parser and the instruction gate exactly as a run
 commits them, and reports the CPU seconds (the best of ``--repeat`` passes).
 
-    python benchmarks/alpaca_commit.py [--answers 1400] [--n 4000] [--repeat 3] [--no-prepare]
+    python benchmarks/alpaca_commit.py [--answers 1400] [--n 4000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from selfinstruct.records import load_seed_tasks  # noqa: E402
 from selfinstruct.resources import default_seed_path  # noqa: E402
 
 
-def replay(settings: AlpacaSettings, answers: list[str], prepare: bool) -> tuple[float, int]:
+def replay(settings: AlpacaSettings, answers: list[str]) -> tuple[float, int]:
     seeds = load_seed_tasks(settings.seeds_path)
     gate = InstructionGate.from_settings(
         settings.blacklist, settings.ascii_first_char, settings.tokenizer, settings.threshold,
@@ -38,8 +38,6 @@ def replay(settings: AlpacaSettings, answers: list[str], prepare: bool) -> tuple
     started = time.process_time()
     for k, text in enumerate(answers):
         items = parse_items(text, settings.prompt_instructions + 1, truncated=False, chat=True)
-        if prepare:
-            gate.prepare([item.instruction for item in items if isinstance(item, Item)])
         for item in items:
             if not isinstance(item, Item) or kept >= settings.n:
                 continue
@@ -54,17 +52,15 @@ def main() -> None:
     parser.add_argument("--answers", type=int, default=1400)
     parser.add_argument("--n", type=int, default=4000, help="tasks to keep, as generate --n")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--no-prepare", action="store_true", help="one full scan per kept task")
     args = parser.parse_args()
     settings = AlpacaSettings(
         n=args.n, model="stub", api="chat", seeds_path=str(default_seed_path()), seeds_sha256=""
     )
     method = Alpaca(settings, load_seed_tasks(settings.seeds_path), "chat")
     answers = [alpaca_answer(method.request(k).prompt, chat=True) for k in range(args.answers)]
-    prepare = not args.no_prepare and hasattr(InstructionGate, "prepare")
-    runs = [replay(settings, answers, prepare) for _ in range(args.repeat)]
+    runs = [replay(settings, answers) for _ in range(args.repeat)]
     best = min(seconds for seconds, _ in runs)
-    print(f"{args.answers} answers, {runs[0][1]} tasks kept, prepare={prepare}: best of "
+    print(f"{args.answers} answers, {runs[0][1]} tasks kept: best of "
           f"{args.repeat} {best:.2f} CPU s = {1000 * best / args.answers:.2f} ms per answer")  # fmt: skip
 
 

@@ -7,7 +7,7 @@ snake_case reason (what ``rejected.jsonl`` records and ``stats`` counts) and its
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,13 +51,6 @@ class InstructionGate:
         if self.novelty:
             for text in texts:
                 self.index.add(text)
-
-    def prepare(self, texts: Sequence[str]) -> None:
-        """Score the candidates of one answer against the pool in one batch, before they are
-        checked and admitted one by one: the same decisions and figures, each candidate's
-        decision and record sharing one scan (see NoveltyIndex.prescan)."""
-        if self.novelty:
-            self.index.prescan(texts)
 
     def rule(self, text: str) -> Rejection | None:
         """The instruction rules alone, in the reference's order."""

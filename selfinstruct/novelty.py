@@ -337,14 +337,8 @@ class NoveltyIndex:
         self._next_rebuild = self.first_rebuild
         self._cache: dict[str, tuple[str, bool, int]] = {}
         self._cache_max = 1 << 16
-        # prescan(): each text's scores against the first _prescan_size pool texts, and the
-        # last whole row computed from them (a decision and then the record reuse it).
-        self._prescan: dict[str, np.ndarray] = {}
-        self._prescan_size = 0
-        self._last_row: tuple[str, int, np.ndarray] | None = None
         # Buffers the full scans reuse (grown, never shrunk): arrays of a few hundred KB made
         # afresh for every scan cost more in page faults than the arithmetic itself.
-        self._rows = np.empty(0)
         self._row = np.empty(0)
         self._work = np.empty(0)
 
@@ -554,45 +548,12 @@ class NoveltyIndex:
             self._index_prefix(pos, enc, elems)
         return pos
 
-    def prescan(self, texts: Sequence[str]) -> None:
-        """Score ``texts`` against the pool as it is now, in one native batch, for the
-        :meth:`query` calls that follow (replacing any earlier prescan).
-
-        One native call for the whole batch, and a text's decision and its record then share
-        one scan (with frequent tokens on small codes this measures about as fast as one full
-        scan per kept text: benchmarks/alpaca_commit.py --no-prepare). A prescanned text's
-        queries score it against the texts added since the prescan one by one and take the
-        rest from the batch, so every figure is the one a plain query gives; its decisions
-        (``top_k == 0``) come from the full row, so ``max_score`` is exact even when novel.
-        """
-        self._last_row = None
-        size = len(self._texts)
-        distinct = list(dict.fromkeys(texts))
-        self._prescan_size = size
-        if not size or not distinct:
-            self._prescan = {}
-            return
-        encoded = [self._encode(text)[0] for text in distinct]
-        lcs = process.cdist(encoded, self._enc, scorer=LCSseq.similarity, dtype=np.int32, workers=1)
-        m = np.array([[len(e)] for e in encoded], dtype=np.float64)
-        cells = lcs.size
-        if len(self._rows) < cells:
-            self._rows = np.empty(max(cells, 2 * len(self._rows)))
-        f = self._f_into(lcs, m, self._lens[:size], self._rows[:cells].reshape(lcs.shape))
-        self._prescan = dict(zip(distinct, f, strict=True))
-
-    @property
-    def prescanned(self) -> int:
-        """How many texts the last :meth:`prescan` holds."""
-        return len(self._prescan)
-
     def query(self, text: str, top_k: int | None = None, with_mean: bool = False) -> NoveltyResult:
         """Score ``text`` against the pool (without adding it).
 
         ``top_k=None`` uses the index default.  ``top_k == 0`` and
         ``with_mean=False`` take the pruned fast path; otherwise every pool
         entry is scored (vectorized) to get exact neighbours and the mean.
-        A text of the last :meth:`prescan` is always scored in full, from it.
         """
         k = self.top_k if top_k is None else top_k
         if k < 0:
@@ -601,8 +562,6 @@ class NoveltyIndex:
         if not self._texts:
             # Nothing in the pool can exceed the threshold: always novel.
             return NoveltyResult(0.0, True, [], None)
-        if text in self._prescan:
-            return self._result(self._prescanned_row(text, enc), k, with_mean)
         if k == 0 and not with_mean and self._tp > 0:
             return self._query_fast(enc)
         return self._query_full(enc, k, with_mean)
@@ -676,27 +635,6 @@ class NoveltyIndex:
         # No tokens on either side (0/0): 0.0, as _f_from_lcs.
         np.copyto(out, 0.0, where=~(denom > 0))
         return out
-
-    def _prescanned_row(self, text: str, enc: str) -> np.ndarray:
-        """Exact scores of a prescanned text against the whole pool: the prescan's, then the
-        texts added since, in pool order (the same array :meth:`_scores_all` computes)."""
-        size = len(self._texts)
-        last = self._last_row
-        if last is not None and last[0] == text and last[1] == size:
-            return last[2]
-        row = self._prescan[text]
-        start = self._prescan_size
-        if size > start:
-            m = len(enc)
-            tail = np.zeros(size - start, dtype=np.float64)
-            if m:
-                lcs = process.cdist(
-                    [enc], self._enc[start:], scorer=LCSseq.similarity, dtype=np.int32, workers=1
-                )[0].astype(np.float64)
-                tail = _f_vectorized(lcs, float(m), self._lens[start:size])
-            row = np.concatenate((row, tail))
-        self._last_row = (text, size, row)
-        return row
 
     def _query_full(self, enc: str, k: int, with_mean: bool) -> NoveltyResult:
         return self._result(self._scores_all(enc), k, with_mean)

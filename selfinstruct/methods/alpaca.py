@@ -157,7 +157,6 @@ class Alpaca:
             drop_merged=self.s.merged_items == "drop",
         )
         before = self.kept
-        self.gate.prepare([item.instruction for item in items if isinstance(item, Item)])
         for j, item in enumerate(items):
             rid = f"r{k:06d}.{j}"
             if isinstance(item, Rejection):
