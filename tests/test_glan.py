@@ -339,18 +339,24 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path):
 
 
 def test_level_decoding_overrides():
-    from selfinstruct.cli.glan_cmd import parse_level_decoding
+    from selfinstruct.cli.glan_cmd import DECODING_FIELDS
+    from selfinstruct.cli.options import decoding_fields, model_decodings
 
-    got = parse_level_decoding(("answers.max_tokens=200", "subjects.temperature=0.5"))
+    def parse(*items: str):
+        return decoding_fields(
+            items, DECODING_FIELDS, model_decodings(GlanSettings, DECODING_FIELDS)
+        )
+
+    got = parse("answers.max_tokens=200", "subjects.temperature=0.5")
     assert got["answer_decoding"].max_tokens == 200
     assert got["answer_decoding"].top_p == 0.95  # the rest stays the paper's
     assert got["subject_decoding"].temperature == 0.5
     with pytest.raises(UserError) as error:
-        parse_level_decoding(("instructions.top_p=0.5",))
+        parse("instructions.top_p=0.5")
     assert str(error.value) == (
-        "--decoding 'instructions.top_p=0.5': level must be one of taxonomy, subjects, "
+        "--decoding 'instructions.top_p=0.5': stage must be one of taxonomy, subjects, "
         "syllabus, questions, answers"
     )
     with pytest.raises(UserError) as error:
-        parse_level_decoding(("answers.top_p=2",))
-    assert str(error.value) == "--decoding 'answers.top_p=2': '2' is out of range or not a number"
+        parse("answers.top_p=2")
+    assert str(error.value) == "--decoding 'answers.top_p=2': top_p must be between 0 and 1"
