@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
 
 from selfinstruct.client import Usage
 from selfinstruct.jsonio import read_jsonl
@@ -37,8 +37,30 @@ class StageSummary(BaseModel):
     completion_tokens: int
 
 
+class EvolveCounts(BaseModel):
+    """One row of an evolve run's counts: a round, an operation, or the total."""
+
+    evolved: int
+    passed: int
+    failed_requests: int
+    eliminated: dict[str, int]  # rule -> evolutions it eliminated
+    pass_rate: float | None
+    words_before: float | None  # mean words of the passed evolutions' parents
+    words_after: float | None  # and of the passed evolutions
+
+
+class EvolveSummary(BaseModel):
+    """Evolve's section of summary.json: the counts ``stats`` and the command's table show."""
+
+    rounds: dict[str, EvolveCounts]
+    operations: dict[str, EvolveCounts]
+    total: EvolveCounts
+
+
 class RunSummary(BaseModel):
-    """``summary.json``: what a run produced and what it cost."""
+    """``summary.json``: what a run produced and what it cost.
+
+    A method's own section (``evolve``) is written only for that method's runs."""
 
     method: str
     status: str  # "complete" or "stopped"
@@ -58,6 +80,14 @@ class RunSummary(BaseModel):
     completion_tokens: int
     cost_usd: float | None
     wall_seconds: float
+    evolve: EvolveSummary | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_sections(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("evolve") is None:
+            data.pop("evolve", None)
+        return data
 
 
 @dataclass
@@ -135,4 +165,12 @@ def summarize(
         completion_tokens=usage.completion_tokens,
         cost_usd=spent if spent is None or math.isfinite(spent) else None,
         wall_seconds=round(wall_seconds, 2),
+        evolve=_evolve_section(folder) if method == "evolve" else None,
     )
+
+
+def _evolve_section(folder: Path) -> EvolveSummary | None:
+    from selfinstruct.evolve_stats import evolve_stats
+
+    report = evolve_stats(folder)
+    return None if report is None else EvolveSummary.model_validate(report)
