@@ -166,7 +166,59 @@ def test_taxonomy_file_errors_name_the_file_and_line(tmp_path: Path):
     other.write_text("a,b,c\n")
     with pytest.raises(UserError) as error:
         load_taxonomy(other)
-    assert str(error.value) == f"{other}: a taxonomy file must end in .jsonl, .json, .yaml or .yml"
+    assert str(error.value) == (
+        f"{other}: a taxonomy file must end in .jsonl, .json, .yaml, .yml or .txt"
+    )
+
+
+TEXT_TAXONOMY = """# field, then its sub-fields two spaces in, then their disciplines four spaces in
+Natural Sciences
+  Physics
+    Classical Mechanics
+    Optics
+
+  Chemistry
+\t\tOrganic Chemistry
+Humanities
+\tPhilosophy
+\t\tEthics
+"""
+
+
+def test_an_indented_text_taxonomy_reads_like_the_yaml_one(tmp_path: Path):
+    yaml_file = tmp_path / "t.yaml"
+    yaml_file.write_text(YAML)
+    text = tmp_path / "t.txt"
+    text.write_text(TEXT_TAXONOMY)
+    assert load_taxonomy(text) == load_taxonomy(yaml_file)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("  Physics\n    Optics\n", "1: 'Physics' is indented, but a taxonomy starts with a "
+         "field at the left margin"),
+        ("Sciences\n    Optics\n", "2: 'Optics' is indented 2 levels below 'Sciences'; one "
+         "level per line at most (two spaces or a tab)"),
+        ("Sciences\n   Physics\n", "2: indented by 3 spaces; indent by two spaces (or one "
+         "tab) per level"),
+        ("Sciences\n \tPhysics\n", "2: indented with both spaces and tabs; use one or the "
+         "other"),
+        ("Sciences\n  Physics\n    Optics\n      Lenses\n", "4: 'Lenses' is at level 4; a "
+         "taxonomy has three: field, sub-field, discipline"),
+        ("Sciences\n  Physics\nArts\n  Music\n    Harmony\n", "2: sub-field 'Physics' has "
+         "no disciplines"),
+        ("Sciences\nArts\n  Music\n    Harmony\n", "1: field 'Sciences' has no sub-fields"),
+        ("# nothing\n\n", "the taxonomy holds no disciplines"),
+    ],
+)  # fmt: skip
+def test_indented_text_errors_name_the_line(tmp_path: Path, content: str, message: str):
+    path = tmp_path / "t.txt"
+    path.write_text(content)
+    with pytest.raises(UserError) as error:
+        load_taxonomy(path)
+    separator = ":" if message[0].isdigit() else ": "
+    assert str(error.value) == f"{path}{separator}{message}"
 
 
 # ---------------------------------------------------------------- the answer model

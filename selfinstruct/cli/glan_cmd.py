@@ -40,7 +40,8 @@ def _default(name: str) -> Any:
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Taxonomy file to use instead of asking the model: JSONL lines {field, sub_field, "
-    "discipline} (a run's taxonomy.jsonl, edited) or YAML field: {sub_field: [discipline]}.",
+    "discipline} (a run's taxonomy.jsonl, edited), YAML field: {sub_field: [discipline]}, or "
+    ".txt with one name a line, indented two spaces (or a tab) per level.",
 )
 @click.option(
     "--disciplines",
