@@ -412,3 +412,18 @@ def test_level_decoding_overrides():
     with pytest.raises(UserError) as error:
         parse("answers.top_p=2")
     assert str(error.value) == "--decoding 'answers.top_p=2': top_p must be between 0 and 1"
+
+
+def test_prompts_end_on_the_opening_of_the_answer_not_a_new_line(tmp_path: Path):
+    """After "1." and a line break, the bundled model on the completion API only counts
+    ("2.", "3.", ...: tests/fixtures/glan/smollm2_taxonomy_3.json); ending on "1." itself, it
+    writes names. Every level's prompt ends on the opening its parser expects."""
+    backend = FakeBackend()
+    run(settings(), backend, tmp_path / "run")
+    endings = {
+        "taxonomy": "1.", "subjects": "1.", "syllabus": "Session 1:", "questions": "Question:",
+        "answers": "Answer:",
+    }  # fmt: skip
+    assert {r.stage for r in backend.requests} == set(endings)
+    for request in backend.requests:
+        assert request.prompt.endswith(endings[request.stage]), request.prompt[-40:]
