@@ -6,7 +6,7 @@ Kept apart from the click command so the same choices can be made from Python.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +81,12 @@ def build_backend(
     )
 
 
-def parse_decoding_overrides(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """``("instructions.temperature=1.0", ...)`` -> ``{"instructions": {"temperature": 1.0}}``."""
+def parse_decoding_overrides(
+    items: tuple[str, ...], stages: Collection[str] = DECODING_STAGES
+) -> dict[str, dict[str, Any]]:
+    """``("instructions.temperature=1.0", ...)`` -> ``{"instructions": {"temperature": 1.0}}``.
+
+    ``stages`` are the names a command's ``--decoding`` accepts (every method has its own)."""
     from math import isfinite  # local: only these function bodies are edited in this change
 
     overrides: dict[str, dict[str, Any]] = {}
@@ -92,10 +96,8 @@ def parse_decoding_overrides(items: tuple[str, ...]) -> dict[str, dict[str, Any]
         stage, dot, param = target.partition(".")
         if not sep or not dot:
             raise UserError(f"--decoding {item!r}: expected STAGE.PARAM=VALUE")
-        if stage not in DECODING_STAGES:
-            raise UserError(
-                f"--decoding {item!r}: stage must be one of {', '.join(DECODING_STAGES)}"
-            )
+        if stage not in stages:
+            raise UserError(f"--decoding {item!r}: stage must be one of {', '.join(stages)}")
         if param not in fields:
             raise UserError(
                 f"--decoding {item!r}: parameter must be one of {', '.join(sorted(fields))}"

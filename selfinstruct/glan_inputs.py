@@ -6,7 +6,10 @@ with ``--taxonomy``. Two layouts are read:
 
 * JSONL (``.jsonl``/``.json``): one discipline per line, ``{"field", "sub_field", "discipline"}``
   (other keys, such as a run's ``id``, are ignored);
-* YAML (``.yaml``/``.yml``, needs PyYAML): ``field: {sub_field: [discipline, ...]}``.
+* YAML (``.yaml``/``.yml``, needs PyYAML): ``field: {sub_field: [discipline, ...]}``;
+* indented text (``.txt``): one name per line, a field at the margin, its sub-fields two spaces
+  (or one tab) in, their disciplines two levels in; blank lines and ``#`` comments are skipped.
+  The shape a person writes in any editor; every mistake is named by its line.
 
 Decontamination drops a question whose word n-grams overlap a benchmark item too much: the share
 of the question's n-grams found in one item, maximised over items, must stay below the threshold.
@@ -76,6 +79,8 @@ def load_taxonomy(path: str | Path) -> list[Discipline]:
     rows: list[tuple[str, str, str]] = []
     if suffix in (".yaml", ".yml"):
         rows = _yaml_rows(Path(path), name)
+    elif suffix == ".txt":
+        rows = _text_rows(Path(path), name)
     elif suffix in (".jsonl", ".json"):
         for lineno, obj in read_records(path):
             where = f"{name}:{lineno}"
@@ -83,7 +88,7 @@ def load_taxonomy(path: str | Path) -> list[Discipline]:
                 tuple(_text(obj.get(k), where, k) for k in ("field", "sub_field", "discipline"))  # type: ignore[arg-type]
             )
     else:
-        raise UserError(f"{name}: a taxonomy file must end in .jsonl, .json, .yaml or .yml")
+        raise UserError(f"{name}: a taxonomy file must end in .jsonl, .json, .yaml, .yml or .txt")
     if not rows:
         raise UserError(f"{name}: the taxonomy holds no disciplines")
     return number_disciplines(rows)
@@ -120,6 +125,73 @@ def _yaml_rows(path: Path, name: str) -> list[tuple[str, str, str]]:
                         _text(item, f"{name}: sub-field '{sub}'", "discipline"),
                     )
                 )
+    return rows
+
+
+LEVEL_NAMES = ("field", "sub-field", "discipline")
+
+
+def _indent_level(indent: str, where: str) -> int:
+    """Two spaces or one tab per level, never both in one indent."""
+    if " " in indent and "\t" in indent:
+        raise UserError(f"{where}: indented with both spaces and tabs; use one or the other")
+    if "\t" in indent:
+        return len(indent)
+    if len(indent) % 2:
+        raise UserError(
+            f"{where}: indented by {len(indent)} spaces; indent by two spaces (or one tab) "
+            "per level"
+        )
+    return len(indent) // 2
+
+
+def _text_rows(path: Path, name: str) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    # The open field and sub-field: (name, line) and whether a child has been seen under it.
+    parents: list[tuple[str, int]] = []
+    has_child = [False, False]
+    lines = path.read_text(encoding="utf-8").splitlines()
+
+    def childless(level: int) -> None:
+        """The open node at ``level`` is closed: it must have had a child."""
+        if level < len(parents) and not has_child[level]:
+            node, line = parents[level]
+            below = "sub-fields" if level == 0 else "disciplines"
+            raise UserError(f"{name}:{line}: {LEVEL_NAMES[level]} '{node}' has no {below}")
+
+    for lineno, raw in enumerate(lines, start=1):
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        where = f"{name}:{lineno}"
+        level = _indent_level(raw[: len(raw) - len(raw.lstrip())], where)
+        if level > 2:
+            raise UserError(
+                f"{where}: '{text}' is at level {level + 1}; a taxonomy has three: field, "
+                "sub-field, discipline"
+            )
+        if level > len(parents):
+            if not parents:
+                raise UserError(
+                    f"{where}: '{text}' is indented, but a taxonomy starts with a field at the "
+                    "left margin"
+                )
+            raise UserError(
+                f"{where}: '{text}' is indented {level - len(parents) + 1} levels below "
+                f"'{parents[-1][0]}'; one level per line at most (two spaces or a tab)"
+            )
+        for closed in range(len(parents) - 1, level - 1, -1):
+            childless(closed)
+        del parents[level:]
+        if level == 2:
+            rows.append((parents[0][0], parents[1][0], text))
+        else:
+            parents.append((text, lineno))
+            has_child[level] = False
+        if level > 0:
+            has_child[level - 1] = True
+    for closed in range(len(parents) - 1, -1, -1):
+        childless(closed)
     return rows
 
 

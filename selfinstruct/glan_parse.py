@@ -73,8 +73,10 @@ def clean_name(text: str) -> str | Rejection:
     return name
 
 
-def _numbered_lines(text: str) -> list[tuple[int, str] | Rejection]:
-    """Consecutively numbered lines from 1; the list ends at the first line that breaks it."""
+def _numbered_lines(text: str) -> tuple[list[tuple[int, str] | Rejection], bool]:
+    """Consecutively numbered lines from 1; the list ends at the first line that breaks it.
+    Also whether the list runs to the end of the text: only then can a cut-off answer (the
+    token limit) have cut its last line."""
     out: list[tuple[int, str] | Rejection] = []
     expected = 1
     for line in text.splitlines():
@@ -84,26 +86,26 @@ def _numbered_lines(text: str) -> list[tuple[int, str] | Rejection]:
         if match is None:
             if expected == 1:
                 continue  # a preamble before the list
-            break  # the list is over: what follows is commentary
+            return out, False  # the list is over: what follows is commentary
         number = int(match.group(1))
         if number != expected:
             out.append(Rejection("number_out_of_order", {"raw": line.strip()}))
-            break
+            return out, False
         out.append((number, match.group(2)))
         expected += 1
-    return out
+    return out, True
 
 
 def parse_names(text: str, truncated: bool = False) -> list[str | Rejection]:
     """A numbered list of names (fields, sub-fields, disciplines): unique, in order."""
     results: list[str | Rejection] = []
     seen: set[str] = set()
-    lines = _numbered_lines(_with_opening(text, "1."))
+    lines, to_the_end = _numbered_lines(_with_opening(text, "1."))
     for index, line in enumerate(lines):
         if isinstance(line, Rejection):
             results.append(line)
             continue
-        if truncated and index == len(lines) - 1:
+        if truncated and to_the_end and index == len(lines) - 1:
             results.append(Rejection("item_truncated", {"raw": line[1]}))
             continue
         name = clean_name(line[1])
@@ -125,13 +127,13 @@ def _split_items(text: str) -> tuple[str, ...]:
 def parse_subjects(text: str, truncated: bool = False) -> list[Subject | Rejection]:
     """Lines ``N. NAME | level: LEVEL | subtopics: A; B; C``."""
     results: list[Subject | Rejection] = []
-    lines = _numbered_lines(_with_opening(text, "1."))
+    lines, to_the_end = _numbered_lines(_with_opening(text, "1."))
     for index, line in enumerate(lines):
         if isinstance(line, Rejection):
             results.append(line)
             continue
         raw = line[1]
-        if truncated and index == len(lines) - 1:
+        if truncated and to_the_end and index == len(lines) - 1:
             results.append(Rejection("item_truncated", {"raw": raw}))
             continue
         parts = [p.strip() for p in raw.split("|")]

@@ -69,9 +69,58 @@ def load_seed_tasks(path: str | Path) -> list[SeedTask]:
     return tasks
 
 
+# A conversation record: the list's key, each message's role and text keys, and the roles.
+_CONVERSATION_SHAPES = {
+    "messages": ("role", "content", {"system": "system", "user": "user", "assistant": "assistant"}),
+    "conversations": ("from", "value", {"system": "system", "human": "user", "gpt": "assistant"}),
+}
+
+
+def _conversation(obj: dict[str, Any], key: str, where: str) -> Task:
+    """A conversation-only record as a task: its first user message is the instruction, the
+    reply to it the one instance, and every turn is kept (``turns``) for the chat formats."""
+    role_key, text_key, roles = _CONVERSATION_SHAPES[key]
+    messages = obj[key]
+
+    def refuse(problem: str) -> UserError:
+        return UserError(f"{where}: not a conversation: {problem}")
+
+    if not isinstance(messages, list):
+        raise refuse(f"{key!r} must be a list of messages")
+    turns: list[dict[str, str]] = []
+    for number, message in enumerate(messages, start=1):
+        role = message.get(role_key) if isinstance(message, dict) else None
+        if role not in roles:
+            names = list(roles)
+            raise refuse(
+                f"message {number} has {role_key} {role!r} "
+                f"(expected {', '.join(names[:-1])} or {names[-1]})"
+            )
+        text = message.get(text_key)
+        if not isinstance(text, str):
+            raise refuse(f"message {number} has no text {text_key!r}")
+        turns.append({"role": roles[role], "content": text})
+    first_user = next((i for i, t in enumerate(turns) if t["role"] == "user"), None)
+    if first_user is None:
+        raise refuse("no user message")
+    reply = next((t for t in turns[first_user + 1 :] if t["role"] == "assistant"), None)
+    extra = {k: v for k, v in obj.items() if k not in (key, "instruction", "instances", "turns")}
+    return Task(
+        instruction=turns[first_user]["content"],
+        instances=[Instance(output=reply["content"])] if reply is not None else [],
+        turns=turns,
+        **extra,
+    )
+
+
 def task_from_record(obj: dict[str, Any], where: str) -> Task:
-    """Accept our task shape or Alpaca's instruction/input/output shape."""
+    """Accept our task shape, Alpaca's instruction/input/output shape, or a conversation only
+    (``messages`` with role/content, ShareGPT's ``conversations`` with from/value)."""
     try:
+        if "instruction" not in obj:
+            for key in _CONVERSATION_SHAPES:
+                if key in obj:
+                    return _conversation(obj, key, where)
         if "instances" in obj:
             return Task.model_validate(obj)
         if "instruction" in obj and "output" in obj:
@@ -82,7 +131,8 @@ def task_from_record(obj: dict[str, Any], where: str) -> Task:
         raise UserError(f"{where}: not a task: {_describe(exc)}") from None
     raise UserError(
         f"{where}: not a task: expected 'instruction' with 'instances' "
-        "(selfinstruct format) or with 'input'/'output' (Alpaca format)"
+        "(selfinstruct format) or with 'input'/'output' (Alpaca format), or "
+        "'messages'/'conversations' (a conversation)"
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
 
 from selfinstruct.backends.base import EndpointStats
 from selfinstruct.client import Usage
@@ -51,8 +51,30 @@ class EndpointSummary(BaseModel):
     mean_latency_seconds: float | None  # of answered requests
 
 
+class EvolveCounts(BaseModel):
+    """One row of an evolve run's counts: a round, an operation, or the total."""
+
+    evolved: int
+    passed: int
+    failed_requests: int
+    eliminated: dict[str, int]  # rule -> evolutions it eliminated
+    pass_rate: float | None
+    words_before: float | None  # mean words of the passed evolutions' parents
+    words_after: float | None  # and of the passed evolutions
+
+
+class EvolveSummary(BaseModel):
+    """Evolve's section of summary.json: the counts ``stats`` and the command's table show."""
+
+    rounds: dict[str, EvolveCounts]
+    operations: dict[str, EvolveCounts]
+    total: EvolveCounts
+
+
 class RunSummary(BaseModel):
-    """``summary.json``: what a run produced and what it cost."""
+    """``summary.json``: what a run produced and what it cost.
+
+    A method's own section (``evolve``) is written only for that method's runs."""
 
     method: str
     status: str  # "complete" or "stopped"
@@ -74,6 +96,14 @@ class RunSummary(BaseModel):
     wall_seconds: float
     # By URL, when requests were spread over several servers (--base-url repeated).
     endpoints: dict[str, EndpointSummary] = {}
+    evolve: EvolveSummary | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_sections(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("evolve") is None:
+            data.pop("evolve", None)
+        return data
 
 
 @dataclass
@@ -153,6 +183,7 @@ def summarize(
         cost_usd=spent if spent is None or math.isfinite(spent) else None,
         wall_seconds=round(wall_seconds, 2),
         endpoints={e.url: _endpoint_summary(e) for e in endpoints},
+        evolve=_evolve_section(folder) if method == "evolve" else None,
     )
 
 
@@ -166,3 +197,10 @@ def _endpoint_summary(stats: EndpointStats) -> EndpointSummary:
         benched=stats.benched,
         mean_latency_seconds=None if mean is None else round(mean, 4),
     )
+
+
+def _evolve_section(folder: Path) -> EvolveSummary | None:
+    from selfinstruct.evolve_stats import evolve_stats
+
+    report = evolve_stats(folder)
+    return None if report is None else EvolveSummary.model_validate(report)

@@ -13,6 +13,7 @@ from helpers import lines
 from selfinstruct.backends.base import BackendError, Completion, Request
 from selfinstruct.cli.evolve_cmd import build_evolve_settings
 from selfinstruct.errors import UserError
+from selfinstruct.evolve_stats import evolve_stats
 from selfinstruct.methods import run
 from selfinstruct.methods.evolve import load_roots
 from selfinstruct.stats import compute_stats, render_table
@@ -272,3 +273,31 @@ def test_a_rewrite_cut_off_at_max_tokens_is_eliminated_before_its_response(tmp_p
     reasons = {r["id"]: r["reason"] for r in lines(tmp_path / "out" / "rejected.jsonl")}
     assert reasons == {"i000001.r1": "evolution_truncated", "i000002.r1": "evolution_truncated"}
     assert [r.stage for r in backend.requests] == ["evolve", "evolve"]
+
+
+def test_summary_json_holds_the_counts_per_round_and_operation(tmp_path):
+    result, _ = evolve(tmp_path, alpaca_input(tmp_path), rounds=2, seed=3)
+    saved = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert saved["evolve"] == evolve_stats(tmp_path / "out")  # what `stats` reports
+    assert result.summary.evolve is not None
+    assert set(saved["evolve"]["rounds"]) == {"1", "2"}
+    total = saved["evolve"]["total"]
+    assert total["evolved"] == 60
+    assert (
+        total["evolved"]
+        == total["passed"] + sum(total["eliminated"].values()) + total["failed_requests"]
+    )
+    assert set(total["eliminated"]) <= RULES
+    assert sum(r["evolved"] for r in saved["evolve"]["operations"].values()) == 60
+    assert set(total) == {
+        "evolved", "passed", "failed_requests", "eliminated", "pass_rate", "words_before",
+        "words_after",
+    }  # fmt: skip
+
+
+def test_other_methods_summaries_have_no_evolve_section(tmp_path):
+    from helpers import run_generate
+
+    run_generate(tmp_path / "gen", 3)
+    saved = json.loads((tmp_path / "gen" / "summary.json").read_text(encoding="utf-8"))
+    assert "evolve" not in saved

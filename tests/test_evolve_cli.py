@@ -119,6 +119,8 @@ def test_kill_minus_nine_anywhere_then_resume_equals_straight_run(tmp_path):
         assert done.returncode == 0, done.stderr
         expected = final_data(straight)
         assert len(records(straight / "evolutions.jsonl")) == 90
+        expected_counts = json.loads((straight / "summary.json").read_text())["evolve"]
+        assert expected_counts["total"]["evolved"] == 90
 
     with StubServer(delay=0.01) as stub:
         out = tmp_path / "killed"
@@ -129,6 +131,8 @@ def test_kill_minus_nine_anywhere_then_resume_equals_straight_run(tmp_path):
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         assert final_data(out) == expected
+        # summary.json counts the whole folder's evolutions, every session's, as one run would.
+        assert json.loads((out / "summary.json").read_text())["evolve"] == expected_counts
         # Answers received before a kill come from the cache; only requests in flight at the
         # moment of a kill (at most --concurrency each time) can have been sent twice.
         assert stub.state.stats()["repeated_prompts"] <= 4 * kills

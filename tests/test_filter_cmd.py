@@ -118,7 +118,8 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
     assert result.exit_code == 2
     assert result.stderr == (
         f"Error: {src}:2: not a task: expected 'instruction' with 'instances' "
-        "(selfinstruct format) or with 'input'/'output' (Alpaca format)\n"
+        "(selfinstruct format) or with 'input'/'output' (Alpaca format), or "
+        "'messages'/'conversations' (a conversation)\n"
     )
     result = CliRunner().invoke(main, ["filter", str(tmp_path / "missing.jsonl")])
     assert result.exit_code == 2

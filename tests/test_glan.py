@@ -166,7 +166,59 @@ def test_taxonomy_file_errors_name_the_file_and_line(tmp_path: Path):
     other.write_text("a,b,c\n")
     with pytest.raises(UserError) as error:
         load_taxonomy(other)
-    assert str(error.value) == f"{other}: a taxonomy file must end in .jsonl, .json, .yaml or .yml"
+    assert str(error.value) == (
+        f"{other}: a taxonomy file must end in .jsonl, .json, .yaml, .yml or .txt"
+    )
+
+
+TEXT_TAXONOMY = """# field, then its sub-fields two spaces in, then their disciplines four spaces in
+Natural Sciences
+  Physics
+    Classical Mechanics
+    Optics
+
+  Chemistry
+\t\tOrganic Chemistry
+Humanities
+\tPhilosophy
+\t\tEthics
+"""
+
+
+def test_an_indented_text_taxonomy_reads_like_the_yaml_one(tmp_path: Path):
+    yaml_file = tmp_path / "t.yaml"
+    yaml_file.write_text(YAML)
+    text = tmp_path / "t.txt"
+    text.write_text(TEXT_TAXONOMY)
+    assert load_taxonomy(text) == load_taxonomy(yaml_file)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("  Physics\n    Optics\n", "1: 'Physics' is indented, but a taxonomy starts with a "
+         "field at the left margin"),
+        ("Sciences\n    Optics\n", "2: 'Optics' is indented 2 levels below 'Sciences'; one "
+         "level per line at most (two spaces or a tab)"),
+        ("Sciences\n   Physics\n", "2: indented by 3 spaces; indent by two spaces (or one "
+         "tab) per level"),
+        ("Sciences\n \tPhysics\n", "2: indented with both spaces and tabs; use one or the "
+         "other"),
+        ("Sciences\n  Physics\n    Optics\n      Lenses\n", "4: 'Lenses' is at level 4; a "
+         "taxonomy has three: field, sub-field, discipline"),
+        ("Sciences\n  Physics\nArts\n  Music\n    Harmony\n", "2: sub-field 'Physics' has "
+         "no disciplines"),
+        ("Sciences\nArts\n  Music\n    Harmony\n", "1: field 'Sciences' has no sub-fields"),
+        ("# nothing\n\n", "the taxonomy holds no disciplines"),
+    ],
+)  # fmt: skip
+def test_indented_text_errors_name_the_line(tmp_path: Path, content: str, message: str):
+    path = tmp_path / "t.txt"
+    path.write_text(content)
+    with pytest.raises(UserError) as error:
+        load_taxonomy(path)
+    separator = ":" if message[0].isdigit() else ": "
+    assert str(error.value) == f"{path}{separator}{message}"
 
 
 # ---------------------------------------------------------------- the answer model
@@ -339,18 +391,39 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path):
 
 
 def test_level_decoding_overrides():
-    from selfinstruct.cli.glan_cmd import parse_level_decoding
+    from selfinstruct.cli.glan_cmd import DECODING_FIELDS
+    from selfinstruct.cli.options import decoding_fields, model_decodings
 
-    got = parse_level_decoding(("answers.max_tokens=200", "subjects.temperature=0.5"))
+    def parse(*items: str):
+        return decoding_fields(
+            items, DECODING_FIELDS, model_decodings(GlanSettings, DECODING_FIELDS)
+        )
+
+    got = parse("answers.max_tokens=200", "subjects.temperature=0.5")
     assert got["answer_decoding"].max_tokens == 200
     assert got["answer_decoding"].top_p == 0.95  # the rest stays the paper's
     assert got["subject_decoding"].temperature == 0.5
     with pytest.raises(UserError) as error:
-        parse_level_decoding(("instructions.top_p=0.5",))
+        parse("instructions.top_p=0.5")
     assert str(error.value) == (
-        "--decoding 'instructions.top_p=0.5': level must be one of taxonomy, subjects, "
+        "--decoding 'instructions.top_p=0.5': stage must be one of taxonomy, subjects, "
         "syllabus, questions, answers"
     )
     with pytest.raises(UserError) as error:
-        parse_level_decoding(("answers.top_p=2",))
-    assert str(error.value) == "--decoding 'answers.top_p=2': '2' is out of range or not a number"
+        parse("answers.top_p=2")
+    assert str(error.value) == "--decoding 'answers.top_p=2': top_p must be between 0 and 1"
+
+
+def test_prompts_end_on_the_opening_of_the_answer_not_a_new_line(tmp_path: Path):
+    """After "1." and a line break, the bundled model on the completion API only counts
+    ("2.", "3.", ...: tests/fixtures/glan/smollm2_taxonomy_3.json); ending on "1." itself, it
+    writes names. Every level's prompt ends on the opening its parser expects."""
+    backend = FakeBackend()
+    run(settings(), backend, tmp_path / "run")
+    endings = {
+        "taxonomy": "1.", "subjects": "1.", "syllabus": "Session 1:", "questions": "Question:",
+        "answers": "Answer:",
+    }  # fmt: skip
+    assert {r.stage for r in backend.requests} == set(endings)
+    for request in backend.requests:
+        assert request.prompt.endswith(endings[request.stage]), request.prompt[-40:]

@@ -8,7 +8,12 @@ from typing import Any, TypeVar
 
 import click
 
-from selfinstruct.cli.options import FiniteFloatRange
+from selfinstruct.cli.options import (
+    FiniteFloatRange,
+    decoding_fields,
+    decoding_option,
+    model_decodings,
+)
 from selfinstruct.cli.running import (
     model_options,
     out_option,
@@ -24,6 +29,11 @@ from selfinstruct.templates import BUILTIN
 
 F = TypeVar("F", bound=Callable[..., Any])
 OPERATIONAL = ("price", "quiet", "allow_setting_changes")
+# --decoding stage -> the setting holding its decoding. "openings" are the generated lists
+# (subtopics, questions, writing requests, questions about a passage).
+DECODING_FIELDS = {
+    "openings": "list_decoding", "user": "user_decoding", "assistant": "assistant_decoding",
+}  # fmt: skip
 
 
 def dialogue_gate_options(func: F) -> F:
@@ -99,6 +109,7 @@ def operational(options: dict[str, Any]) -> dict[str, Any]:
     help="End a dialogue at the first user turn that speaks as the assistant, without asking "
     "once more.",
 )
+@decoding_option(DECODING_FIELDS, "user.temperature=0.8")
 @out_option("data/chat")
 @model_options
 @dialogue_gate_options
@@ -116,6 +127,11 @@ def chat(n: int, out: Path, **options: Any) -> None:
     turns_min, turns_max = parse_turns(o.pop("turns"))
     sources = tuple(o.pop("sources")) or None
     regenerate = not o.pop("no_regenerate")
+    o.update(
+        decoding_fields(
+            o.pop("decoding"), DECODING_FIELDS, model_decodings(ChatSettings, DECODING_FIELDS)
+        )
+    )
     ops = operational(o)
     backend = take_backend(o)
     settings = chat_settings(

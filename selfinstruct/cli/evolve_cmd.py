@@ -10,6 +10,7 @@ import click
 from pydantic import ValidationError
 
 from selfinstruct.backends.base import Backend
+from selfinstruct.cli.options import decoding_fields, decoding_option, model_decodings
 from selfinstruct.cli.running import model_options, run_and_report, run_options, take_backend
 from selfinstruct.config import EVOLVE_OPERATIONS, EvolveSettings, default, file_sha256
 from selfinstruct.errors import UserError
@@ -20,6 +21,10 @@ from selfinstruct.methods.evolve import input_file, load_roots
 # A completion model runs on past its answer into a new labelled block: stop it there.
 COMPLETION_EVOLVE_STOP = ("\n#",)
 COMPLETION_RESPONSE_STOP = ("\nRequest:",)
+# --decoding stage -> the setting holding its decoding (stages as requests name them).
+DECODING_FIELDS = {
+    "evolve": "evolve_decoding", "respond": "response_decoding", "judge": "judge_decoding",
+}  # fmt: skip
 
 
 def _folder(ctx: click.Context, param: click.Parameter, value: str) -> Path:
@@ -39,16 +44,23 @@ def _operations(ctx: click.Context, param: click.Parameter, value: str) -> tuple
     return chosen
 
 
-def build_evolve_settings(backend: Backend, source: Path, n: int, **options: Any) -> EvolveSettings:
-    """The settings of an evolve run; completion models get stop sequences."""
+def build_evolve_settings(
+    backend: Backend, source: Path, n: int, decoding: tuple[str, ...] = (), **options: Any
+) -> EvolveSettings:
+    """The settings of an evolve run; completion models get stop sequences, and ``decoding``
+    (``--decoding`` items) changes single parameters on top of those."""
     values: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+    base = model_decodings(EvolveSettings, DECODING_FIELDS)
     if backend.api == "completion":
-        values["evolve_decoding"] = dataclasses.replace(
-            default(EvolveSettings, "evolve_decoding"), stop=COMPLETION_EVOLVE_STOP
+        base["evolve_decoding"] = dataclasses.replace(
+            base["evolve_decoding"], stop=COMPLETION_EVOLVE_STOP
         )
-        values["response_decoding"] = dataclasses.replace(
-            default(EvolveSettings, "response_decoding"), stop=COMPLETION_RESPONSE_STOP
+        base["response_decoding"] = dataclasses.replace(
+            base["response_decoding"], stop=COMPLETION_RESPONSE_STOP
         )
+        values.update(evolve_decoding=base["evolve_decoding"])
+        values.update(response_decoding=base["response_decoding"])
+    values.update(decoding_fields(decoding, DECODING_FIELDS, base))
     try:
         return EvolveSettings(
             n=n, model=backend.model, base_url=backend.base_url, api=backend.api,
@@ -112,6 +124,7 @@ def build_evolve_settings(backend: Backend, source: Path, n: int, **options: Any
     show_default=True,
     help="Write the input tasks that have an answer as round 0 beside their evolutions.",
 )
+@decoding_option(DECODING_FIELDS, "respond.max_tokens=300")
 @model_options
 @run_options
 def evolve(source: Path, out: Path, limit: int | None, **options: Any) -> None:
@@ -127,6 +140,9 @@ def evolve(source: Path, out: Path, limit: int | None, **options: Any) -> None:
     """
     o = dict(options)
     parse_price(o["price"])
+    decoding_fields(
+        o["decoding"], DECODING_FIELDS, model_decodings(EvolveSettings, DECODING_FIELDS)
+    )
     source_file = input_file(source)
     n = len(load_roots(source_file, limit))
     backend = take_backend(o)

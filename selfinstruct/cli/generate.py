@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from selfinstruct.cli.options import instruction_filter_options
+from selfinstruct.cli.options import decoding_option, instruction_filter_options
 from selfinstruct.cli.running import (
     model_options,
     out_option,
@@ -17,7 +17,12 @@ from selfinstruct.cli.running import (
 )
 from selfinstruct.config import SelfInstructSettings, default
 from selfinstruct.errors import UserError
-from selfinstruct.generate import build_settings, parse_decoding_overrides, parse_price
+from selfinstruct.generate import (
+    DECODING_STAGES,
+    build_settings,
+    parse_decoding_overrides,
+    parse_price,
+)
 from selfinstruct.records import load_seed_tasks
 from selfinstruct.resources import default_seed_path
 
@@ -85,16 +90,7 @@ ONLY = {
     help="Alpaca: two items written without ### between them: keep the first with the "
     "second in its output (the reference), or drop it. [default: keep]",
 )
-@click.option(
-    "--decoding",
-    "decoding",
-    multiple=True,
-    metavar="STAGE.PARAM=VALUE",
-    help="Override a decoding parameter, e.g. instructions.temperature=1.0. Stages: "
-    "instructions, classify, classification_instances, generation_instances (alpaca: "
-    "instructions); params: max_tokens, temperature, top_p, frequency_penalty, "
-    "presence_penalty, stop (separate with |). Repeatable.",
-)
+@decoding_option(DECODING_STAGES, "instructions.temperature=1.0", " (alpaca: instructions)")
 @run_options
 @click.pass_context
 def generate(ctx: click.Context, method: str, n: int, out: Path, **options: Any) -> None:

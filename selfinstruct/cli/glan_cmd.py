@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from pathlib import Path
 from typing import Any
 
 import click
 from pydantic import ValidationError
 
-from selfinstruct.backends.base import Decoding
 from selfinstruct.backends.routing import with_answer_model
-from selfinstruct.cli.options import FiniteFloatRange
+from selfinstruct.cli.options import (
+    FiniteFloatRange,
+    decoding_fields,
+    decoding_option,
+    model_decodings,
+)
 from selfinstruct.cli.running import (
     model_options,
     out_option,
@@ -32,48 +34,10 @@ DECODING_FIELDS = {
     "syllabus": "syllabus_decoding", "questions": "question_decoding",
     "answers": "answer_decoding",
 }  # fmt: skip
-_NUMBERS = {"temperature", "top_p", "frequency_penalty", "presence_penalty"}
 
 
 def _default(name: str) -> Any:
     return default(GlanSettings, name)
-
-
-def parse_level_decoding(items: tuple[str, ...]) -> dict[str, Decoding]:
-    """``("answers.max_tokens=300",)`` -> ``{"answer_decoding": Decoding(..., 300, ...)}``."""
-    changes: dict[str, dict[str, Any]] = {}
-    for item in items:
-        target, sep, value = item.partition("=")
-        level, dot, param = target.partition(".")
-        if not sep or not dot:
-            raise UserError(f"--decoding {item!r}: expected LEVEL.PARAM=VALUE")
-        if level not in DECODING_FIELDS:
-            raise UserError(
-                f"--decoding {item!r}: level must be one of {', '.join(DECODING_FIELDS)}"
-            )
-        parsed: Any
-        try:
-            if param == "stop":
-                parsed = tuple(p.replace("\\n", "\n") for p in value.split("|") if p)
-            elif param == "max_tokens":
-                parsed = int(value)
-                if parsed < 1:
-                    raise ValueError
-            elif param in _NUMBERS:
-                parsed = float(value)
-                if not math.isfinite(parsed) or parsed < 0 or (param == "top_p" and parsed > 1):
-                    raise ValueError
-            else:
-                raise UserError(
-                    f"--decoding {item!r}: parameter must be one of frequency_penalty, "
-                    "max_tokens, presence_penalty, stop, temperature, top_p"
-                )
-        except ValueError:
-            raise UserError(
-                f"--decoding {item!r}: {value!r} is out of range or not a number"
-            ) from None
-        changes.setdefault(DECODING_FIELDS[level], {})[param] = parsed
-    return {name: dataclasses.replace(_default(name), **values) for name, values in changes.items()}
 
 
 @click.command("glan")
@@ -83,7 +47,8 @@ def parse_level_decoding(items: tuple[str, ...]) -> dict[str, Decoding]:
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Taxonomy file to use instead of asking the model: JSONL lines {field, sub_field, "
-    "discipline} (a run's taxonomy.jsonl, edited) or YAML field: {sub_field: [discipline]}.",
+    "discipline} (a run's taxonomy.jsonl, edited), YAML field: {sub_field: [discipline]}, or "
+    ".txt with one name a line, indented two spaces (or a tab) per level.",
 )
 @click.option(
     "--disciplines",
@@ -168,15 +133,7 @@ def parse_level_decoding(items: tuple[str, ...]) -> dict[str, Decoding]:
     show_default=True,
     help="Stop after this level; run again with a later level (or none) to go on.",
 )
-@click.option(
-    "--decoding",
-    "decoding",
-    multiple=True,
-    metavar="LEVEL.PARAM=VALUE",
-    help="Override a decoding parameter, e.g. answers.max_tokens=300. Levels: "
-    f"{', '.join(DECODING_FIELDS)}; params: max_tokens, temperature, top_p, "
-    "frequency_penalty, presence_penalty, stop (separate with |). Repeatable.",
-)
+@decoding_option(DECODING_FIELDS, "answers.max_tokens=300")
 @out_option("data/glan")
 @model_options
 @run_options
@@ -192,7 +149,11 @@ def glan(ctx: click.Context, out: Path, **options: Any) -> None:
     """
     o = dict(options)
     parse_price(o["price"])
-    o.update(parse_level_decoding(o.pop("decoding")))
+    o.update(
+        decoding_fields(
+            o.pop("decoding"), DECODING_FIELDS, model_decodings(GlanSettings, DECODING_FIELDS)
+        )
+    )
     taxonomy_path = o.pop("taxonomy_path")
     disciplines = o.pop("disciplines")
     if taxonomy_path is not None:

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from selfinstruct.cli.chat_cmd import dialogue_gate_options, operational
+from selfinstruct.cli.options import decoding_fields, decoding_option, model_decodings
 from selfinstruct.cli.running import (
     model_options,
     out_option,
@@ -15,12 +16,17 @@ from selfinstruct.cli.running import (
     run_options,
     take_backend,
 )
+from selfinstruct.config import MagpieSettings
 from selfinstruct.dialogue_setup import magpie_settings
+
+# --decoding stage -> the setting holding its decoding.
+DECODING_FIELDS = {"query": "query_decoding", "response": "response_decoding"}
 
 
 @click.command()
 @click.option("--n", "n", type=click.IntRange(min=1), default=100, show_default=True,
               help="Number of queries to accept (each then answered).")  # fmt: skip
+@decoding_option(DECODING_FIELDS, "query.temperature=1.2")
 @out_option("data/magpie")
 @model_options
 @dialogue_gate_options
@@ -34,6 +40,11 @@ def magpie(n: int, out: Path, **options: Any) -> None:
     a server that does not re-template (pass --template). Run again to resume.
     """
     o = dict(options)
+    o.update(
+        decoding_fields(
+            o.pop("decoding"), DECODING_FIELDS, model_decodings(MagpieSettings, DECODING_FIELDS)
+        )
+    )
     ops = operational(o)
     backend = take_backend(o)
     settings = magpie_settings(n, backend, template=o.pop("template"), **o)

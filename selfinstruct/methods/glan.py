@@ -129,8 +129,10 @@ class Glan:
                  **values: Any) -> Request:  # fmt: skip
         # The prompts are instructions that end with the opening of the answer's layout: a
         # completion model continues it, a chat model gets the same text as its user message
-        # (the parsers accept the opening restated, after a preamble or not).
-        prompt = load_prompt(f"glan/{template}").format(**values)
+        # (the parsers accept the opening restated, after a preamble or not). The file's last
+        # line break is dropped: after "1." and a new line a small completion model only counts
+        # on ("2.", "3.", ...), while on the opening's own line it writes the first item.
+        prompt = load_prompt(f"glan/{template}").format(**values).rstrip("\n")
         return Request(stage, prompt, decoding, seed=seed)
 
     async def _ask_all(
