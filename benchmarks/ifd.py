@@ -34,40 +34,45 @@ def main() -> None:
     args = parser.parse_args()
 
     tasks = load_tasks(args.data)[: args.n]
+    rows: list[dict] = []
+    if args.json is not None and args.json.is_file():  # resume: scores already written stay
+        rows = json.loads(args.json.read_text(encoding="utf-8"))
+        print(f"  resuming after {len(rows)} scores in {args.json}", file=sys.stderr)
+    done_indices = {r["index"] for r in rows}
     started = time.monotonic()
     scorer = ifd.LlamaScorer(n_threads=args.threads)
     loaded = time.monotonic()
-    cpu_loaded = time.process_time()
-    tokens = 0
-    rows = []
     for index, task in enumerate(tasks):
         instance = task.instances[0]
-        if not instance.output.strip():
+        if not instance.output.strip() or index in done_indices:
             continue
+        wall, cpu = time.monotonic(), time.process_time()
         s = ifd.score(scorer, task.instruction, instance.input, instance.output)
-        tokens += len(
-            scorer.llm.tokenize(
-                ifd.prompt_for(task.instruction, instance.input).encode(),
-                add_bos=True,
-                special=False,
-            )
+        wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+        prompt = ifd.prompt_for(task.instruction, instance.input).encode()
+        output = instance.output.encode()
+        tokens = len(scorer.llm.tokenize(prompt, add_bos=True, special=False)) + 2 * min(
+            ifd.MAX_OUTPUT_TOKENS, len(scorer.llm.tokenize(output, add_bos=False, special=False))
         )
-        tokens += 2 * min(ifd.MAX_OUTPUT_TOKENS, len(scorer.llm.tokenize(
-            instance.output.encode(), add_bos=False, special=False)))  # fmt: skip
-        if (index + 1) % 10 == 0:
-            print(f"  {index + 1} scored, {time.monotonic() - loaded:.0f}s", file=sys.stderr)
         rows.append({"index": index, "ifd": s.ifd, "conditioned_loss": s.conditioned_loss,
                      "output_loss": s.output_loss, "instruction": task.instruction,
-                     "input": instance.input, "output": instance.output})  # fmt: skip
-    done = time.monotonic()
-    cpu = time.process_time() - cpu_loaded
-    values = [r["ifd"] for r in rows if math.isfinite(r["ifd"])]
-    print(
-        f"{len(rows)} examples scored in {done - loaded:.1f}s "
-        f"({(done - loaded) / max(1, len(rows)):.2f}s each; model load {loaded - started:.1f}s)"
-    )
+                     "input": instance.input, "output": instance.output, "seconds": wall,
+                     "cpu_seconds": cpu, "tokens": tokens})  # fmt: skip
+        if (index + 1) % 10 == 0:
+            print(f"  {index + 1} scored, {time.monotonic() - loaded:.0f}s", file=sys.stderr)
+            if args.json is not None:  # a checkpoint: a killed run resumes from here
+                partial = args.json.with_suffix(".partial")
+                partial.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+                partial.replace(args.json)
+    rows.sort(key=lambda r: r["index"])
+    wall = sum(r["seconds"] for r in rows)
+    cpu = sum(r["cpu_seconds"] for r in rows)
+    tokens = sum(r["tokens"] for r in rows)
+    print(f"{len(rows)} examples scored in {wall:.1f}s "
+          f"({wall / max(1, len(rows)):.2f}s each; model load {loaded - started:.1f}s)")  # fmt: skip
     print(f"CPU {cpu:.1f}s ({cpu / max(1, len(rows)):.2f}s each, {tokens} tokens evaluated, "
           f"{1000 * cpu / max(1, tokens):.1f} ms CPU per token; threads {scorer.llm.n_threads})")  # fmt: skip
+    values = [r["ifd"] for r in rows if math.isfinite(r["ifd"])]
     print(f"IFD: median {statistics.median(values):.3f}, min {min(values):.3f}, "
           f"max {max(values):.3f}, >= 1: {sum(v >= 1 for v in values)}")  # fmt: skip
     ranked = sorted(rows, key=lambda r: -r["ifd"])
