@@ -423,6 +423,7 @@ class StubState:
     fault_hits: Counter[str] = field(default_factory=Counter)
     authorization: list[str] = field(default_factory=list)
     number: int = 0
+    bodies: list[dict[str, Any]] = field(default_factory=list)  # every completion request body
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -595,6 +596,7 @@ class StubServer:
         if method != "POST" or not (chat or path.endswith("/completions")):
             return 404, {}, b'{"error": {"message": "no such route"}}'
         request = json.loads(body or b"{}")
+        state.bodies.append(request)
         if chat:
             prompt = "\n".join(str(m.get("content", "")) for m in request.get("messages", []))
         else:
