@@ -135,6 +135,8 @@ class ModelClient:
         }
         if request.messages:  # only then: the keys of one-message requests stay as they were
             description["messages"] = [list(message) for message in request.messages]
+        if request.labels:  # likewise: only constrained requests' keys carry it
+            description["labels"] = list(request.labels)
         return request_key(description), description
 
     async def call(self, request: Request) -> Answer:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from helpers import lines
 from stub_server import StubServer
@@ -14,6 +15,7 @@ from test_judge import write_alpaca
 
 from selfinstruct.backends.base import Decoding
 from selfinstruct.cli import main
+from selfinstruct.config import RespondSettings
 from selfinstruct.export import ExportReport, preference_pairs
 from selfinstruct.methods.respond import respond_request, score_prompt
 from selfinstruct.templates import builtin
@@ -170,3 +172,28 @@ def test_judge_model_option_errors(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, [*base, "--judge-model", "j"])
     assert result.exit_code == 2
     assert result.output.strip().endswith("--judge-model scores candidates: it needs --compare")
+
+
+def test_system_with_the_bundled_model_uses_its_own_chat_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from selfinstruct.cli import respond_cmd
+
+    seen: list[RespondSettings] = []
+
+    def record(settings: RespondSettings, *args: object, **kwargs: object) -> None:
+        seen.append(settings)
+
+    monkeypatch.setattr(respond_cmd, "run_and_report", record)
+    data = write_alpaca(tmp_path / "data.json", count=3)
+    result = CliRunner().invoke(main, ["respond", str(data), "-o", str(tmp_path / "r"),
+                                       "--system", "Be brief."])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (settings,) = seen
+    assert settings.api == "completion" and settings.template is not None
+    assert settings.template.name == "gguf:SmolLM2-135M-Instruct.Q4_1.gguf"
+    request = respond_request("Name a river.", "", settings.system, False, settings.template,
+                              settings.decoding, seed=1)  # fmt: skip
+    assert request.prompt.startswith("<|im_start|>system\nBe brief.<|im_end|>\n")
+    assert request.prompt.endswith("<|im_start|>user\nName a river.<|im_end|>\n"
+                                   "<|im_start|>assistant\n")  # fmt: skip

@@ -29,7 +29,7 @@ from selfinstruct.judgments import task_key
 from selfinstruct.prompting import load_prompt
 from selfinstruct.records import Task
 from selfinstruct.templates import ChatTemplate
-from selfinstruct.verdicts import parse_score
+from selfinstruct.verdicts import SCORES, parse_score
 
 
 @dataclass
@@ -107,6 +107,7 @@ class Respond:
                       for i in range(len(task.instances))]  # fmt: skip
         self.k = settings.n_responses
         self.written = 0
+        self.constrain = False  # the scores' label set, when the backend can enforce it
 
     def _ask(self, k: int) -> Request:
         slot, j = self.slots[k // self.k], k % self.k
@@ -122,10 +123,12 @@ class Respond:
         slot, candidate = pairs[k]
         instance = slot.task.instances[slot.instance]
         text = score_prompt(slot.task.instruction, instance.input, candidate["output"])
-        return Request("compare", text, self.s.judge_decoding)
+        labels = SCORES if self.constrain else ()
+        return Request("compare", text, self.s.judge_decoding, labels=labels)
 
     async def __call__(self, engine: Engine) -> int:
         engine.progress.target = len(self.tasks)
+        self.constrain = engine.backend.constrains_labels
         total = len(self.slots) * self.k
         done = [0]
 
