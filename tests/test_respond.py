@@ -197,3 +197,20 @@ def test_system_with_the_bundled_model_uses_its_own_chat_template(
     assert request.prompt.startswith("<|im_start|>system\nBe brief.<|im_end|>\n")
     assert request.prompt.endswith("<|im_start|>user\nName a river.<|im_end|>\n"
                                    "<|im_start|>assistant\n")  # fmt: skip
+
+
+def test_with_judge_model_routes_only_the_compare_stage() -> None:
+    from selfinstruct.backends.openai_api import OpenAIBackend
+    from selfinstruct.backends.routing import RoutingBackend, with_judge_model
+
+    teacher = OpenAIBackend(model="t", base_url="http://a/v1", api_key="x", api="completion",
+                            timeout=5, max_concurrency=4)  # fmt: skip
+    assert with_judge_model(teacher, None, None, "x", 5, 4) is teacher
+    assert with_judge_model(teacher, "t", "http://a/v1", "x", 5, 4) is teacher
+    routed = with_judge_model(teacher, "j", "http://b/v1", "x", 5, 4)
+    assert isinstance(routed, RoutingBackend) and routed.answer_stage == "compare"
+    assert routed.answers.model == "j" and routed.answers.base_url == "http://b/v1"
+    assert routed.identity()["answer_model"] == "j"
+    assert routed.identity()["answer_base_url"] == "http://b/v1"
+    same_server = with_judge_model(teacher, "j", None, "x", 5, 4)
+    assert "answer_base_url" not in same_server.identity()

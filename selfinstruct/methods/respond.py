@@ -2,7 +2,8 @@
 
 Every instance of every task is answered again by a teacher model, ``n_responses`` times (each
 with its own seed); the original output stays beside the new one, both models named. With
-``compare`` a judge (the same model) then scores every candidate, the original and the new
+``compare`` a judge (the teacher, or the judge model the backend routes the ``compare`` stage
+to: backends.routing.with_judge_model) then scores every candidate, the original and the new
 ones, from 1 to 10 with a short reason; scores are parsed strictly (an unparseable score is
 recorded as such). ``export --format preference`` turns the scores into chosen/rejected pairs.
 
