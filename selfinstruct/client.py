@@ -109,6 +109,8 @@ def request_description(backend: Backend, request: Request) -> dict[str, object]
     }
     if request.messages:  # only then: the keys of one-message requests stay as they were
         description["messages"] = [list(message) for message in request.messages]
+    if request.labels:  # likewise: only constrained requests' keys carry it
+        description["labels"] = list(request.labels)
     return description
 
 

@@ -366,6 +366,13 @@ class RespondSettings(RunSettings):
     original_model: str = "original"
     decoding: Decoding = RESPOND_DECODING
     judge_decoding: Decoding = JUDGE_DECODING
+    # With ``system`` on a completion endpoint: the chat template the system and user turns are
+    # rendered with (None: ``system`` is a text prefix of the response template).
+    template: ChatTemplate | None = None
+    # ``compare`` scores with this model (None: the teacher), on this server (None: the
+    # teacher's).
+    judge_model: str | None = None
+    judge_base_url: str | None = None
 
 
 SETTINGS_MODELS["respond"] = RespondSettings  # type: ignore[assignment]

@@ -432,6 +432,7 @@ class StubState:
     max_inflight: int = 0  # the most at once (per-endpoint limits are checked against it)
     die_after: int | None = None  # crash when request die_after + 1 arrives (several endpoints)
     capacity: int | None = None  # answer at most this many at once; the rest queue (a GPU)
+    bodies: list[dict[str, Any]] = field(default_factory=list)  # every completion request body
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -610,6 +611,7 @@ class StubServer:
         if method != "POST" or not (chat or path.endswith("/completions")):
             return 404, {}, b'{"error": {"message": "no such route"}}'
         request = json.loads(body or b"{}")
+        state.bodies.append(request)
         if chat:
             prompt = "\n".join(str(m.get("content", "")) for m in request.get("messages", []))
         else:

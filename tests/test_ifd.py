@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,11 +30,18 @@ def test_log_softmax_at() -> None:
     assert ifd.log_softmax_at([1000.0, 0.0], 0) == pytest.approx(0.0)  # stable at large logits
 
 
-class FakeLlama:
-    """Characters are tokens; row p of the logits predicts token p + 1 with a known p."""
+def test_token_logprobs_match_the_row_by_row_log_softmax() -> None:
+    rng = np.random.default_rng(7)
+    rows = (rng.normal(size=(150, 40)) * 30).astype(np.float32)  # > one float64 block
+    tokens = [int(t) for t in rng.integers(0, 40, size=150)]
+    expected = [ifd.log_softmax_at(row, token) for row, token in zip(rows, tokens, strict=True)]
+    assert ifd.token_logprobs(rows, tokens) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    with pytest.raises(ValueError):
+        ifd.token_logprobs(rows[:2], tokens[:3])
 
-    def __init__(self) -> None:
-        self.evaluated: list[int] = []
+
+class FakeLlama:
+    """Characters are tokens (mod 8); the start token is 1."""
 
     def tokenize(self, text: bytes, add_bos: bool, special: bool) -> list[int]:
         return ([1] if add_bos else []) + [ord(c) % 8 for c in text.decode()]
@@ -40,31 +49,31 @@ class FakeLlama:
     def token_bos(self) -> int:
         return 1
 
-    def reset(self) -> None:
-        self.evaluated = []
 
-    def eval(self, tokens: list[int]) -> None:
-        self.evaluated = list(tokens)
+class FakeRowsScorer(ifd.LlamaScorer):
+    """Row p gives the token that actually follows position p probability 1/2 and spreads the
+    rest over the 7 others, so a correctly indexed row always yields log(1/2)."""
 
-    @property
-    def scores(self) -> np.ndarray:
-        # Each row gives the next token (the one actually following) probability 1/2 and
-        # spreads the rest uniformly over the 7 others.
-        rows = np.zeros((len(self.evaluated), 8))
-        for p in range(len(self.evaluated) - 1):
-            rows[p] = math.log(0.5 / 7)
-            rows[p, self.evaluated[p + 1]] = math.log(0.5)
+    def __init__(self) -> None:
+        self.llm = FakeLlama()
+        self.n_ctx = 64
+        self.calls: list[tuple[list[int], int]] = []
+
+    def next_token_logits(self, sequence: Sequence[int], first: int) -> np.ndarray:
+        self.calls.append((list(sequence), first))
+        rows = np.full((len(sequence) - 1 - first, 8), math.log(0.5 / 7))
+        for p in range(first, len(sequence) - 1):
+            rows[p - first, sequence[p + 1]] = math.log(0.5)
         return rows
 
 
 def test_llama_scorer_reads_the_row_before_each_token() -> None:
-    scorer = ifd.LlamaScorer.__new__(ifd.LlamaScorer)
-    scorer.llm = FakeLlama()
-    scorer.n_ctx = 64
+    scorer = FakeRowsScorer()
     values = scorer.logprobs("ab", "cde")
-    assert scorer.llm.evaluated == [1, ord("a") % 8, ord("b") % 8] + [ord(c) % 8 for c in "cde"]
+    assert scorer.calls == [([1, ord("a") % 8, ord("b") % 8] + [ord(c) % 8 for c in "cde"], 2)]
     assert values == pytest.approx([math.log(0.5)] * 3)
     assert scorer.logprobs("", "xy") == pytest.approx([math.log(0.5)] * 2)
+    assert scorer.calls[-1][1] == 0  # only the start token before the output
 
 
 class TableScorer:
@@ -117,3 +126,32 @@ def test_bundled_model_ifd_is_finite_and_lower_for_an_implied_output() -> None:
                           "The stock market closed higher on Tuesday.")  # fmt: skip
     assert 0 < implied.ifd < unrelated.ifd
     assert math.isfinite(unrelated.ifd)
+
+
+def straightforward_logprobs(llm: Any, sequence: list[int], first: int) -> list[float]:
+    """The plain computation: every row's logits (logits_all), one log-softmax per row."""
+    llm.reset()
+    llm.eval(sequence)
+    return [ifd.log_softmax_at(llm.scores[p], sequence[p + 1])
+            for p in range(first, len(sequence) - 1)]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_bundled_model_fast_logprobs_equal_the_straightforward_ones() -> None:
+    from llama_cpp import Llama
+
+    from selfinstruct.backends.local import bundled_model_path
+
+    scorer = ifd.LlamaScorer(n_ctx=256, n_threads=1, n_batch=8)  # several slices per sequence
+    plain = Llama(model_path=str(bundled_model_path()), n_ctx=256, n_threads=1,
+                  logits_all=True, verbose=False)  # fmt: skip
+    prefix = ifd.prompt_for("Name a fruit that is yellow.", "")
+    output = "A banana is yellow when it is ripe."
+    start = scorer.llm.tokenize(prefix.encode(), add_bos=True, special=False)
+    tokens = scorer.llm.tokenize(output.encode(), add_bos=False, special=False)
+    alone = [scorer.llm.token_bos()]  # SmolLM2 adds no start token of its own to a prompt
+    for head, text in ((start, prefix), (alone, "")):
+        expected = straightforward_logprobs(plain, head + tokens, len(head) - 1)
+        got = scorer.logprobs(text, output)
+        assert len(got) == len(tokens)
+        assert got == pytest.approx(expected, abs=2e-3)

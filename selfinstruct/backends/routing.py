@@ -26,7 +26,10 @@ class RoutingBackend(Backend):
         self.max_concurrency = min(main.max_concurrency, answers.max_concurrency)
 
     def identity(self) -> dict[str, Any]:
-        return {**self.main.identity(), "answer_model": self.answer_model}
+        identity = {**self.main.identity(), "answer_model": self.answer_model}
+        if self.answers.base_url != self.main.base_url:  # only then: same-server keys unchanged
+            identity["answer_base_url"] = self.answers.base_url
+        return identity
 
     async def complete(self, request: Request, text: str) -> Completion:
         target = self.answers if request.stage == self.answer_stage else self.main
@@ -72,3 +75,27 @@ def with_answer_model(
         timeout=timeout, max_concurrency=backend.max_concurrency,
     )  # fmt: skip
     return RoutingBackend(backend, answers)
+
+
+def with_judge_model(
+    backend: Backend,
+    judge_model: str | None,
+    judge_base_url: str | None,
+    api_key: str | None,
+    timeout: float,
+    concurrency: int,
+) -> Backend:
+    """``backend``, or a router sending ``respond --compare``'s scoring requests to
+    ``judge_model`` (on ``judge_base_url``, else the teacher's server; the API kind is chosen
+    for the judge's own name, as ``--api auto`` would)."""
+    if judge_model is None or (
+        judge_model == backend.model and judge_base_url in (None, backend.base_url)
+    ):
+        return backend
+    from selfinstruct.generate import build_backend
+
+    judge = build_backend(
+        model=judge_model, base_url=judge_base_url or backend.base_url, api_key=api_key,
+        api="auto", model_path=None, timeout=timeout, concurrency=concurrency,
+    )  # fmt: skip
+    return RoutingBackend(backend, judge, answer_stage="compare")

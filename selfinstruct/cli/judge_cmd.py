@@ -90,6 +90,9 @@ def judge(in_path: str, out: Path, n: int | None, **options: Any) -> None:
     is the input appropriate, is the output correct and acceptable (Yes/No, with a reason).
     Writes OUT/judgments.jsonl (per-task verdicts, for `filter --judged`) and
     OUT/judge_report.json (the rates with 95% intervals beside the paper's 92/79/58/54%).
+    The in-process model (bundled or --model-path) is held to the label set by a grammar, so
+    its answers always parse (which says nothing of their worth); a server's are parsed
+    strictly and may be unparseable.
     """
     o = dict(options)
     if o.pop("heuristics_only"):

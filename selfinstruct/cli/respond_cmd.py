@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from selfinstruct.backends.routing import with_judge_model
 from selfinstruct.cli.running import (
     model_options,
     out_option,
@@ -20,6 +21,7 @@ from selfinstruct.errors import UserError
 from selfinstruct.export import load_tasks
 from selfinstruct.generate import parse_price
 from selfinstruct.methods.judge import input_fingerprint
+from selfinstruct.templates import resolve
 
 _PARAMS = {"max_tokens": int, "temperature": float, "top_p": float}
 
@@ -43,7 +45,14 @@ def parse_decoding(items: tuple[str, ...]) -> dict[str, Any]:
 @out_option("data/respond")
 @click.option("-o", "out_alias", type=click.Path(file_okay=False), default=None,
               help="Same as --out.")  # fmt: skip
-@click.option("--system", default=None, help="Text put before every prompt (a system prompt).")
+@click.option(
+    "--system",
+    default=None,
+    help="System prompt for the teacher: a system message on a chat API; on the completion API "
+    "the system and user turns rendered with the model's chat template (the bundled model's or "
+    "--model-path's own). A completion server's template is unknown: there it is put before "
+    "the prompt as text.",
+)
 @click.option(
     "--n-responses",
     type=click.IntRange(1, 16),
@@ -52,6 +61,17 @@ def parse_decoding(items: tuple[str, ...]) -> dict[str, Any]:
     help="New candidates per instance, each with its own seed.",
 )
 @click.option("--compare", is_flag=True, help="Score the original and new outputs 1-10.")
+@click.option(
+    "--judge-model",
+    default=None,
+    help="With --compare: the model that scores (default: the teacher), on the teacher's "
+    "server unless --judge-base-url; same API key.",
+)
+@click.option(
+    "--judge-base-url",
+    default=None,
+    help="With --judge-model: the judge's OpenAI-compatible server (default: the teacher's).",
+)
 @click.option(
     "--original-model",
     default=default(RespondSettings, "original_model"),
@@ -77,15 +97,25 @@ def respond(in_path: str, out: Path, out_alias: str | None, **options: Any) -> N
     parse_price(o["price"])
     if o["system"] is not None and not o["system"].strip():
         raise UserError("--system must not be empty")
+    if o["judge_model"] is None and o["judge_base_url"] is not None:
+        raise UserError("--judge-base-url needs --judge-model: pass the judge's model name")
+    if o["judge_model"] is not None and not o["compare"]:
+        raise UserError("--judge-model scores candidates: it needs --compare")
     tasks = load_tasks(in_path)
     if not tasks:
         raise UserError(f"{in_path}: holds no tasks")
+    api_key = o["api_key"]
     backend = take_backend(o)
+    template = None
+    if o["system"] is not None and backend.api == "completion":
+        template = resolve(None, getattr(backend, "model_path", None))
+    backend = with_judge_model(backend, o["judge_model"], o["judge_base_url"], api_key,
+                               o["timeout"], o["concurrency"])  # fmt: skip
     operational = {k: o.pop(k) for k in ("price", "quiet", "allow_setting_changes")}
     settings = validated(
         RespondSettings,  # type: ignore[arg-type]
         n=len(tasks), model=backend.model, base_url=backend.base_url, api=backend.api,
         input_path=str(in_path), input_sha256=input_fingerprint(Path(in_path)),
-        decoding=decoding, **o,
+        decoding=decoding, template=template, **o,
     )  # fmt: skip
     run_and_report(settings, backend, out, operational)

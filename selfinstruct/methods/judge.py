@@ -33,7 +33,7 @@ from selfinstruct.judgments import QUESTIONS, overall, task_key
 from selfinstruct.prompting import load_prompt
 from selfinstruct.records import Task
 from selfinstruct.store import tasks_file
-from selfinstruct.verdicts import parse_rating, parse_yes_no
+from selfinstruct.verdicts import RATINGS, YES_NO, parse_rating, parse_yes_no
 
 NO_INPUT = "(none)"
 
@@ -113,6 +113,7 @@ class Judge:
             raise UserError("nothing to ask: pass --rate, or leave the three questions on")
         self.partial: dict[int, dict[str, dict[str, Any]]] = {}
         self.written = 0
+        self.constrain = False  # set from the backend when the run starts
 
     @property
     def total(self) -> int:
@@ -121,10 +122,14 @@ class Judge:
     def request(self, k: int) -> Request:
         item, question = self.items[k // len(self.asked)], self.asked[k % len(self.asked)]
         stage = "rate" if question == "rating" else "judge"
-        return Request(stage, render(question, item), self.s.decoding)
+        labels = (RATINGS if question == "rating" else YES_NO) if self.constrain else ()
+        return Request(stage, render(question, item), self.s.decoding, labels=labels)
 
     async def __call__(self, engine: Engine) -> int:
         engine.progress.target = len(self.items)
+        # A backend that can hold the answer to the label set (the in-process model) is asked
+        # to; a server's answers are only parsed, strictly.
+        self.constrain = engine.backend.constrains_labels
         committed = [0]
 
         def commit(k: int, answer: Answer | None) -> bool:

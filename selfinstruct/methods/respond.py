@@ -2,7 +2,8 @@
 
 Every instance of every task is answered again by a teacher model, ``n_responses`` times (each
 with its own seed); the original output stays beside the new one, both models named. With
-``compare`` a judge (the same model) then scores every candidate, the original and the new
+``compare`` a judge (the teacher, or the judge model the backend routes the ``compare`` stage
+to: backends.routing.with_judge_model) then scores every candidate, the original and the new
 ones, from 1 to 10 with a short reason; scores are parsed strictly (an unparseable score is
 recorded as such). ``export --format preference`` turns the scores into chosen/rejected pairs.
 
@@ -13,11 +14,12 @@ in order; a resume replays received answers from the cache.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from selfinstruct.backends.base import Request
+from selfinstruct.backends.base import Decoding, Request
 from selfinstruct.client import Answer
 from selfinstruct.config import RespondSettings
 from selfinstruct.engine import Engine
@@ -27,7 +29,8 @@ from selfinstruct.gate import Rejection
 from selfinstruct.judgments import task_key
 from selfinstruct.prompting import load_prompt
 from selfinstruct.records import Task
-from selfinstruct.verdicts import parse_score
+from selfinstruct.templates import ChatTemplate
+from selfinstruct.verdicts import SCORES, parse_score
 
 
 @dataclass
@@ -43,7 +46,8 @@ class Slot:
 
 def respond_prompt(instruction: str, input_text: str, system: str | None, chat: bool) -> str:
     """Chat: the instruction (and input) as the user turn; completion: a response template.
-    ``system`` is placed before either (the engine's requests carry one text)."""
+    ``system`` is put before the text only here, for a completion endpoint whose chat template
+    is unknown (see :func:`respond_request` for the other cases)."""
     if chat:
         text = user_content(instruction.strip(), input_text.strip())
     else:
@@ -51,6 +55,33 @@ def respond_prompt(instruction: str, input_text: str, system: str | None, chat: 
             instruction=instruction.strip(), input=input_text.strip() or "(none)"
         )
     return f"{system.strip()}\n\n{text}" if system else text
+
+
+def respond_request(
+    instruction: str,
+    input_text: str,
+    system: str | None,
+    chat: bool,
+    template: ChatTemplate | None,
+    decoding: Decoding,
+    seed: int,
+) -> Request:
+    """The teacher's request. Without ``system``: the user turn (chat) or the response template
+    (completion). With ``system``: a real system message on a chat API; on a completion endpoint
+    the system and user turns rendered through the model's chat template when one is known
+    (what a chat endpoint would have done with them, stopping at the end-of-turn marker), else
+    the documented fallback of ``system`` as a text prefix of the response template."""
+    if system is None or (not chat and template is None):
+        return Request("respond", respond_prompt(instruction, input_text, system, chat),
+                       decoding, seed=seed)  # fmt: skip
+    user = user_content(instruction.strip(), input_text.strip())
+    turns = (("system", system.strip()), ("user", user))
+    if chat:
+        return Request("respond", user, decoding, seed=seed, messages=turns)
+    assert template is not None
+    text = template.render(turns, add_generation_prompt=True)
+    stop = (*decoding.stop, template.end_of_turn)
+    return Request("respond", text, dataclasses.replace(decoding, stop=stop), seed=seed)
 
 
 def score_prompt(instruction: str, input_text: str, output: str) -> str:
@@ -77,13 +108,14 @@ class Respond:
                       for i in range(len(task.instances))]  # fmt: skip
         self.k = settings.n_responses
         self.written = 0
+        self.constrain = False  # the scores' label set, when the backend can enforce it
 
     def _ask(self, k: int) -> Request:
         slot, j = self.slots[k // self.k], k % self.k
         instance = slot.task.instances[slot.instance]
         seed = random.Random(f"{self.s.seed}:respond:{slot.key}:{slot.instance}:{j}")
-        prompt = respond_prompt(slot.task.instruction, instance.input, self.s.system, self.chat)
-        return Request("respond", prompt, self.s.decoding, seed=seed.randrange(2**31))
+        return respond_request(slot.task.instruction, instance.input, self.s.system, self.chat,
+                               self.s.template, self.s.decoding, seed.randrange(2**31))  # fmt: skip
 
     def _scored(self) -> list[tuple[Slot, dict[str, Any]]]:
         return [(slot, c) for slot in self.slots if not slot.failed for c in slot.candidates]
@@ -92,10 +124,12 @@ class Respond:
         slot, candidate = pairs[k]
         instance = slot.task.instances[slot.instance]
         text = score_prompt(slot.task.instruction, instance.input, candidate["output"])
-        return Request("compare", text, self.s.judge_decoding)
+        labels = SCORES if self.constrain else ()
+        return Request("compare", text, self.s.judge_decoding, labels=labels)
 
     async def __call__(self, engine: Engine) -> int:
         engine.progress.target = len(self.tasks)
+        self.constrain = engine.backend.constrains_labels
         total = len(self.slots) * self.k
         done = [0]
 
