@@ -27,6 +27,8 @@ EMPTY_EVOLUTION = "empty_evolution"  # the rewrite came back empty
 EVOLUTION_TRUNCATED = "evolution_truncated"  # the rewrite was cut off at max_tokens
 
 # The paper: an apology is a response that says "sorry" in fewer than 80 words.
+# The equality check's two answers, as a label set the in-process model can be held to.
+JUDGEMENT_LABELS = ("Equal", "Not Equal")
 APOLOGY_WORDS = 80
 # Phrases of evolving prompts in general (the paper names these two); the labels of our own
 # prompts are added by the method from the prompt files.

@@ -301,3 +301,17 @@ def test_other_methods_summaries_have_no_evolve_section(tmp_path):
     run_generate(tmp_path / "gen", 3)
     saved = json.loads((tmp_path / "gen" / "summary.json").read_text(encoding="utf-8"))
     assert "evolve" not in saved
+
+
+class ConstrainingFake(FakeBackend):
+    constrains_labels = True
+
+
+@pytest.mark.parametrize("backend", [FakeBackend(), ConstrainingFake()])
+def test_the_equality_check_carries_its_labels_only_where_they_are_enforced(tmp_path, backend):
+    """The in-process model cannot keep to "Equal" / "Not Equal" unaided (every check was
+    unparseable); a grammar holds it there. A server's answer is only parsed, strictly."""
+    evolve(tmp_path, alpaca_input(tmp_path, n=4), backend=backend, rounds=1, seed=3)
+    labels = {(r.stage, r.labels) for r in backend.requests}
+    held = ("Equal", "Not Equal") if backend.constrains_labels else ()
+    assert labels == {("evolve", ()), ("respond", ()), ("judge", held)}

@@ -38,6 +38,7 @@ from selfinstruct.elimination import (
     APOLOGY,
     EMPTY_EVOLUTION,
     EVOLUTION_TRUNCATED,
+    JUDGEMENT_LABELS,
     JUDGEMENT_UNPARSEABLE,
     LEAK_PHRASES,
     NO_INFORMATION_GAIN,
@@ -192,6 +193,7 @@ class Evolve:
                 "none", False, settings.tokenizer, settings.threshold
             )
         self.passed = 0
+        self.constrain = False  # the equality labels, when the backend can hold an answer to them
 
     # ------------------------------------------------------------------ requests
 
@@ -215,12 +217,16 @@ class Evolve:
         return Request("respond", text, self.s.response_decoding, seed=seed)
 
     def _judge_request(self, parent: str, child: str) -> Request:
-        return Request("judge", judge_prompt(parent, child), self.s.judge_decoding)
+        labels = JUDGEMENT_LABELS if self.constrain else ()
+        return Request("judge", judge_prompt(parent, child), self.s.judge_decoding, labels=labels)
 
     # ------------------------------------------------------------------ the run
 
     async def __call__(self, engine: Engine) -> int:
         lineages = [Lineage(r, r.id, r.text, [r.text]) for r in self.roots]
+        # The in-process model is held to the two labels by a grammar (unaided, it seldom
+        # answers with either); a server's answer is only parsed, strictly.
+        self.constrain = engine.backend.constrains_labels
         engine.progress.target = len(lineages) * self.s.rounds
         known = engine.known("evolutions")  # opens the log (and repairs a torn tail) first
         failed_before = self._failed_before(engine, known)
