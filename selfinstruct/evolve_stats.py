@@ -12,6 +12,7 @@ import numpy as np
 
 from selfinstruct.errors import UserError
 from selfinstruct.jsonio import read_jsonl
+from selfinstruct.report_format import number, percent
 from selfinstruct.store import saved_setting
 
 
@@ -80,8 +81,6 @@ def evolve_stats(folder: Path) -> dict[str, Any] | None:
 
 
 def render_evolve(report: dict[str, Any]) -> str:
-    from selfinstruct.stats import _num, _pct  # the table's number formats (stats imports us)
-
     """The per-round and per-operation table of an evolve run."""
     head = (
         f"  {'':<18}{'evolved':>8}{'passed':>8}{'rate':>8}{'failed':>8}"
@@ -92,8 +91,8 @@ def render_evolve(report: dict[str, Any]) -> str:
     def row(label: str, r: dict[str, Any]) -> str:
         eliminated = ", ".join(f"{k} {v}" for k, v in r["eliminated"].items()) or "-"
         return (
-            f"  {label:<18}{r['evolved']:>8,}{r['passed']:>8,}{_pct(r['pass_rate']):>8}"
-            f"{r['failed_requests']:>8,}{_num(r['words_before']):>14}{_num(r['words_after']):>8}"
+            f"  {label:<18}{r['evolved']:>8,}{r['passed']:>8,}{percent(r['pass_rate']):>8}"
+            f"{r['failed_requests']:>8,}{number(r['words_before']):>14}{number(r['words_after']):>8}"
             f"   {eliminated}"
         )
 

@@ -25,6 +25,7 @@ from selfinstruct.evolve_stats import evolve_stats, is_evolve_run, render_evolve
 from selfinstruct.jsonio import read_jsonl
 from selfinstruct.novelty import best_matches
 from selfinstruct.records import iter_tasks
+from selfinstruct.report_format import number, percent
 from selfinstruct.resources import default_seed_path
 from selfinstruct.store import (
     failures_file,
@@ -364,23 +365,11 @@ def compute_stats(
 # ---------------------------------------------------------------------------------------
 
 
-def _num(value: float | int | None, digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.{digits}f}"
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
-
-
 def _dist_row(label: str, dist: dict[str, Any] | None, digits: int = 1) -> str:
     if not dist:
         return f"  {label:<22}{'-':>8}"
-    cells = [_num(dist["n"])] + [
-        _num(dist[key], digits) for key in ("min", "median", "mean", "p90", "max")
+    cells = [number(dist["n"])] + [
+        number(dist[key], digits) for key in ("min", "median", "mean", "p90", "max")
     ]
     return f"  {label:<22}" + "".join(f"{c:>8}" for c in cells)
 
@@ -401,11 +390,11 @@ def render_table(summary: dict[str, Any]) -> str:
     per_task = (
         "-"
         if not ipt
-        else f"min {_num(ipt['min'])} · median {_num(ipt['median'])} · "
-        f"mean {ipt['mean']:.2f} · max {_num(ipt['max'])}"
+        else f"min {number(ipt['min'])} · median {number(ipt['median'])} · "
+        f"mean {ipt['mean']:.2f} · max {number(ipt['max'])}"
     )
     clf = (
-        f"{_pct(counts['classification_share'])} of {counts['classification_known']:,} labelled"
+        f"{percent(counts['classification_share'])} of {counts['classification_known']:,} labelled"
         if counts["classification_known"]
         else "n/a (no is_classification field)"
     )
@@ -416,7 +405,7 @@ def render_table(summary: dict[str, Any]) -> str:
         ("classification tasks", clf),
         (
             "instances, empty input",
-            f"{counts['empty_input_instances']:,} ({_pct(counts['empty_input_share'])})",
+            f"{counts['empty_input_instances']:,} ({percent(counts['empty_input_share'])})",
         ),
     ]
     lines += [f"  {k:<26}{v}" for k, v in rows]
@@ -433,7 +422,7 @@ def render_table(summary: dict[str, Any]) -> str:
         lines.append(_dist_header("ROUGE-L to closest seed"))
         lines.append(_dist_row(f"vs {rouge['n_seeds']} seeds", rouge["distribution"], 3))
         lines.append(
-            f"  share above 0.7: {_pct(rouge['share_above_0.7'])}   seeds: {rouge['seeds']}"
+            f"  share above 0.7: {percent(rouge['share_above_0.7'])}   seeds: {rouge['seeds']}"
         )
         lines.append("")
 
@@ -442,8 +431,8 @@ def render_table(summary: dict[str, Any]) -> str:
         lines.append(f"Root verbs and direct objects  (parser: {verbs['parser']})")
         n = verbs["instructions"]
         lines.append(
-            f"  with a root verb {verbs['with_verb']:,} ({_pct(_share(verbs['with_verb'], n))}), "
-            f"with verb + object {verbs['with_pair']:,} ({_pct(_share(verbs['with_pair'], n))})"
+            f"  with a root verb {verbs['with_verb']:,} ({percent(_share(verbs['with_verb'], n))}), "
+            f"with verb + object {verbs['with_pair']:,} ({percent(_share(verbs['with_pair'], n))})"
         )
         lines.append(
             f"  distinct root verbs {verbs['distinct_verbs']:,}, "
