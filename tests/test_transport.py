@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
+import httpx2
 import openai
 import pytest
 from stub_server import Fault, StubServer
 
 from selfinstruct.backends.base import BackendError, Completion, Decoding, Request
-from selfinstruct.backends.openai_api import OpenAIBackend
+from selfinstruct.backends.openai_api import OpenAIBackend, transport_kind
 
 REQUEST = Request("classify", "Task: Sort fruit by colour.\nIs it classification?",
                   Decoding(max_tokens=3, temperature=0.0, top_p=0.0), seed=1)  # fmt: skip
@@ -91,3 +93,36 @@ def test_slow_answer_past_the_timeout_is_timeout(transport):
         error = call(stub.base_url, transport, timeout=0.5)
     assert isinstance(error, BackendError)
     assert (error.kind, error.message) == ("timeout", "the request timed out")
+
+
+def adapter_error(root: BaseException) -> openai.APIConnectionError:
+    """``root`` as the aiohttp adapter and the openai client hand it on: wrapped in the httpx
+    class the adapter maps it to (a connect timeout, for every connection error), then in the
+    openai client's timeout error."""
+    request = httpx2.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+    try:
+        try:
+            try:
+                raise root
+            except Exception as exc:
+                raise httpx2.ConnectTimeout(str(exc)) from exc
+        except httpx2.TimeoutException as exc:
+            raise openai.APITimeoutError(request) from exc  # type: ignore[arg-type]
+    except openai.APITimeoutError as exc:
+        return exc
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize(
+    ("root", "kind"),
+    [
+        (aiohttp.ClientOSError(104, "Connection reset by peer"), "dropped"),
+        (aiohttp.ClientConnectionError("Connection closed"), "dropped"),
+        (aiohttp.ServerDisconnectedError(), "dropped"),
+        (aiohttp.ClientPayloadError("Response payload is not completed"), "dropped"),
+        (aiohttp.ServerTimeoutError("Timeout on reading data from socket"), "timeout"),
+        (ConnectionRefusedError(111, "Connect call failed"), "connection"),
+    ],
+)
+def test_aiohttp_failures_are_judged_by_their_own_class_not_the_adapters(root, kind):
+    assert transport_kind(adapter_error(root)) == kind
