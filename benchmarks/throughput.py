@@ -112,6 +112,7 @@ def main() -> None:
     accepted = result.summary.accepted_instructions
     print(f"method {args.method}, concurrency {args.concurrency}, stub delay "
           f"{args.delay * 1000:.0f} ms, api {args.api}, n {args.n}")  # fmt: skip
+    print(f"HTTP transport      {getattr(backend, 'transport', 'n/a')}")
     print(f"requests            {requests} in {wall:.2f} s")
     print(f"requests/s          {rate:.1f}  ({100 * rate / ideal:.0f}% of ideal {ideal:.0f}/s)")
     print(f"accepted instr/s    {accepted / wall:.1f}  ({accepted} accepted, "

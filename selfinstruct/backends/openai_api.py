@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import openai
 
-from selfinstruct.backends.base import Api, Backend, BackendError, Completion, Request
+from selfinstruct.backends.base import (
+    Api,
+    Backend,
+    BackendError,
+    Completion,
+    ErrorKind,
+    Request,
+)
 from selfinstruct.errors import UserError
 
 # Names of base (non-chat) models served through the completion API.
 _COMPLETION_MODELS = ("davinci-002", "babbage-002", "gpt-3.5-turbo-instruct")
-CONNECTIONS_PER_CLIENT = 8
+Transport = Literal["aiohttp", "httpx"]
 
 
 def default_api(model: str) -> Api:
@@ -49,16 +56,63 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
         return None
 
 
-# Transport failures after the server accepted the connection: it is running but did not finish
-# the answer (crash mid-answer, proxy cut-off, body shorter than announced). Matched by class
-# name: the openai client raises them from httpx or from its own copy of it (httpx2).
-_DROPPED = frozenset(
-    {"RemoteProtocolError", "ReadError", "WriteError", "ConnectionResetError", "BrokenPipeError"}
-)
+# The kind of a transport failure, by exception class name (over each class's MRO): the httpx
+# classes (the openai client raises them from httpx or its own copy of it, httpx2), aiohttp's,
+# and the operating system's. "dropped": the server accepted the connection but did not finish
+# the answer (crash mid-answer, proxy cut-off, body shorter than announced); "connection":
+# nothing is listening; "timeout": no answer in time.
+_TRANSPORT_KINDS: dict[str, ErrorKind] = {
+    "TimeoutException": "timeout",  # httpx
+    "ServerTimeoutError": "timeout",  # aiohttp (its SocketTimeoutError is one)
+    "TimeoutError": "timeout",
+    "RemoteProtocolError": "dropped",  # httpx
+    "ReadError": "dropped",  # httpx
+    "WriteError": "dropped",  # httpx
+    "ServerDisconnectedError": "dropped",  # aiohttp
+    "ClientPayloadError": "dropped",  # aiohttp: body shorter than announced, or cut
+    "ConnectionResetError": "dropped",
+    "ConnectionAbortedError": "dropped",
+    "BrokenPipeError": "dropped",
+    "ConnectError": "connection",  # httpx
+    "ClientConnectorError": "connection",  # aiohttp: refused, unknown host, TLS handshake
+    "ConnectionRefusedError": "connection",
+    # aiohttp's base class for the rest: the connection was made, then failed.
+    "ClientConnectionError": "dropped",
+}
 
 
-def _dropped(cause: BaseException | None) -> bool:
-    return cause is not None and any(c.__name__ in _DROPPED for c in type(cause).__mro__)
+def transport_kind(exc: openai.APIConnectionError) -> ErrorKind:
+    """The kind of a failure the openai client reports as a connection error or a timeout.
+
+    The cause nearest the socket decides: the aiohttp adapter re-raises a refused connection or
+    a server hanging up as an httpx *connect timeout*, so the outer classes cannot be trusted.
+    """
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc.__cause__
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for error in reversed(chain):
+        for cls in type(error).__mro__:
+            kind = _TRANSPORT_KINDS.get(cls.__name__)
+            if kind is not None:
+                return kind
+    return "timeout" if isinstance(exc, openai.APITimeoutError) else "connection"
+
+
+def new_http_client(transport: Transport, timeout: float) -> tuple[Transport, Any]:
+    """The HTTP client under the openai client, and the transport it really uses.
+
+    aiohttp costs about a third less CPU per request than httpx's own transport; it needs the
+    client's ``aiohttp`` extra, and without it (or with an openai client too old to offer it)
+    the client's default httpx transport is used.
+    """
+    if transport == "aiohttp":
+        try:
+            return "aiohttp", openai.DefaultAioHttpClient(timeout=timeout)
+        except (AttributeError, RuntimeError):  # the extra is not installed
+            pass
+    return "httpx", None
 
 
 def status_error(exc: openai.APIStatusError) -> BackendError:
@@ -86,6 +140,7 @@ class OpenAIBackend(Backend):
         timeout: float = 120.0,
         max_concurrency: int = 16,
         http_client: httpx.AsyncClient | None = None,
+        transport: Transport = "aiohttp",
     ) -> None:
         self.model = model
         self.base_url = base_url
@@ -93,21 +148,17 @@ class OpenAIBackend(Backend):
         self.max_concurrency = max_concurrency
         self.timeout = timeout
         self._secret = resolve_api_key(api_key, base_url)
-        # The HTTP connection pool scans all its connections whenever a request starts or ends,
-        # so one pool of 64 connections costs more CPU than the rest of a request; a client per
-        # CONNECTIONS_PER_CLIENT requests in flight keeps each scan short.
-        shards = 1 if http_client is not None else -(-max_concurrency // CONNECTIONS_PER_CLIENT)
-        self._clients = [
-            openai.AsyncOpenAI(
-                api_key=self._secret,
-                base_url=base_url,
-                timeout=timeout,
-                max_retries=0,
-                http_client=http_client,
-            )
-            for _ in range(max(1, shards))
-        ]
-        self._next = 0
+        if http_client is None:
+            self.transport, http_client = new_http_client(transport, timeout)
+        else:
+            self.transport = "httpx"
+        self._client = openai.AsyncOpenAI(
+            api_key=self._secret,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=0,
+            http_client=http_client,
+        )
 
     @property
     def path(self) -> str:
@@ -138,12 +189,8 @@ class OpenAIBackend(Backend):
             # The client's documented ``post`` for the plain JSON body: it skips the per-request
             # transformation and model construction of ``create`` (a third of the CPU time of a
             # request), and keeps the raw body for the record when it cannot be read.
-            client = self._clients[self._next % len(self._clients)]
-            self._next += 1
-            raw = await client.post(self.path, body=body, cast_to=str)
-        except openai.APITimeoutError:
-            raise BackendError("timeout", "the request timed out") from None
-        except openai.APIConnectionError as exc:
+            raw = await self._client.post(self.path, body=body, cast_to=str)
+        except openai.APIConnectionError as exc:  # the timeout error is one
             raise self._connection_error(exc) from None
         except openai.APIStatusError as exc:
             error = status_error(exc)
@@ -155,10 +202,14 @@ class OpenAIBackend(Backend):
 
     def _connection_error(self, exc: openai.APIConnectionError) -> BackendError:
         """Tell "nothing is listening" (kind "connection", which the pipeline reports as a
-        server that is not running) from "the server hung up mid-answer" (kind "dropped")."""
+        server that is not running) from "the server hung up mid-answer" (kind "dropped") and
+        from a timeout."""
+        kind = transport_kind(exc)
+        if kind == "timeout":
+            return BackendError("timeout", "the request timed out")
         cause = exc.__cause__
         detail = str(cause) if cause is not None and str(cause) else str(exc)
-        if _dropped(cause):
+        if kind == "dropped":
             message = (
                 f"{self.where} closed the connection before the answer was complete "
                 f"(incomplete response: {detail})"
@@ -216,5 +267,4 @@ class OpenAIBackend(Backend):
         return self.base_url or "the OpenAI API"
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.close()
+        await self._client.close()
