@@ -110,3 +110,44 @@ def test_an_abandoned_bundled_model_request_stops_at_the_next_token():
         return generated
 
     assert asyncio.run(scenario()) < 1500  # without the stop it runs on to 2500
+
+
+def _two_tasks(path: Path) -> Path:
+    rows = [
+        {"instruction": "Give three tips for staying healthy.", "input": "",
+         "output": "Eat well, sleep enough and move every day."},
+        {"instruction": "Translate the sentence into French.", "input": "Good morning.",
+         "output": "Bonjour."},
+    ]  # fmt: skip
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    return path
+
+
+# Every method that works through an API, at the smallest size, through the real openai client
+# against llama.cpp's OpenAI-compatible server (magpie needs raw template access, which a chat
+# server does not give; glan's levels take too long for the suite).
+METHOD_RUNS = {
+    "judge": ["judge", "{data}", "--n", "2"],
+    "respond": ["respond", "{data}", "--compare", "--decoding", "max_tokens=64"],
+    "evolve": ["evolve", "{data}", "--rounds", "1", "--decoding", "evolve.max_tokens=96",
+               "--decoding", "respond.max_tokens=64"],
+    "chat": ["chat", "--n", "1", "--turns", "2-2", "--decoding", "assistant.max_tokens=64",
+             "--decoding", "user.max_tokens=48"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("method", sorted(METHOD_RUNS))
+def test_method_through_openai_client_against_local_server(tmp_path, llama_server, method):
+    data = _two_tasks(tmp_path / "data.json")
+    out = tmp_path / method
+    args = [a.format(data=data) for a in METHOD_RUNS[method]]
+    command = [sys.executable, "-m", "selfinstruct", *args, "--out", str(out),
+               "--base-url", llama_server, "--model", "smollm2", "--api", "chat", "--quiet",
+               "--concurrency", "2"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == method and summary["stop"] == "complete"
+    assert summary["failures"] == {}
+    asked = sum(stage["requests"] for stage in summary["usage"].values())
+    assert asked > 0 and summary["prompt_tokens"] > 0  # answered by the server, not a cache
