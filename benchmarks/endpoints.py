@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,20 +29,9 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-
-def start_stub(delay: float, capacity: int) -> tuple[subprocess.Popen[str], int]:
-    process = subprocess.Popen(
-        [sys.executable, str(REPO / "tests" / "stub_server.py"), "--delay", str(delay),
-         "--capacity", str(capacity)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.startswith("PORT "):
-        process.kill()
-        raise SystemExit("a stub server did not start")
-    return process, int(line.split()[1])
+from throughput import start_stub  # noqa: E402
 
 
 def stub_stats(port: int) -> dict:
@@ -90,7 +78,10 @@ def run_generate(backend, endpoints: int, concurrency: int, folder: Path) -> int
 def measure(args: argparse.Namespace, endpoints: int) -> dict[str, float]:
     from selfinstruct.generate import build_backend
 
-    stubs = [start_stub(args.delay, args.limit) for _ in range(endpoints)]
+    stubs = [
+        start_stub("--delay", str(args.delay), "--capacity", str(args.limit))
+        for _ in range(endpoints)
+    ]
     try:
         urls = tuple(f"http://127.0.0.1:{port}/v1#{args.limit}" for _, port in stubs)
         backend = build_backend(

@@ -28,16 +28,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def start_stub(delay: float) -> tuple[subprocess.Popen[str], int]:
+def start_stub(*options: str) -> tuple[subprocess.Popen[str], int]:
+    """The stub server in a process of its own (``options``: its flags, e.g. --delay 0.2)."""
     process = subprocess.Popen(
-        [sys.executable, str(REPO / "tests" / "stub_server.py"), "--delay", str(delay)],
+        [sys.executable, str(REPO / "tests" / "stub_server.py"), *options],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line.startswith("PORT "):
         process.kill()
-        raise SystemExit("the stub server did not start")
+        raise SystemExit("a stub server did not start")
     return process, int(line.split()[1])
 
 
@@ -71,7 +72,7 @@ def main() -> None:
     from selfinstruct.methods import run
     from selfinstruct.resources import default_seed_path
 
-    stub, port = start_stub(args.delay)
+    stub, port = start_stub("--delay", str(args.delay))
     try:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "run"

@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--delay", type=float, default=0.2, help="stub answer delay, seconds")
     args = parser.parse_args()
-    stub, port = start_stub(args.delay)
+    stub, port = start_stub("--delay", str(args.delay))
     try:
         backend = OpenAIBackend("stub", base_url=f"http://127.0.0.1:{port}/v1", timeout=60,
                                 max_concurrency=args.concurrency, transport=args.transport)  # fmt: skip
