@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -122,10 +123,13 @@ def test_a_line_that_fails_validation_fails_its_request_only(tmp_path):
     assert [(f["id"], f["kind"], f["request_key"]) for f in failures] == [
         ("r000001", "bad_request", next(iter(poisoned)))
     ]
-    assert notes[-1] == (
-        "batch batch_0011 (b00001.1.1.1.1.2, 1 request) was refused: invalid_request: The "
-        "request body could not be validated. (line 1)"
-    )
+    # How many batches came before depends on how requests were grouped (timing); the halving
+    # down to the one refused line and the message do not.
+    assert re.fullmatch(
+        r"batch batch_\d{4} \(b\d{5}(\.[12])+, 1 request\) was refused: invalid_request: The "
+        r"request body could not be validated\. \(line 1\)",
+        notes[-1],
+    ), notes[-1]
     assert len(records(tmp_path / "run" / "tasks.jsonl")) == 30
 
 
