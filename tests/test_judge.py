@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from helpers import lines, run_until
 from stub_server import StubServer
@@ -136,3 +137,22 @@ def test_judge_refuses_bad_choice(tmp_path: Path) -> None:
     assert result.output.strip() == (
         "Error: nothing to ask: pass --rate, or leave the three questions on"
     )
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m-instruct", "big-judge"])
+def test_the_bundled_model_as_judge_is_named_for_what_it_is(tmp_path, monkeypatch, model):
+    """Its verdicts parse (a grammar holds them) but say little: the report says so."""
+    from fakes import FakeBackend
+
+    backend = FakeBackend()
+    backend.model = model
+    monkeypatch.setattr("selfinstruct.cli.running.build_backend", lambda **kw: backend)
+    data = write_alpaca(tmp_path / "data.json", count=4)
+    result = CliRunner().invoke(main, ["judge", str(data), "--n", "2", "--out",
+                                       str(tmp_path / "j"), "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    warning = (
+        "note: the bundled 135M model is no judge: its verdicts parse but say little of the "
+        "data (see README, 'What the bundled model does as a judge'); use --model for a real one"
+    )
+    assert (warning in result.output.splitlines()) == (model == "smollm2-135m-instruct")

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from selfinstruct.backends.local import BUNDLED_MODEL
 from selfinstruct.cli.running import (
     EXIT_CODES,
     _Bar,
@@ -57,6 +58,13 @@ def heuristics_only(in_path: str, out: Path, n: int | None, seed: int) -> None:
             output.write(record)
     write_report(out)
     click.echo(f"heuristics on {len(items)} tasks in {time.monotonic() - started:.1f}s", err=True)
+
+
+# Measured: 17 of 18 answers "No" and every rating "A", whatever the task (README).
+BUNDLED_JUDGE_NOTE = (
+    "note: the bundled 135M model is no judge: its verdicts parse but say little of the data "
+    "(see README, 'What the bundled model does as a judge'); use --model for a real one"
+)
 
 
 @click.command("judge")
@@ -122,4 +130,6 @@ def judge(in_path: str, out: Path, n: int | None, **options: Any) -> None:
     _report(result, out)
     if judgments_file(out).exists():
         write_report(out)
+    if settings.model == BUNDLED_MODEL:
+        click.echo(BUNDLED_JUDGE_NOTE, err=True)
     raise SystemExit(EXIT_CODES[result.stop])
