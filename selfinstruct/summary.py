@@ -18,6 +18,7 @@ from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
 
 from selfinstruct.backends.base import EndpointStats
 from selfinstruct.client import Usage
+from selfinstruct.evolve_stats import evolve_stats
 from selfinstruct.jsonio import read_jsonl
 from selfinstruct.pricing import cost
 from selfinstruct.store import rejected_file, tasks_file
@@ -200,7 +201,5 @@ def _endpoint_summary(stats: EndpointStats) -> EndpointSummary:
 
 
 def _evolve_section(folder: Path) -> EvolveSummary | None:
-    from selfinstruct.evolve_stats import evolve_stats
-
     report = evolve_stats(folder)
     return None if report is None else EvolveSummary.model_validate(report)
