@@ -111,6 +111,8 @@ def request_description(backend: Backend, request: Request) -> dict[str, object]
         description["messages"] = [list(message) for message in request.messages]
     if request.labels:  # likewise: only constrained requests' keys carry it
         description["labels"] = list(request.labels)
+    if request.grammar:
+        description["grammar"] = request.grammar
     return description
 
 

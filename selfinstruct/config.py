@@ -138,6 +138,11 @@ class AlpacaSettings(InstructionRunSettings):
         description="two items with no ### between them: keep the first with the second in its "
         "output (the reference), or drop it",
     )
+    layout: Literal["grammar", "free"] = Field(
+        default="grammar",
+        description="an in-process model (the bundled one, --model-path) is held to the items' "
+        "layout by a grammar, or writes freely as a server's model does",
+    )
     decoding: Decoding = ALPACA_DECODING
 
 

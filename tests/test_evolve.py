@@ -304,7 +304,7 @@ def test_other_methods_summaries_have_no_evolve_section(tmp_path):
 
 
 class ConstrainingFake(FakeBackend):
-    constrains_labels = True
+    constrains_answers = True
 
 
 @pytest.mark.parametrize("backend", [FakeBackend(), ConstrainingFake()])
@@ -313,5 +313,5 @@ def test_the_equality_check_carries_its_labels_only_where_they_are_enforced(tmp_
     unparseable); a grammar holds it there. A server's answer is only parsed, strictly."""
     evolve(tmp_path, alpaca_input(tmp_path, n=4), backend=backend, rounds=1, seed=3)
     labels = {(r.stage, r.labels) for r in backend.requests}
-    held = ("Equal", "Not Equal") if backend.constrains_labels else ()
+    held = ("Equal", "Not Equal") if backend.constrains_answers else ()
     assert labels == {("evolve", ()), ("respond", ()), ("judge", held)}

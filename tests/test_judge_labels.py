@@ -22,7 +22,7 @@ from selfinstruct.verdicts import RATINGS, SCORES, YES_NO
 
 
 class ConstrainingFake(FakeBackend):
-    constrains_labels = True
+    constrains_answers = True
 
 
 def judge_settings(data: Path, backend: FakeBackend) -> JudgeSettings:
@@ -37,7 +37,7 @@ def test_judge_sends_labels_only_to_a_backend_that_enforces_them(
     data = write_alpaca(tmp_path / "data.json", count=3)
     run(judge_settings(data, backend), backend, tmp_path / "j")
     by_stage = {(r.stage, r.labels) for r in backend.requests}
-    if backend.constrains_labels:
+    if backend.constrains_answers:
         assert by_stage == {("judge", YES_NO), ("rate", RATINGS)}
     else:
         assert by_stage == {("judge", ()), ("rate", ())}

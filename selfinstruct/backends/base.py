@@ -67,10 +67,14 @@ class Request:
     # message; ``prompt`` then only names the request (estimates). Empty: the usual one message.
     messages: tuple[tuple[str, str], ...] = ()
     # A judge's fixed label set: the answer must open with one of these labels (then, on the
-    # next line, a free reason). Only a backend whose ``constrains_labels`` is true honours it
+    # next line, a free reason). Only a backend whose ``constrains_answers`` is true honours it
     # (the in-process model, with a llama.cpp grammar); callers set it only for those. Part of
     # the cache key when set, since it changes the answer.
     labels: tuple[str, ...] = ()
+    # The answer's layout as a GBNF grammar (llama.cpp's notation), for a method whose parser
+    # expects a fixed shape. The same rules as ``labels``: honoured only where
+    # ``constrains_answers``, set only for such a backend, part of the cache key when set.
+    grammar: str = ""
 
     def chat_messages(self, text: str) -> list[dict[str, str]]:
         """The chat API's message list: the conversation, or ``text`` as one user message."""
@@ -112,7 +116,7 @@ class Backend(ABC):
     api: Api
     base_url: str | None
     max_concurrency: int
-    constrains_labels: bool = False  # honours Request.labels
+    constrains_answers: bool = False  # honours Request.labels and Request.grammar
 
     @abstractmethod
     async def complete(self, request: Request, text: str) -> Completion:

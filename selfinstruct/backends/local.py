@@ -11,6 +11,7 @@ re-reading a thousand tokens each time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import json
 import os
@@ -48,7 +49,7 @@ def label_grammar(labels: tuple[str, ...]) -> str:
 
 
 class LocalBackend(Backend):
-    constrains_labels = True
+    constrains_answers = True
 
     def __init__(
         self,
@@ -96,12 +97,9 @@ class LocalBackend(Backend):
         with self._lock:
             llm = self._context(f"{request.stage}:{text.partition(chr(10))[0]}")
             options["logits_processor"] = _end_when(abandoned, llm.token_eos())
-            if request.labels:
-                from llama_cpp import LlamaGrammar
-
-                options["grammar"] = LlamaGrammar.from_string(
-                    label_grammar(request.labels), verbose=False
-                )
+            grammar = request.grammar or (label_grammar(request.labels) if request.labels else "")
+            if grammar:
+                options["grammar"] = _compiled(grammar)
             try:
                 if self.api == "chat":
                     result = llm.create_chat_completion(
@@ -136,6 +134,14 @@ class LocalBackend(Backend):
                 if close:
                     close()
             self._contexts.clear()
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(grammar: str) -> Any:
+    """A GBNF grammar parsed once per text (a method sends the same grammar with every request)."""
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(grammar, verbose=False)
 
 
 def _end_when(abandoned: threading.Event, eos: int) -> Any:

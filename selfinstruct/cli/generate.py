@@ -32,7 +32,7 @@ DEFAULT_BATCH_ROUND = 1000
 # Options that only one method has.
 ONLY = {
     "self-instruct": ("pool_lag", "classification_only", "batch_round"),
-    "alpaca": ("merged_items",),
+    "alpaca": ("merged_items", "layout"),
 }
 
 
@@ -89,6 +89,14 @@ ONLY = {
     default=None,
     help="Alpaca: two items written without ### between them: keep the first with the "
     "second in its output (the reference), or drop it. [default: keep]",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(["grammar", "free"]),
+    default=None,
+    help="Alpaca on an in-process model (the bundled one, --model-path): a grammar holds each "
+    "answer to the items' layout, or the model writes freely as on a server. "
+    "[default: grammar]",
 )
 @decoding_option(DECODING_STAGES, "instructions.temperature=1.0", " (alpaca: instructions)")
 @run_options

@@ -101,6 +101,41 @@ def parse_items(
     return results
 
 
+# The layout grammar's bounds: a line of at most this many characters, and the lines an input
+# and an output may take (Alpaca's prompt asks for inputs and outputs of about 100 words).
+LINE_CHARS = 300
+INPUT_LINES = 2
+OUTPUT_LINES = 4
+
+
+def layout_grammar(first: int, count: int, chat: bool) -> str:
+    """A GBNF grammar for the rest of the list in the prompt's layout: items ``first`` to
+    ``count``-1, each an instruction line, an input (``<noinput>`` or lines of text) and an
+    output, with ``###`` between items; the answer may end after any whole item, and item
+    ``count``'s number is where the stop sequences end it. No line holds ``#`` or opens with
+    another item's label, so none can start an item or a separator. A chat answer
+    restates item ``first``'s label; a completion continues right after it."""
+    last = count - 1
+    opening = f'"{first}. Instruction:" ' if chat else ""
+    rules = [f"root ::= {opening}item{first}"]
+    for n in range(first, last + 1):
+        rest = f'"###\\n{n + 1}. Instruction:" item{n + 1}' if n < last else f'"###\\n{count}."'
+        rules.append(
+            f'item{n} ::= " " line "\\n{n}. Input:\\n" input "\\n{n}. Output:\\n" output '
+            f'"\\n" ({rest})?'
+        )
+    rules += [
+        # A line may open with a number ("5", "3.14", "1. Paris"), never with another item's
+        # label ("5. Instruction:"): after "N. " comes no I or O.
+        "line ::= [^\\n#0-9< ] rest | [0-9]+ ([^.\\n#0-9] rest)? "
+        '| [0-9]+ "." ([^ \\n#] rest | " " [^IO \\n#] rest)',
+        f"rest ::= [^\\n#]{{0,{LINE_CHARS - 2}}}",
+        f'input ::= "{NO_INPUT}" | line ("\\n" line){{0,{INPUT_LINES - 1}}}',
+        f'output ::= line ("\\n" line){{0,{OUTPUT_LINES - 1}}}',
+    ]
+    return "\n".join(rules) + "\n"
+
+
 class Alpaca:
     name = "alpaca"
 
@@ -119,6 +154,7 @@ class Alpaca:
         )  # fmt: skip
         self.gate.remember(t.instruction for t in seeds)
         self.kept = 0
+        self.grammar = ""  # the layout grammar, when the backend can hold answers to it
 
     @property
     def first(self) -> int:
@@ -130,11 +166,15 @@ class Alpaca:
         prompt = render_prompt(examples, self.s.tasks_per_request)
         if self.chat:
             prompt = chat_message(prompt, self.first, self.s.tasks_per_request)
-        return Request("instructions", prompt, self.s.decoding, seed=rng.randrange(2**31))
+        return Request(
+            "instructions", prompt, self.s.decoding, seed=rng.randrange(2**31), grammar=self.grammar
+        )
 
     async def __call__(self, engine: Engine) -> int:
         target = max(self.s.n, len(engine.known("tasks")))
         engine.progress.target = target
+        if engine.backend.constrains_answers and self.s.layout == "grammar":
+            self.grammar = layout_grammar(self.first, self.s.tasks_per_request, self.chat)
         await engine.in_order(
             "instructions",
             self.request,

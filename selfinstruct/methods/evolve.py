@@ -226,7 +226,7 @@ class Evolve:
         lineages = [Lineage(r, r.id, r.text, [r.text]) for r in self.roots]
         # The in-process model is held to the two labels by a grammar (unaided, it seldom
         # answers with either); a server's answer is only parsed, strictly.
-        self.constrain = engine.backend.constrains_labels
+        self.constrain = engine.backend.constrains_answers
         engine.progress.target = len(lineages) * self.s.rounds
         known = engine.known("evolutions")  # opens the log (and repairs a torn tail) first
         failed_before = self._failed_before(engine, known)

@@ -129,7 +129,7 @@ class Judge:
         engine.progress.target = len(self.items)
         # A backend that can hold the answer to the label set (the in-process model) is asked
         # to; a server's answers are only parsed, strictly.
-        self.constrain = engine.backend.constrains_labels
+        self.constrain = engine.backend.constrains_answers
         committed = [0]
 
         def commit(k: int, answer: Answer | None) -> bool:

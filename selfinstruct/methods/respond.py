@@ -129,7 +129,7 @@ class Respond:
 
     async def __call__(self, engine: Engine) -> int:
         engine.progress.target = len(self.tasks)
-        self.constrain = engine.backend.constrains_labels
+        self.constrain = engine.backend.constrains_answers
         total = len(self.slots) * self.k
         done = [0]
 
