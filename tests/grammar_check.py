@@ -11,7 +11,8 @@ from typing import Any
 
 
 @functools.lru_cache(maxsize=1)
-def _vocabulary() -> Any:
+def vocabulary() -> Any:
+    """The bundled model's vocabulary (a Llama object without weights)."""
     from llama_cpp import Llama
 
     from selfinstruct.backends.local import bundled_model_path
@@ -33,16 +34,16 @@ def grammar_allows(grammar: str, text: str, complete: bool = True) -> bool:
     ``complete``, the end of text right after it."""
     import llama_cpp
 
-    vocabulary = _vocabulary()
-    tokens = vocabulary.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+    vocab = vocabulary()
+    tokens = vocab.tokenize(text.encode("utf-8"), add_bos=False, special=False)
     sampler = llama_cpp.llama_sampler_init_grammar(
-        vocabulary._model.vocab, grammar.encode("utf-8"), b"root"
+        llama_cpp.llama_model_get_vocab(vocab.model), grammar.encode("utf-8"), b"root"
     )
     try:
         for token in tokens:
             if not _allowed(sampler, token):
                 return False
             llama_cpp.llama_sampler_accept(sampler, token)
-        return not complete or _allowed(sampler, vocabulary.token_eos())
+        return not complete or _allowed(sampler, vocab.token_eos())
     finally:
         llama_cpp.llama_sampler_free(sampler)

