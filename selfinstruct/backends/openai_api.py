@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import httpx
 import openai
-from openai._models import FinalRequestOptions
+from openai._models import FinalRequestOptions  # the type of the client's `request` argument
 
 from selfinstruct.backends.base import (
     Api,
@@ -134,10 +134,11 @@ def status_error(exc: openai.APIStatusError) -> BackendError:
 def request_options(client: openai.AsyncOpenAI, path: str) -> FinalRequestOptions:
     """The options of every POST to ``path``, built once (``post`` builds them per request).
 
-    The URL is absolute, so that the client does not join it to its base URL each time, and the
-    client's ``x-stainless-*`` headers are left out: its platform and version, retry count and
-    read timeout are telemetry no server needs for an answer, and building, merging and encoding
-    them was about a seventh of the CPU of a request.
+    The URL is absolute (the client's base URL, which honours ``OPENAI_BASE_URL``, joined to
+    ``path`` once), and the client's ``x-stainless-*`` headers are left out: its platform and
+    version, retry count and read timeout are telemetry that no server needs for an answer, and
+    building, merging and encoding them per request was about a sixth of the Python calls of a
+    request. Building the options once saves another tenth.
     """
     telemetry = [name for name in client.default_headers if name.lower().startswith("x-stainless")]
     telemetry += ["X-Stainless-Retry-Count", "X-Stainless-Read-Timeout"]  # added per request
