@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import httpx
 import openai
+from openai._models import FinalRequestOptions  # the type of the client's `request` argument
 
 from selfinstruct.backends.base import (
     Api,
@@ -130,6 +131,24 @@ def status_error(exc: openai.APIStatusError) -> BackendError:
     return BackendError("bad_request", message)
 
 
+def request_options(client: openai.AsyncOpenAI, path: str) -> FinalRequestOptions:
+    """The options of every POST to ``path``, built once (``post`` builds them per request).
+
+    The URL is absolute (the client's base URL, which honours ``OPENAI_BASE_URL``, joined to
+    ``path`` once), and the client's ``x-stainless-*`` headers are left out: its platform and
+    version, retry count and read timeout are telemetry that no server needs for an answer, and
+    building, merging and encoding them per request was about a sixth of the Python calls of a
+    request. Building the options once saves another tenth.
+    """
+    telemetry = [name for name in client.default_headers if name.lower().startswith("x-stainless")]
+    telemetry += ["X-Stainless-Retry-Count", "X-Stainless-Read-Timeout"]  # added per request
+    return FinalRequestOptions.construct(
+        method="post",
+        url=f"{client.base_url}{path.lstrip('/')}",
+        headers={name: openai.Omit() for name in telemetry},
+    )
+
+
 class OpenAIBackend(Backend):
     def __init__(
         self,
@@ -159,6 +178,7 @@ class OpenAIBackend(Backend):
             max_retries=0,
             http_client=http_client,
         )
+        self._options = request_options(self._client, self.path)
 
     @property
     def path(self) -> str:
@@ -186,10 +206,12 @@ class OpenAIBackend(Backend):
     async def complete(self, request: Request, text: str) -> Completion:
         body = self.body(request, text)
         try:
-            # The client's documented ``post`` for the plain JSON body: it skips the per-request
-            # transformation and model construction of ``create`` (a third of the CPU time of a
-            # request), and keeps the raw body for the record when it cannot be read.
-            raw = await self._client.post(self.path, body=body, cast_to=str)
+            # The client's ``request`` (what its ``post`` calls) with the JSON body and the raw
+            # text back: it skips the per-request transformation and model construction of
+            # ``create`` (a third of the CPU time of a request), keeps the raw body for the
+            # record when it cannot be read, and reuses the options prepared once.
+            options = self._options.model_copy(update={"json_data": body})
+            raw = await self._client.request(str, options)
         except openai.APIConnectionError as exc:  # the timeout error is one
             raise self._connection_error(exc) from None
         except openai.APIStatusError as exc:
