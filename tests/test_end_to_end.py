@@ -73,6 +73,26 @@ def test_generate_through_openai_client_against_local_server(tmp_path, llama_ser
     assert settings["base_url"] == llama_server and settings["api"] == api
 
 
+def test_alpaca_through_openai_client_against_local_server(tmp_path, llama_server):
+    """Alpaca's one pass against a real OpenAI-compatible server: no grammar reaches a server,
+    so the small model writes freely and most items are dropped; a token budget ends the run.
+    Every item of every answer is either a task or a rejection with its reason."""
+    out = tmp_path / "alpaca"
+    command = [sys.executable, "-m", "selfinstruct", "generate", "--method", "alpaca",
+               "--n", "2", "--out", str(out), "--base-url", llama_server, "--model", "smollm2",
+               "--api", "completion", "--decoding", "instructions.max_tokens=300",
+               "--max-tokens", "2500", "--concurrency", "2", "--quiet"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "alpaca" and summary["stop"] in ("complete", "budget")
+    assert summary["usage"]["instructions"]["requests"] > 0 and summary["failures"] == {}
+    tasks, rejected = lines(out / "tasks.jsonl"), lines(out / "rejected.jsonl")
+    assert tasks or rejected
+    assert {r["stage"] for r in rejected} <= {"task", "instruction"}
+    assert all(len(t["instances"]) == 1 for t in tasks)
+
+
 def test_unreachable_server_is_one_clear_line(tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "selfinstruct", "generate", "--n", "2", "--out", str(out),
