@@ -244,6 +244,13 @@ class Engine:
                 self._count_commit(productive, completion)
             committed += 1
             self.report()
+        if inflight and getattr(self.backend, "window", None):
+            # A batch may take hours: the run does not wait for answers it no longer needs (the
+            # backend cancels their batches when the run ends complete; a resume takes them up).
+            for task in inflight.values():
+                task.cancel()
+            await asyncio.gather(*inflight.values(), return_exceptions=True)
+            return
         # Answers already requested stay in the cache for a resume; failures are logged.
         for k, task in sorted(inflight.items()):
             _, _, failure = await task
@@ -281,6 +288,8 @@ class Engine:
         self.folder.write_summary(summary.model_dump(mode="json"))
         self.folder.close()
         self.cache.close()
+        if kind in (StopKind.COMPLETE, StopKind.BUDGET):
+            await self.backend.abandon_pending()
         await self.backend.aclose()
         if self._fatal is not None:
             raise self._fatal  # after the files are closed and the summary written

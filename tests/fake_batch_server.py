@@ -9,7 +9,8 @@ A batch ends after ``polls`` retrieves. Faults, each chosen by a deterministic r
 ``expire_every`` (every k-th line of the first ``expire_batches`` batches expires: batch status
 ``expired``, the line in the error file), ``invalid_line`` (that line of the first batch, and
 every later batch holding it, fails validation), ``token_limit`` (a batch of more lines than this fails with
-``token_limit_exceeded``). ``creates`` records every batch created, with its custom_ids, so a
+``token_limit_exceeded``), ``later_polls`` (every batch after the first takes this many
+retrieves). ``creates`` records every batch created, with its custom_ids, so a
 test counts submissions.
 """
 
@@ -86,9 +87,11 @@ class FakeBatchServer(StubServer):
         expire_batches: int = 1,
         invalid_line: int = 0,
         token_limit: int | None = None,
+        later_polls: int | None = None,
     ) -> None:
         super().__init__(delay=0.0)
         self.polls = polls
+        self.later_polls = polls if later_polls is None else later_polls  # batches after the first
         self.expire_every = expire_every
         self.expire_batches = expire_batches
         self.invalid_line = invalid_line
@@ -233,7 +236,8 @@ class FakeBatchServer(StubServer):
         if batch.status in TERMINAL:
             return batch
         batch.polls += 1
-        batch.status = batch.final if batch.polls > self.polls else "in_progress"
+        needed = self.polls if batch is self.creates[0] else self.later_polls
+        batch.status = batch.final if batch.polls > needed else "in_progress"
         return batch
 
     def submitted(self) -> list[str]:

@@ -92,7 +92,9 @@ def test_expired_lines_are_sent_again_and_only_those(tmp_path):
     assert result.stop.value == "complete"
     assert expired
     again = {cid for cid in submitted if submitted.count(cid) > 1}
-    assert again == set(expired)
+    # Only expired lines are sent again, once each; those the run still needed when it ended
+    # (the ordered commit waits for them), not those it had no more use for.
+    assert again and again <= set(expired)
     assert all(submitted.count(cid) == 2 for cid in again)
 
 
@@ -385,3 +387,53 @@ def test_the_round_size_is_a_data_setting_checked_on_resume(tmp_path):
         f"Error: {out} was generated with batch_round=10, not 20: resuming would mix two "
         "datasets; use another --out, or pass --allow-setting-changes"
     )
+
+
+def test_a_run_that_completes_does_not_wait_for_batches_it_no_longer_needs(tmp_path):
+    """The first batch's answers are enough; the later batches would take 10,000 polls. The
+    run ends at once, leaves no batch running at the provider (cancelled, or never submitted)
+    and a rerun submits nothing."""
+    notes: list[str] = []
+    out = tmp_path / "run"
+    with FakeBatchServer(polls=20, later_polls=10_000) as fake:
+        result, _ = run_generate(out, 4, backend=batch_backend(fake, notes, max_lines=2),
+                                 method="alpaca")  # fmt: skip
+        statuses = [b.status for b in fake.creates]
+        created = len(fake.creates)
+        again, _ = run_generate(out, 4, backend=batch_backend(fake, notes, max_lines=2),
+                                method="alpaca")  # fmt: skip
+        assert len(fake.creates) == created  # the rerun submitted nothing
+    assert result.stop.value == "complete" and again.stop.value == "complete"
+    assert statuses[0] == "completed" and all(s == "cancelled" for s in statuses[1:])
+    events = [e["event"] for e in records(out / "batches" / "state.jsonl")]
+    assert events.count("written") == 1 + events.count("cancelled") + events.count("abandoned")
+
+
+def test_abandoning_cancels_running_batches_and_says_so(tmp_path):
+    import asyncio
+
+    from selfinstruct.backends.base import Decoding, Request
+
+    notes: list[str] = []
+
+    async def scenario(fake: FakeBatchServer) -> None:
+        backend = batch_backend(fake, notes, max_lines=1)
+        backend.bind(tmp_path, lambda kind, reason: None)
+        decoding = Decoding(max_tokens=16, temperature=0.0, top_p=1.0)
+        asking = [asyncio.ensure_future(backend.complete(Request("s", f"p{i}", decoding), f"p{i}"))
+                  for i in range(2)]  # fmt: skip
+        while len(fake.creates) < 2:
+            await asyncio.sleep(0.01)
+        for task in asking:
+            task.cancel()
+        await backend.abandon_pending()
+        await backend.aclose()
+
+    with FakeBatchServer(polls=10_000) as fake:
+        asyncio.run(scenario(fake))
+        statuses = [b.status for b in fake.creates]
+    assert statuses == ["cancelled", "cancelled"]
+    assert sorted(notes) == [
+        "batch batch_0001 (b00001) cancelled: the run needs none of its answers",
+        "batch batch_0002 (b00002) cancelled: the run needs none of its answers",
+    ]

@@ -129,6 +129,10 @@ class Backend(ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections or models."""
 
+    async def abandon_pending(self) -> None:  # noqa: B027 - optional hook
+        """The run has ended needing none of the answers still pending (it is complete, or its
+        budget is spent): stop paying for them. Only a batching backend has any."""
+
     def endpoint_stats(self) -> list[EndpointStats]:
         """Per-server counts, for a backend that spreads requests over several servers."""
         return []

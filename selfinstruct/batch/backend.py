@@ -21,6 +21,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,35 @@ class BatchBackend(Backend):
         if self._provider is not None:
             await self._provider.close()
         await self.inner.aclose()
+
+    async def abandon_pending(self) -> None:
+        """Cancel every batch still running and keep unsubmitted files from being submitted:
+        the run needs none of their answers. Lines a batch already answered are billed; a rerun
+        saves them when it finds the batch cancelled."""
+        if self._state is None or self.file_only:
+            return
+        drivers = list(self._drivers.values())
+        for task in drivers:
+            task.cancel()
+        await asyncio.gather(*drivers, return_exceptions=True)
+        for state in list(self._state.files.values()):
+            if state.finished or state.status in TERMINAL:
+                continue
+            batch_id, provider = state.batch_id, self._provider_for()
+            try:
+                if batch_id is None and state.file_id is not None:
+                    # the batch may have been created as its driver stopped
+                    batch_id = await self._call("list", partial(provider.find, state.file_id))
+                if batch_id is None:
+                    self._state.record({"event": "abandoned", "file": state.name})
+                    continue
+                await self._call("cancel", partial(provider.cancel, batch_id))
+            except BackendError as error:
+                self.notify(f"batch file {state.name} could not be cancelled: {error}")
+                continue
+            self._state.record({"event": "cancelled", "file": state.name, "batch_id": batch_id})
+            self.notify(f"batch {batch_id} ({state.name}) cancelled: the run needs none of its "
+                        "answers")  # fmt: skip
 
     # ------------------------------------------------------------------ answers
 

@@ -54,11 +54,18 @@ class Provider:
         )
         return uploaded.id
 
-    async def create(self, file_id: str, endpoint: str, metadata: dict[str, str]) -> str:
-        """The id of the batch running ``file_id`` (creating it unless it exists already)."""
+    async def find(self, file_id: str) -> str | None:
+        """The id of a batch running ``file_id``, if one was created (and not cancelled)."""
         async for found in self.client.batches.list(limit=100):
             if found.input_file_id == file_id and found.status != "cancelled":
                 return found.id
+        return None
+
+    async def create(self, file_id: str, endpoint: str, metadata: dict[str, str]) -> str:
+        """The id of the batch running ``file_id`` (creating it unless it exists already)."""
+        existing = await self.find(file_id)
+        if existing is not None:
+            return existing
         batch = await self.client.batches.create(
             input_file_id=file_id, endpoint=endpoint, completion_window="24h",  # type: ignore[arg-type]
             metadata=metadata,

@@ -36,11 +36,13 @@ class FileState:
     usage: dict[str, int] = field(default_factory=dict)
     results: list[str] = field(default_factory=list)  # result files, relative to the folder
     refused: bool = False
+    abandoned: bool = False  # never submitted: the run ended needing none of its answers
 
     @property
     def finished(self) -> bool:
-        """Nothing more will come of this file: its results are saved, or it was split."""
-        return bool(self.results) or self.refused
+        """Nothing more will come of this file: its results are saved, it was split, or it
+        was never submitted and no longer needed."""
+        return bool(self.results) or self.refused or self.abandoned
 
 
 class BatchState:
@@ -107,6 +109,10 @@ class BatchState:
                 state.status = "imported"
         elif kind == "refused":
             state.refused = True
+        elif kind == "abandoned":
+            state.abandoned = True
+        elif kind == "cancelled":  # a rerun polls it to its end and saves what it answered
+            state.batch_id = str(event["batch_id"])
 
     def close(self) -> None:
         if self._out is not None:
