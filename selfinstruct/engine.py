@@ -210,6 +210,7 @@ class Engine:
         launched = committed = 0
         while wanted() and not self.stopping:
             limit = self._ordered_limit(needed)
+            before = launched
             while (
                 len(inflight) < limit
                 and launched - lag(launched) <= committed
@@ -222,6 +223,10 @@ class Engine:
                 launched += 1
             if committed not in inflight:
                 break
+            if launched > before and inflight[committed].done():
+                # Let the new requests go out now: committing the answers already here (a whole
+                # wave of them, tens of milliseconds) would otherwise hold them back.
+                await asyncio.sleep(0)
             key, completion, failure = await inflight.pop(committed)
             ident = f"r{committed:06d}"
             if committed in skipped:
