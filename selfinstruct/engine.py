@@ -45,6 +45,8 @@ from selfinstruct.summary import RunResult, RunSummary, StopKind, summarize
 
 # A run that commits this many answers in a row without accepting anything is going nowhere.
 STALL_LIMIT = 200
+# Records left for later (Engine.write_later) are built together once this many are pending.
+WRITE_BATCH = 32
 # After Ctrl-C, answers already on their way get this long to arrive (and be saved) before
 # their requests are cancelled.
 INTERRUPT_GRACE_SECONDS = 3.0
@@ -115,6 +117,7 @@ class Engine:
         self._downstream: set[asyncio.Task[None]] = set()
         self._skipped: dict[str, set[int]] = {}
         self._interrupts = 0
+        self._later: list[tuple[Kind, Callable[[], dict[str, Any]]]] = []
         bind = getattr(backend, "bind", None)  # a batching backend keeps its state in the folder
         if bind is not None:
             bind(folder.path, self.stop)
@@ -128,6 +131,21 @@ class Engine:
     def write(self, kind: Kind, record: dict[str, Any]) -> bool:
         """Append a record to the run folder's log of ``kind`` (once per id)."""
         return self.folder.log(kind).write(record)
+
+    def write_later(self, kind: Kind, record: Callable[[], dict[str, Any]]) -> None:
+        """Append ``record()`` to the log of ``kind`` (once per id), in the order of the calls,
+        but build it later: records that are cheaper to build together (each instruction's
+        full ROUGE-L scan) are built in batches, when the ordered loop is about to wait for an
+        answer, every ``WRITE_BATCH`` records, and when the run ends. A kill -9 can lose the
+        last batch; a resume writes it again."""
+        self._later.append((kind, record))
+        if len(self._later) >= WRITE_BATCH:
+            self._write_later_now()
+
+    def _write_later_now(self) -> None:
+        later, self._later = self._later, []
+        for kind, record in later:
+            self.write(kind, record())
 
     def known(self, kind: Kind) -> set[str]:
         """Ids already in the log of ``kind`` (from earlier sessions, on resume)."""
@@ -223,7 +241,9 @@ class Engine:
                 launched += 1
             if committed not in inflight:
                 break
-            if launched > before and inflight[committed].done():
+            if not inflight[committed].done():
+                self._write_later_now()  # the loop would wait idle: build pending records now
+            elif launched > before:
                 # Let the new requests go out now: committing the answers already here (a whole
                 # wave of them, tens of milliseconds) would otherwise hold them back.
                 await asyncio.sleep(0)
@@ -288,6 +308,7 @@ class Engine:
         finally:
             if handles_sigint:
                 loop.remove_signal_handler(signal.SIGINT)
+            self._write_later_now()
         kind = self.stop_kind or StopKind.COMPLETE
         summary = self._summary(accepted, kind, time.monotonic() - started)
         self.folder.write_summary(summary.model_dump(mode="json"))

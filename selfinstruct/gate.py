@@ -7,7 +7,7 @@ snake_case reason (what ``rejected.jsonl`` records and ``stats`` counts) and its
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,16 +84,30 @@ class InstructionGate:
     def admit_record(self, ident: str, text: str, iteration: int, key: str) -> dict[str, Any]:
         """Admit ``text`` and describe it as the references record an accepted instruction:
         where it came from, its 10 most similar earlier instructions and the mean similarity."""
-        scored = self.admit(text)
-        assert scored is not None
-        return {
-            "id": ident,
-            "instruction": text,
-            "iteration": iteration,
-            "request_key": key,
-            "max_similarity": scored.max_score,
-            "avg_similarity_score": scored.mean_score,
-            "most_similar": [
-                {"instruction": s.text, "score": s.score} for s in scored.most_similar
-            ],
-        }
+        return self.admit_later(ident, text, iteration, key)()
+
+    def admit_later(
+        self, ident: str, text: str, iteration: int, key: str
+    ) -> Callable[[], dict[str, Any]]:
+        """Admit ``text`` now; its record (as :meth:`admit_record`) when the returned function
+        is called. Records asked for together share one batched scan of the pool
+        (``Engine.write_later``), each against the texts admitted before its own."""
+        scan = self.index.query_later(text, top_k=10, with_mean=True)
+        if self.novelty:
+            self.index.add(text)
+
+        def record() -> dict[str, Any]:
+            scored = scan()
+            return {
+                "id": ident,
+                "instruction": text,
+                "iteration": iteration,
+                "request_key": key,
+                "max_similarity": scored.max_score,
+                "avg_similarity_score": scored.mean_score,
+                "most_similar": [
+                    {"instruction": s.text, "score": s.score} for s in scored.most_similar
+                ],
+            }
+
+        return record

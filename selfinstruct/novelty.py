@@ -35,7 +35,7 @@ import math
 import re
 import unicodedata
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import repeat
@@ -322,6 +322,7 @@ class NoveltyIndex:
         self._vocab: dict[str, str] = {}  # token -> code point char
         self._texts: list[str] = []
         self._enc: list[str] = []
+        self._scans: list[_Scan] = []  # full scans asked for with query_later, not yet run
         self._lens = np.zeros(1024, dtype=np.float64)  # token counts, as the F formula wants
         # One inverted index (element -> pool positions) per required number
         # of shared prefix elements d = 1..delta.
@@ -566,6 +567,56 @@ class NoveltyIndex:
             return self._query_fast(enc)
         return self._query_full(enc, k, with_mean)
 
+    def query_later(
+        self, text: str, top_k: int | None = None, with_mean: bool = False
+    ) -> Callable[[], NoveltyResult]:
+        """What ``query(text, top_k, with_mean)`` returns now (a full scan), computed when the
+        returned function is first called, together with every other scan still pending.
+
+        rapidfuzz scores several short queries against the pool in one pass with SIMD: eight
+        at once cost about as much as one and a half alone. Each scan sees the pool as it was when asked: the
+        pool only grows, and a re-coding replaces the list of encoded texts (the scan keeps
+        the list, and the query's encoding, of its own time).
+        """
+        k = self.top_k if top_k is None else top_k
+        if k < 0:
+            raise ValueError("top_k must be >= 0")
+        enc, _ = self._encode(text)
+        scan = _Scan(enc, self._enc, len(self._texts), k, with_mean)
+        self._scans.append(scan)
+
+        def result() -> NoveltyResult:
+            if scan.result is None:
+                self._run_scans()
+            assert scan.result is not None
+            return scan.result
+
+        return result
+
+    def _run_scans(self) -> None:
+        """Every pending scan, batched by the coding of its time (nearly always one batch)."""
+        scans, self._scans = self._scans, []
+        batches: dict[int, list[_Scan]] = {}
+        for scan in scans:
+            batches.setdefault(id(scan.pool), []).append(scan)
+        for batch in batches.values():
+            size = max(scan.size for scan in batch)
+            pool = batch[0].pool[:size]
+            lcs = None
+            if size and any(scan.enc for scan in batch):
+                lcs = process.cdist([scan.enc for scan in batch], pool,
+                                    scorer=LCSseq.similarity, dtype=np.int32, workers=1)  # fmt: skip
+            for row, scan in enumerate(batch):
+                if not scan.size:
+                    scan.result = NoveltyResult(0.0, True, [], None)
+                    continue
+                lens = self._lens[: scan.size]
+                if lcs is None or not scan.enc:
+                    f = np.zeros(scan.size, dtype=np.float64)
+                else:
+                    f = _f_vectorized(lcs[row, : scan.size], float(len(scan.enc)), lens)
+                scan.result = self._result(f, scan.top_k, scan.with_mean)
+
     def add_if_novel(
         self, text: str, top_k: int | None = None, with_mean: bool = False
     ) -> NoveltyResult:
@@ -647,6 +698,18 @@ class NoveltyIndex:
             top = [Similar(self._texts[i], float(f[i])) for i in idx]
         mean = float(f.mean()) if with_mean else None
         return NoveltyResult(best, not best > self.threshold, top, mean)
+
+
+@dataclass
+class _Scan:
+    """A full scan asked for and not yet computed (:meth:`NoveltyIndex.query_later`)."""
+
+    enc: str
+    pool: list[str]  # the encoded pool of the query's time: its first ``size`` entries
+    size: int
+    top_k: int
+    with_mean: bool
+    result: NoveltyResult | None = None
 
 
 def _f_vectorized(lcs: np.ndarray, m: float, n: np.ndarray) -> np.ndarray:

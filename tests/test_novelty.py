@@ -505,3 +505,29 @@ def test_top_k_indices_is_a_stable_descending_sort(scores: list[float], k: int) 
     f = np.array(scores, dtype=np.float64)
     want = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k]
     assert _top_k_indices(f, k) == want
+
+
+def test_scans_left_for_later_equal_scans_made_at_once_across_recodings():
+    """query_later scans the pool as it was when asked, whenever it is computed and however
+    many are computed together (the index re-codes its tokens as it grows in between)."""
+    import json
+
+    from conftest import ANCHORS
+
+    texts = [d["instruction"] for d in json.loads((ANCHORS / "alpaca_data_5000.json").read_text())]
+    now = NoveltyIndex(threshold=0.7)
+    later = NoveltyIndex(threshold=0.7)
+    now.first_rebuild = later.first_rebuild = 8  # several re-codings within the test
+    now._next_rebuild = later._next_rebuild = 8
+    expected, pending, codings = [], [], set()
+    for i, text in enumerate(texts[:700]):
+        expected.append(now.query(text, top_k=10, with_mean=True))
+        now.add(text)
+        pending.append(later.query_later(text, top_k=10, with_mean=True))
+        later.add(text)
+        codings.add(id(later._enc))  # a re-coding replaces the list of encoded texts
+        if i % 37 == 0:  # computed in batches of varying size, some across a re-coding
+            pending[-1]()
+    got = [scan() for scan in pending]
+    assert got == expected
+    assert len(codings) >= 3

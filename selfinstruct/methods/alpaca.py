@@ -214,7 +214,7 @@ class Alpaca:
     def _keep(self, engine: Engine, item: Item, k: int, key: str) -> None:
         self.kept += 1
         task_id = f"task_{self.kept:06d}"
-        engine.write("instructions", self.gate.admit_record(task_id, item.instruction, k, key))
+        engine.write_later("instructions", self.gate.admit_later(task_id, item.instruction, k, key))
         written = engine.write(
             "tasks",
             {

@@ -140,7 +140,7 @@ class SelfInstruct:
     def _accept(self, engine: Engine, text: str, k: int, key: str, done: set[str]) -> None:
         self.machine.append(text)
         task_id = f"task_{len(self.machine):06d}"
-        engine.write("instructions", self.gate.admit_record(task_id, text, k, key))
+        engine.write_later("instructions", self.gate.admit_later(task_id, text, k, key))
         engine.report(accepted=len(self.machine))
         if task_id not in done:
             engine.spawn(self._complete_task(engine, task_id, text))
