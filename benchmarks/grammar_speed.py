@@ -64,7 +64,9 @@ def main() -> None:
                 held.close()
             written = result["usage"]["completion_tokens"]
             per_token[mode].append(1000 * seconds / max(1, written))
-            print(f"prompt {k}  {mode:<18} {written:>4} tokens  {per_token[mode][-1]:5.1f} ms/token")
+            print(
+                f"prompt {k}  {mode:<18} {written:>4} tokens  {per_token[mode][-1]:5.1f} ms/token"
+            )
     print()
     for mode in MODES:
         print(f"{mode:<18} median {statistics.median(per_token[mode]):5.1f} ms/token")
