@@ -56,6 +56,7 @@ def test_heuristics_only_counts_reasons(tmp_path: Path) -> None:
                        "https://example.com/page": "input_only_url"}  # fmt: skip
     report = json.loads((tmp_path / "j" / "judge_report.json").read_text())
     assert report["heuristics"]["input_only_url"] == 1 and "rates" not in report
+    assert report["judge"] is None and "note" not in report  # no model was asked
 
 
 def test_judge_against_stub_then_filter(tmp_path: Path) -> None:
@@ -85,6 +86,7 @@ def test_judge_against_stub_then_filter(tmp_path: Path) -> None:
         assert (rates[question]["yes"], rates[question]["of"]) == (yes, parsed)
         assert report["unparseable"][question] == 10 - parsed
     assert rates["all"]["paper"] == 0.54
+    assert report["judge"] == "stub" and "note" not in report
     assert "valid instruction" in done.stdout and "| 92%" in done.stdout
 
     kept = tmp_path / "kept.jsonl"
@@ -156,3 +158,18 @@ def test_the_bundled_model_as_judge_is_named_for_what_it_is(tmp_path, monkeypatc
         "data (see README, 'What the bundled model does as a judge'); use --model for a real one"
     )
     assert (warning in result.output.splitlines()) == (model == "smollm2-135m-instruct")
+
+
+def test_a_report_by_the_bundled_model_says_its_verdicts_say_little(tmp_path: Path) -> None:
+    """The note the bundled judge prints goes into judge_report.json too: a report read later,
+    or by a script, must not pass for a real judge's."""
+    from selfinstruct.backends.local import BUNDLED_MODEL
+    from selfinstruct.cli.judge_cmd import write_report
+
+    out = tmp_path / "j"
+    out.mkdir()
+    (out / "judgments.jsonl").write_text(json.dumps({"id": "t1", "heuristics": []}) + "\n")
+    report = write_report(out, BUNDLED_MODEL)
+    saved = json.loads((out / "judge_report.json").read_text())
+    assert saved == report
+    assert saved["judge"] == BUNDLED_MODEL and "say little" in saved["note"]

@@ -33,9 +33,12 @@ from selfinstruct.store import write_report as save_report
 NOTHING_TO_ASK = "nothing to ask: pass --rate, or leave the three questions on"
 
 
-def write_report(out: Path) -> dict[str, Any]:
+def write_report(out: Path, judge: str | None) -> dict[str, Any]:
+    """The report of OUT's judgments, saying which model judged (None: heuristics only)."""
     records = [record for _, record in read_jsonl(judgments_file(out))]
-    report = build_report(records)
+    report = {"judge": judge, **build_report(records)}
+    if judge == BUNDLED_MODEL:
+        report["note"] = BUNDLED_JUDGE_NOTE.removeprefix("note: ")
     save_report(out, "judge", report)
     for line in describe(report):
         click.echo(line)
@@ -56,7 +59,7 @@ def heuristics_only(in_path: str, out: Path, n: int | None, seed: int) -> None:
             record = heuristic_record(item)
             record["valid"] = not record["heuristics"]
             output.write(record)
-    write_report(out)
+    write_report(out, None)
     click.echo(f"heuristics on {len(items)} tasks in {time.monotonic() - started:.1f}s", err=True)
 
 
@@ -129,7 +132,7 @@ def judge(in_path: str, out: Path, n: int | None, **options: Any) -> None:
         bar.close()
     _report(result, out)
     if judgments_file(out).exists():
-        write_report(out)
+        write_report(out, settings.model)
     if settings.model == BUNDLED_MODEL:
         click.echo(BUNDLED_JUDGE_NOTE, err=True)
     raise SystemExit(EXIT_CODES[result.stop])
