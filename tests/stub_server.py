@@ -250,6 +250,9 @@ def answer_for(prompt: str, chat: bool, salt: str = "", seed: Any = None) -> str
     evolved = evolve_answer(prompt, chat, salt)
     if evolved is not None:
         return evolved
+    magpie = magpie_answer(prompt, salt, seed)  # before the dialogues: a system turn opens it
+    if magpie is not None:
+        return magpie
     dialogue = chat_stage(prompt)
     if dialogue is not None:
         return chat_answer(dialogue, prompt, salt, seed)
@@ -280,6 +283,21 @@ def answer_for(prompt: str, chat: bool, salt: str = "", seed: Any = None) -> str
             f"\nOutput: The {noun} is best handled by {rng.choice(AUDIENCES)}, step by step."
         )
     return "\n\n".join(examples) + "\n"
+
+
+def magpie_answer(prompt: str, salt: str = "", seed: Any = None) -> str | None:
+    """Magpie's two prompts in the ChatML template: the pre-query template (a user turn just
+    opened: a query comes back, a function of the seed) and a query awaiting its answer."""
+    if prompt.endswith("<|im_start|>user\n"):
+        rng = _rng("magpie", salt, seed)
+        return (
+            f"How should {rng.choice(AUDIENCES)} {rng.choice(('choose', 'repair', 'compare'))} "
+            f"a {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} for {rng.randrange(2, 99)} days?"
+        )
+    if prompt.endswith("<|im_start|>assistant\n") and "<|im_start|>user\n" in prompt:
+        rng = _rng("magpie-answer", salt, prompt)
+        return f"Start small: test one {rng.choice(NOUNS)} first, then ask {rng.choice(AUDIENCES)}."
+    return None
 
 
 def judge_answer(prompt: str, salt: str = "") -> str | None:

@@ -349,10 +349,11 @@ def test_batch_file_only_rerun_before_the_import_writes_nothing_new(tmp_path):
     [
         ("glan", "--disciplines", "2", "--subjects", "2", "--questions", "2"),
         ("chat", "--n", "3", "--turns", "2-2"),
+        ("magpie", "--n", "4", "--api", "completion", "--template", "smollm2"),
     ],
-    ids=["glan", "chat"],
+    ids=["glan", "chat", "magpie"],
 )
-def test_glan_and_chat_write_the_same_data_in_batch_mode(tmp_path, args):
+def test_glan_chat_and_magpie_write_the_same_data_in_batch_mode(tmp_path, args):
     from stub_server import StubServer
 
     def run(base_url: str, out: Path, *batch: str) -> None:
