@@ -105,7 +105,7 @@ def decide(
         if rejection is not None:
             yield Decision(line, obj, rejection.reason, rejection.detail)
             continue
-        gate.admit(instruction, scored=False)
+        gate.admit(instruction)
         yield Decision(line, kept_obj, None)
 
 

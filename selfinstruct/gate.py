@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from selfinstruct.filters import InstructionFilter, instruction_rules
-from selfinstruct.novelty import NoveltyIndex, NoveltyResult, Tokenizer
+from selfinstruct.novelty import NoveltyIndex, Tokenizer
 
 
 @dataclass(frozen=True)
@@ -73,24 +73,16 @@ class InstructionGate:
     def check(self, text: str) -> Rejection | None:
         return self.rule(text) or self.similar(text)
 
-    def admit(self, text: str, scored: bool = True) -> NoveltyResult | None:
-        """Remember an accepted text; with ``scored``, first its 10 nearest texts and the
-        mean similarity (what Self-Instruct records beside each instruction)."""
-        result = self.index.query(text, top_k=10, with_mean=True) if scored else None
-        if self.novelty:
-            self.index.add(text)
-        return result
-
-    def admit_record(self, ident: str, text: str, iteration: int, key: str) -> dict[str, Any]:
-        """Admit ``text`` and describe it as the references record an accepted instruction:
-        where it came from, its 10 most similar earlier instructions and the mean similarity."""
-        return self.admit_later(ident, text, iteration, key)()
+    def admit(self, text: str) -> None:
+        """Remember an accepted text (no record of it: see :meth:`admit_later`)."""
+        self.remember((text,))
 
     def admit_later(
         self, ident: str, text: str, iteration: int, key: str
     ) -> Callable[[], dict[str, Any]]:
-        """Admit ``text`` now; its record (as :meth:`admit_record`) when the returned function
-        is called. Records asked for together share one batched scan of the pool
+        """Admit ``text`` now; the returned function describes it as the references record an
+        accepted instruction: where it came from, its 10 most similar earlier instructions and
+        the mean similarity. Records built together share one batched scan of the pool
         (``Engine.write_later``), each against the texts admitted before its own."""
         scan = self.index.query_later(text, top_k=10, with_mean=True)
         if self.novelty:

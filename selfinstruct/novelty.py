@@ -573,10 +573,10 @@ class NoveltyIndex:
         """What ``query(text, top_k, with_mean)`` returns now (a full scan), computed when the
         returned function is first called, together with every other scan still pending.
 
-        rapidfuzz scores several short queries against the pool in one pass with SIMD: eight
-        at once cost about as much as one and a half alone. Each scan sees the pool as it was when asked: the
-        pool only grows, and a re-coding replaces the list of encoded texts (the scan keeps
-        the list, and the query's encoding, of its own time).
+        rapidfuzz scores several short queries against the pool in one pass with SIMD, for
+        little more than the cost of one (``benchmarks/alpaca_commit.py --batch``). Each scan
+        sees the pool as it was when asked: the pool only grows, and a re-coding replaces the list of encoded texts
+        (the scan keeps the list, and the query's encoding, of its own time).
         """
         k = self.top_k if top_k is None else top_k
         if k < 0:

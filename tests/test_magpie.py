@@ -163,7 +163,7 @@ def test_duplicates_are_dropped_by_the_novelty_gate(tmp_path):
     method = Magpie(settings, builtin("chatml"))
     query = "Explain how tides are caused by the moon and the sun."
     assert method.check(query, truncated=False) is None
-    method.gate.admit(query, scored=False)
+    method.gate.admit(query)
     assert method.check(query.replace("Explain", "Describe"), False).reason == "rouge_similar"
     assert method.check(query, truncated=True).reason == "truncated"
     assert method.check("", truncated=False).reason == "empty"

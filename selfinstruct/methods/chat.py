@@ -244,7 +244,7 @@ class Chat:
             engine.reject(ident, "opening", rejection, result.question, result.key,
                           source=result.source)  # fmt: skip
             return False
-        self.gate.admit(result.question, scored=False)
+        self.gate.admit(result.question)
         self.kept += 1
         dialogue_id = f"task_{self.kept:06d}"
         if dialogue_id not in engine.known("tasks"):

@@ -84,7 +84,7 @@ class Magpie:
         if rejection is not None:
             engine.reject(f"r{k:06d}", "query", rejection, completion.text, answer.key)
             return False
-        self.gate.admit(query, scored=False)
+        self.gate.admit(query)
         self.kept += 1
         task_id = f"task_{self.kept:06d}"
         engine.report(accepted=self.kept)
