@@ -38,6 +38,7 @@ from selfinstruct.config import RunSettings
 from selfinstruct.errors import UserError
 from selfinstruct.gate import Rejection
 from selfinstruct.jsonio import read_jsonl
+from selfinstruct.methods.base import Method
 from selfinstruct.pricing import cost, price_for
 from selfinstruct.ratelimit import RateLimiter
 from selfinstruct.store import Kind, RunFolder, failures_file
@@ -82,7 +83,7 @@ class Engine:
         backend: Backend,
         folder: RunFolder,
         *,
-        method: str,
+        method: type[Method],
         target: int,
         on_progress: Callable[[Progress], None] | None = None,
         price: tuple[float, float] | None = None,
@@ -475,7 +476,8 @@ class Engine:
     def _summary(self, accepted: int, kind: StopKind, wall_seconds: float) -> RunSummary:
         return summarize(
             self.folder.path,
-            method=self.method,
+            method=self.method.name,
+            section=self.method.report,
             stop=kind,
             stop_reason=self.stop_reason,
             target=self.progress.target,

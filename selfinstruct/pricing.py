@@ -6,6 +6,10 @@ Unknown models and local servers cost nothing that we can know, so their cost is
 
 from __future__ import annotations
 
+from math import isfinite
+
+from selfinstruct.errors import UserError
+
 PRICES_PER_MILLION: dict[str, tuple[float, float]] = {
     "gpt-4o-mini": (0.15, 0.60),
     "gpt-4o": (2.50, 10.00),
@@ -44,3 +48,20 @@ def batch_price(price: tuple[float, float] | None) -> tuple[float, float] | None
     if price is None:
         return None
     return price[0] * BATCH_DISCOUNT, price[1] * BATCH_DISCOUNT
+
+
+def parse_price(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        prompt_price, completion_price = (float(part) for part in text.split(","))
+    except ValueError:
+        raise UserError(
+            f"--price {text!r}: expected two numbers, IN,OUT (USD per million tokens)"
+        ) from None
+    # NaN passes every comparison and would reach summary.json, which is then not JSON.
+    if not all(isfinite(p) and p >= 0 for p in (prompt_price, completion_price)):
+        raise UserError(
+            f"--price {text!r}: prices must be finite numbers, 0 or more (USD per million tokens)"
+        )
+    return prompt_price, completion_price

@@ -13,7 +13,8 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -25,30 +26,15 @@ SUMMARY_FILE = "summary.json"
 CACHE_FILE = "cache.sqlite"
 LOCK_FILE = ".lock"
 
-# Record kinds and the files that hold them.
-Kind = Literal[
-    "instructions", "classification", "tasks", "rejected", "failures", "evolutions",
-    "taxonomy", "subjects", "syllabi", "questions", "judgments",
-]  # fmt: skip
+# Record kinds and the files that hold them: the core's; a method adds its own (``Method.logs``).
+Kind = str
 LOG_FILES: dict[str, str] = {
     "instructions": "machine_instructions.jsonl",
     "classification": "classification.jsonl",
     "tasks": "tasks.jsonl",
     "rejected": "rejected.jsonl",
     "failures": "failures.jsonl",
-    # evolve: every evolution tried, passed or not, with its round, operation and outcome
-    "evolutions": "evolutions.jsonl",
-    # GLAN's levels, each a log keyed by its path id.
-    "taxonomy": "taxonomy.jsonl",
-    "subjects": "subjects.jsonl",
-    "syllabi": "syllabi.jsonl",
-    "questions": "questions.jsonl",
-    "judgments": "judgments.jsonl",  # judge: one verdict per task, keyed by its content key
 }
-
-
-def judgments_file(folder: Path) -> Path:
-    return folder / LOG_FILES["judgments"]
 
 
 def write_report(folder: Path, name: str, report: dict[str, Any]) -> Path:
@@ -84,10 +70,6 @@ def rejected_file(folder: Path) -> Path:
 
 def failures_file(folder: Path) -> Path:
     return folder / LOG_FILES["failures"]
-
-
-def evolutions_file(folder: Path) -> Path:
-    return folder / LOG_FILES["evolutions"]
 
 
 def is_run_folder(path: Path) -> bool:
@@ -154,11 +136,13 @@ class RunLog:
 class RunFolder:
     """One run folder, held by one process at a time while a run writes it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, logs: Mapping[str, str] | None = None) -> None:
+        """``logs``: the method's own record kinds and their file names."""
         if not str(path).strip():
             raise UserError("--out is empty: name a folder for the run, e.g. --out data/run1")
         self.path = path
         self.cache_path = path / CACHE_FILE
+        self._files = {**LOG_FILES, **(logs or {})}
         self._logs: dict[str, RunLog] = {}
         self._lock: Any = None
 
@@ -216,7 +200,11 @@ class RunFolder:
 
     def log(self, kind: Kind) -> RunLog:
         if kind not in self._logs:
-            self._logs[kind] = RunLog(self.path / LOG_FILES[kind])
+            if kind not in self._files:
+                raise UserError(
+                    f"no log of kind {kind!r}: a method declares its own in Method.logs"
+                )
+            self._logs[kind] = RunLog(self.path / self._files[kind])
         return self._logs[kind]
 
     def write_summary(self, summary: dict[str, Any]) -> None:

@@ -9,16 +9,15 @@ from __future__ import annotations
 import enum
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict
 
 from selfinstruct.backends.base import EndpointStats
 from selfinstruct.client import Usage
-from selfinstruct.evolve_stats import evolve_stats
 from selfinstruct.jsonio import read_jsonl
 from selfinstruct.pricing import cost
 from selfinstruct.store import rejected_file, tasks_file
@@ -52,30 +51,13 @@ class EndpointSummary(BaseModel):
     mean_latency_seconds: float | None  # of answered requests
 
 
-class EvolveCounts(BaseModel):
-    """One row of an evolve run's counts: a round, an operation, or the total."""
-
-    evolved: int
-    passed: int
-    failed_requests: int
-    eliminated: dict[str, int]  # rule -> evolutions it eliminated
-    pass_rate: float | None
-    words_before: float | None  # mean words of the passed evolutions' parents
-    words_after: float | None  # and of the passed evolutions
-
-
-class EvolveSummary(BaseModel):
-    """Evolve's section of summary.json: the counts ``stats`` and the command's table show."""
-
-    rounds: dict[str, EvolveCounts]
-    operations: dict[str, EvolveCounts]
-    total: EvolveCounts
-
-
 class RunSummary(BaseModel):
     """``summary.json``: what a run produced and what it cost.
 
-    A method's own section (``evolve``) is written only for that method's runs."""
+    A method's own section (``Method.report``) is written under the method's name, and only for
+    that method's runs."""
+
+    model_config = ConfigDict(extra="allow")
 
     method: str
     status: str  # "complete" or "stopped"
@@ -97,14 +79,12 @@ class RunSummary(BaseModel):
     wall_seconds: float
     # By URL, when requests were spread over several servers (--base-url repeated).
     endpoints: dict[str, EndpointSummary] = {}
-    evolve: EvolveSummary | None = None
 
-    @model_serializer(mode="wrap")
-    def _without_absent_sections(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if data.get("evolve") is None:
-            data.pop("evolve", None)
-        return data
+    def section(self, method: str) -> dict[str, Any] | None:
+        """The method's own section (``Method.report``), when it wrote one."""
+        extra = self.model_extra or {}
+        value = extra.get(method)
+        return value if isinstance(value, dict) else None
 
 
 @dataclass
@@ -122,6 +102,7 @@ def summarize(
     folder: Path,
     *,
     method: str,
+    section: Callable[[Path], dict[str, Any] | None] | None = None,
     stop: StopKind,
     stop_reason: str | None,
     target: int,
@@ -145,7 +126,9 @@ def summarize(
     run_prompt = sum(t["prompt_tokens"] for t in totals.values())
     run_completion = sum(t["completion_tokens"] for t in totals.values())
     spent = cost(usage.prompt_tokens, usage.completion_tokens, price)
+    own = section(folder) if section is not None else None
     return RunSummary(
+        **({method: own} if own is not None else {}),
         method=method,
         status="stopped" if stop is not StopKind.COMPLETE else "complete",
         stop=stop,
@@ -184,7 +167,6 @@ def summarize(
         cost_usd=spent if spent is None or math.isfinite(spent) else None,
         wall_seconds=round(wall_seconds, 2),
         endpoints={e.url: _endpoint_summary(e) for e in endpoints},
-        evolve=_evolve_section(folder) if method == "evolve" else None,
     )
 
 
@@ -198,8 +180,3 @@ def _endpoint_summary(stats: EndpointStats) -> EndpointSummary:
         benched=stats.benched,
         mean_latency_seconds=None if mean is None else round(mean, 4),
     )
-
-
-def _evolve_section(folder: Path) -> EvolveSummary | None:
-    report = evolve_stats(folder)
-    return None if report is None else EvolveSummary.model_validate(report)
