@@ -25,10 +25,10 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from stub_server import alpaca_answer  # noqa: E402
 
-from selfinstruct.config import AlpacaSettings  # noqa: E402
 from selfinstruct.engine import WRITE_BATCH  # noqa: E402
 from selfinstruct.gate import InstructionGate  # noqa: E402
-from selfinstruct.methods.alpaca import Alpaca, Item, parse_items  # noqa: E402
+from selfinstruct.methods.alpaca.method import Alpaca, Item, parse_items  # noqa: E402
+from selfinstruct.methods.alpaca.settings import AlpacaSettings  # noqa: E402
 from selfinstruct.records import load_seed_tasks  # noqa: E402
 from selfinstruct.resources import default_seed_path  # noqa: E402
 

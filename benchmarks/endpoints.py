@@ -63,20 +63,18 @@ def run_client(backend, count: int, concurrency: int, folder: Path) -> int:
 
 
 def run_generate(backend, endpoints: int, concurrency: int, folder: Path) -> int:
-    from selfinstruct.generate import build_settings
-    from selfinstruct.methods import run
-    from selfinstruct.resources import default_seed_path
+    from selfinstruct import registry
+    from selfinstruct.runner import run
 
-    settings = build_settings(
-        n=100 * endpoints, backend=backend, seeds_file=default_seed_path(), seed=0,
-        concurrency=concurrency,
-    )  # fmt: skip
+    settings = registry.get("self-instruct").configure(
+        backend, n=100 * endpoints, seed=0, concurrency=concurrency
+    )
     result = run(settings, backend, folder / "run")
     return sum(stage.requests for stage in result.summary.usage.values())
 
 
 def measure(args: argparse.Namespace, endpoints: int) -> dict[str, float]:
-    from selfinstruct.generate import build_backend
+    from selfinstruct.backends.factory import build_backend
 
     stubs = [
         start_stub("--delay", str(args.delay), "--capacity", str(args.limit))

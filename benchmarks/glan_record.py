@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from selfinstruct.gate import Rejection  # noqa: E402
-from selfinstruct.glan_parse import (  # noqa: E402
+from selfinstruct.methods.glan.parse import (  # noqa: E402
     parse_answer,
     parse_names,
     parse_question,

@@ -18,7 +18,7 @@ from typing import Any
 
 from selfinstruct.backends.grammar import TOP_K, TopGrammar
 from selfinstruct.backends.local import bundled_model_path
-from selfinstruct.methods.alpaca import layout_grammar, render_prompt
+from selfinstruct.methods.alpaca.method import layout_grammar, render_prompt
 from selfinstruct.records import load_seed_tasks
 from selfinstruct.resources import default_seed_path
 

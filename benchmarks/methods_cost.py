@@ -29,9 +29,9 @@ def main() -> None:
     parser.add_argument("--api", choices=["chat", "completion"], default="completion")
     args = parser.parse_args()
 
-    from selfinstruct.generate import build_backend, build_settings
-    from selfinstruct.methods import run
-    from selfinstruct.resources import default_seed_path
+    from selfinstruct import registry
+    from selfinstruct.backends.factory import build_backend
+    from selfinstruct.runner import run
 
     stub, port = start_stub(0.0)
     rows = []
@@ -42,10 +42,7 @@ def main() -> None:
                     model="stub", base_url=f"http://127.0.0.1:{port}/v1", api_key=None,
                     api=args.api, model_path=None, timeout=60, concurrency=16,
                 )  # fmt: skip
-                settings = build_settings(
-                    n=args.n, backend=backend, seeds_file=default_seed_path(), method=method,
-                    concurrency=16, seed=0,
-                )  # fmt: skip
+                settings = registry.get(method).configure(backend, n=args.n, concurrency=16, seed=0)
                 summary = run(settings, backend, Path(tmp) / "run").summary
                 usage = summary.run_usage
                 tasks = max(summary.tasks, 1)

@@ -68,9 +68,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="keep the run folder here")
     args = parser.parse_args()
 
-    from selfinstruct.generate import build_backend, build_settings
-    from selfinstruct.methods import run
+    from selfinstruct import registry
+    from selfinstruct.backends.factory import build_backend
     from selfinstruct.resources import default_seed_path
+    from selfinstruct.runner import run
 
     stub, port = start_stub("--delay", str(args.delay))
     try:
@@ -82,8 +83,8 @@ def main() -> None:
             )  # fmt: skip
             seeds_file = default_seed_path()
             extra = {"pool_lag": args.pool_lag} if args.method == "self-instruct" else {}
-            settings = build_settings(
-                n=args.n, backend=backend, seeds_file=seeds_file, seed=0, method=args.method,
+            settings = registry.get(args.method).configure(
+                backend, n=args.n, seeds_path=seeds_file, seed=0,
                 concurrency=args.concurrency, **extra,
             )  # fmt: skip
             profiler = None

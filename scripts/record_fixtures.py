@@ -16,18 +16,18 @@ from pathlib import Path
 
 from selfinstruct.backends.base import Request
 from selfinstruct.backends.local import LocalBackend
-from selfinstruct.config import (
+from selfinstruct.methods.self_instruct.prompts import (
+    chat_message,
+    classification_prompt,
+    instances_prompt,
+    instruction_prompt,
+)
+from selfinstruct.methods.self_instruct.settings import (
     CHAT_INSTRUCTION_STOP,
     CLASSIFICATION_INSTANCE_DECODING,
     CLASSIFY_DECODING,
     GENERATION_INSTANCE_DECODING,
     INSTRUCTION_DECODING,
-)
-from selfinstruct.prompting import (
-    chat_message,
-    classification_prompt,
-    instances_prompt,
-    instruction_prompt,
 )
 from selfinstruct.records import load_seed_tasks
 from selfinstruct.resources import default_seed_path

@@ -18,11 +18,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from selfinstruct import registry
 from selfinstruct.backends.base import Completion, Request
 from selfinstruct.backends.local import LocalBackend
-from selfinstruct.generate import build_settings
-from selfinstruct.methods import run
-from selfinstruct.resources import default_seed_path
+from selfinstruct.runner import run
 
 
 def answer_key(request: Request, text: str) -> str:
@@ -51,8 +50,8 @@ class Recording(LocalBackend):
 
 def main(dest: Path) -> None:
     backend = Recording()
-    settings = build_settings(
-        n=24, backend=backend, seeds_file=default_seed_path(), seed=3, concurrency=1, pool_lag=2
+    settings = registry.get("self-instruct").configure(
+        backend, n=24, seed=3, concurrency=1, pool_lag=2
     )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"

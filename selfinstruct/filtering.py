@@ -19,8 +19,7 @@ from selfinstruct.gate import InstructionGate
 from selfinstruct.jsonio import atomic_outputs, display_name, read_records, write_jsonl
 from selfinstruct.locking import exclusive_all
 from selfinstruct.novelty import Tokenizer
-from selfinstruct.parse import ParsedInstance
-from selfinstruct.records import Task, task_from_record
+from selfinstruct.records import ParsedInstance, Task, task_from_record
 
 
 @dataclass(frozen=True)

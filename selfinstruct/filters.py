@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 from selfinstruct import prompting
-from selfinstruct.parse import ParsedInstance
+from selfinstruct.records import ParsedInstance
 
 PAPER_BLACKLIST: tuple[str, ...] = (
     "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",

@@ -8,6 +8,7 @@ Alpaca shape (one instance per record: instruction/input/output) converts to it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from selfinstruct.errors import UserError
 from selfinstruct.jsonio import display_name, read_records
+
+
+@dataclass(frozen=True)
+class ParsedInstance:
+    """An instance as parsed from a model's answer, before it becomes a record."""
+
+    input: str
+    output: str
 
 
 class Instance(BaseModel):

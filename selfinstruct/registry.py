@@ -32,9 +32,7 @@ def register(method: type[Method]) -> type[Method]:
         raise UserError(f"{method.__qualname__} has no name: set the class attribute name")
     known = _methods.get(name)
     if known is not None and known is not method:
-        raise UserError(
-            f"two methods are named {name!r}: {_origin(known)} and {_origin(method)}"
-        )
+        raise UserError(f"two methods are named {name!r}: {_origin(known)} and {_origin(method)}")
     _methods[name] = method
     return method
 

@@ -20,9 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from selfinstruct import registry
+from selfinstruct.config import RunSettings
 from selfinstruct.errors import UserError
-from selfinstruct.evolve_stats import evolve_stats, is_evolve_run, render_evolve
 from selfinstruct.jsonio import read_jsonl
+from selfinstruct.methods.base import Method
 from selfinstruct.novelty import best_matches
 from selfinstruct.records import iter_tasks
 from selfinstruct.report_format import number, percent
@@ -30,6 +32,7 @@ from selfinstruct.resources import default_seed_path
 from selfinstruct.store import (
     failures_file,
     instructions_file,
+    load_settings_file,
     rejected_file,
     saved_setting,
     summary_file,
@@ -188,12 +191,15 @@ def _run_seed_path(folder: Path, warnings: list[str]) -> Path:
     return seed_path
 
 
-def _is_glan_folder(folder: Path) -> bool:
-    """A folder written by ``selfinstruct glan`` (unreadable settings were warned about)."""
+def _run_method(folder: Path) -> tuple[type[Method], RunSettings] | None:
+    """The method (from the registry) and settings a run folder was written with; None when
+    they cannot be read (unreadable settings were warned about) or name no known method."""
     try:
-        return bool(saved_setting(folder, "method") == "glan")
+        method = registry.get(saved_setting(folder, "method") or "self-instruct")
+        settings = load_settings_file(folder, method.Settings)
     except UserError:
-        return False
+        return None
+    return None if settings is None else (method, settings)
 
 
 def _run_info(folder: Path) -> dict[str, Any]:
@@ -316,13 +322,9 @@ def compute_stats(
         summary["rouge_l_to_seed"] = None
         notes.append(f"no seed file at {seed_path}: ROUGE-L to seeds skipped (use --seeds PATH)")
     else:
-        if seeds is None and kind == "run folder" and is_evolve_run(path):
-            # An evolve run's "seeds" are its inputs, which may be bare instructions.
-            from selfinstruct.methods.evolve import load_roots
-
-            seed_instructions = [root.text for root in load_roots(seed_path)]
-        else:
-            seed_instructions = read_instructions(seed_path)
+        own = _run_method(path) if seeds is None and kind == "run folder" else None
+        references = own[0].reference_texts(own[1]) if own is not None else None
+        seed_instructions = references if references is not None else read_instructions(seed_path)
         scores, best = max_rouge_l_to(data.instructions, seed_instructions)
         raw["rouge_l_to_seed"] = scores.tolist()
         summary["rouge_l_to_seed"] = {
@@ -351,12 +353,12 @@ def compute_stats(
 
     if kind == "run folder":
         summary["run"] = _run_info(path)
-        if is_evolve_run(path):
-            summary["evolve"] = evolve_stats(path)
-        if _is_glan_folder(path):
-            from selfinstruct.glan_stats import glan_coverage
-
-            summary["glan"] = glan_coverage(path)
+        own = _run_method(path)
+        if own is not None:
+            section = own[0].report(path)
+            summary["source"]["method"] = own[0].name
+            if section is not None and own[0].name not in summary:
+                summary[own[0].name] = section  # the method's own section, under its name
     return StatsResult(summary=summary, raw=raw, warnings=warnings)
 
 
@@ -478,12 +480,9 @@ def render_table(summary: dict[str, Any]) -> str:
         for note in run.get("notes", []):
             lines.append(f"  note: {note}")
         lines.append("")
-    if summary.get("evolve"):
-        lines.append(render_evolve(summary["evolve"]))
-    if summary.get("glan"):
-        from selfinstruct.glan_stats import render_coverage
-
-        lines += render_coverage(summary["glan"])
+    method = summary["source"].get("method")
+    if method is not None and summary.get(method):
+        lines += registry.get(method).render_report(summary[method])
     for note in summary.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines).rstrip() + "\n"

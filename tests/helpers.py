@@ -11,11 +11,11 @@ from typing import Any
 
 from fakes import FakeBackend
 
+from selfinstruct import registry
 from selfinstruct.backends.base import Backend
 from selfinstruct.client import RetryPolicy
-from selfinstruct.generate import build_settings
-from selfinstruct.methods import run
 from selfinstruct.resources import default_seed_path
+from selfinstruct.runner import run
 from selfinstruct.summary import RunResult
 
 
@@ -32,9 +32,10 @@ def run_generate(
     **options: Any,
 ) -> tuple[RunResult, Any]:
     backend = backend or FakeBackend()
-    settings = build_settings(
-        n=n, backend=backend, seeds_file=seeds_file or default_seed_path(), method=method,
-        seed=seed, concurrency=concurrency, **options,
+    chosen = {k: v for k, v in options.items() if v is not None}
+    settings = registry.get(method).configure(
+        backend, n=n, seeds_path=seeds_file or default_seed_path(), seed=seed,
+        concurrency=concurrency, **chosen,
     )  # fmt: skip
     return run(settings, backend, out, retry=retry), backend
 

@@ -9,10 +9,9 @@ from fakes import FakeBackend
 from helpers import lines, run_generate
 
 from selfinstruct.backends.base import Completion, Request
-from selfinstruct.config import ALPACA_DECODING, AlpacaSettings
 from selfinstruct.gate import Rejection
-from selfinstruct.generate import build_settings
-from selfinstruct.methods.alpaca import Item, create, parse_items
+from selfinstruct.methods.alpaca.method import Alpaca, Item, parse_items
+from selfinstruct.methods.alpaca.settings import ALPACA_DECODING, AlpacaSettings
 from selfinstruct.records import load_seed_tasks
 from selfinstruct.resources import default_seed_path
 
@@ -28,9 +27,8 @@ def test_reference_parameters_are_the_defaults():
 
 
 def test_prompt_shows_three_seed_tasks_and_opens_item_four():
-    settings = build_settings(n=5, backend=FakeBackend(), seeds_file=default_seed_path(),
-                              method="alpaca")  # fmt: skip
-    method = create(settings, "completion")
+    settings = Alpaca.configure(FakeBackend(), n=5)
+    method = Alpaca.create(settings, "completion")
     prompt = method.request(0).prompt
     seeds = {t.instruction.strip() for t in load_seed_tasks(default_seed_path())}
     shown = [line.split("Instruction: ", 1)[1] for line in prompt.splitlines()
@@ -98,9 +96,8 @@ def test_chat_answers_drop_the_preamble_and_keep_the_numbering():
 def test_filters_are_alpacas(tmp_path):
     """'Write a program' is case-sensitive in Alpaca (it does not capitalise); its blacklist has
     the five extra words; one instance per task, no classification."""
-    settings = build_settings(n=50, backend=FakeBackend(), seeds_file=default_seed_path(),
-                              method="alpaca")  # fmt: skip
-    gate = create(settings, "completion").gate
+    settings = Alpaca.configure(FakeBackend(), n=50)
+    gate = Alpaca.create(settings, "completion").gate
     assert gate.rule("Write a program that adds two numbers.").reason == "write_a_program"
     assert gate.rule("write a program that adds two numbers.") is None
     assert gate.rule("Describe the music of the Baroque era.").reason == "blacklist"

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from selfinstruct.gate import Rejection
-from selfinstruct.methods.alpaca import Item, parse_items
+from selfinstruct.methods.alpaca.method import Item, parse_items
 
 RAW = json.loads(
     (Path(__file__).parent / "fixtures" / "raw_alpaca20_smollm2.json").read_text("utf-8")

@@ -13,7 +13,7 @@ from grammar_check import grammar_allows
 from helpers import lines, run_generate
 
 from selfinstruct.cli import main
-from selfinstruct.methods.alpaca import Item, layout_grammar, parse_items
+from selfinstruct.methods.alpaca.method import Item, layout_grammar, parse_items
 
 GRAMMAR = layout_grammar(4, 20, chat=False)
 

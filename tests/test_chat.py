@@ -13,7 +13,10 @@ from fakes import FakeBackend
 from helpers import lines
 
 from selfinstruct.cli import main
-from selfinstruct.dialogue import (
+from selfinstruct.errors import UserError
+from selfinstruct.export import export
+from selfinstruct.methods.chat import Chat
+from selfinstruct.methods.chat.dialogue import (
     clean_user_turn,
     draw_rounds,
     is_refusal,
@@ -22,10 +25,7 @@ from selfinstruct.dialogue import (
     passages,
     role_confusion,
 )
-from selfinstruct.dialogue_setup import chat_settings
-from selfinstruct.errors import UserError
-from selfinstruct.export import export
-from selfinstruct.methods import run
+from selfinstruct.runner import run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -105,7 +105,7 @@ def test_passages_cut_at_paragraphs():
 
 def chat_run(tmp_path: Path, n: int = 6, api: str = "chat", **options):
     backend = FakeBackend(api=api)
-    settings = chat_settings(n, backend, seed=3, concurrency=4, **options)
+    settings = Chat.configure(backend, n=n, seed=3, concurrency=4, **options)
     result = run(settings, backend, tmp_path / "run")
     return result, backend, lines(tmp_path / "run" / "tasks.jsonl")
 
@@ -214,7 +214,7 @@ def test_completion_api_without_a_template_is_refused(tmp_path):
 def test_a_second_run_replays_the_first_exactly(tmp_path):
     _, _, first = chat_run(tmp_path, n=5, turns_min=2, turns_max=3)
     backend = FakeBackend(api="chat")
-    settings = chat_settings(5, backend, seed=3, concurrency=1, turns_min=2, turns_max=3)
+    settings = Chat.configure(backend, n=5, seed=3, concurrency=1, turns_min=2, turns_max=3)
     run(settings, backend, tmp_path / "again")
     again = lines(tmp_path / "again" / "tasks.jsonl")  # another concurrency: same dialogues
     assert len(first) == 5

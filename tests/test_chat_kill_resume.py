@@ -60,12 +60,12 @@ import time
 from pathlib import Path
 from selfinstruct.backends.base import Decoding
 from selfinstruct.backends.local import LocalBackend
-from selfinstruct.dialogue_setup import magpie_settings
-from selfinstruct.methods import run
+from selfinstruct.methods.magpie import Magpie
+from selfinstruct.runner import run
 
 backend = LocalBackend(n_ctx=512, n_threads=1)
 short = Decoding(max_tokens=24, temperature=1.0, top_p=1.0)
-settings = magpie_settings(3, backend, seed=11, query_decoding=short,
+settings = Magpie.configure(backend, n=3, seed=11, query_decoding=short,
                            response_decoding=Decoding(max_tokens=24, temperature=0.0, top_p=1.0))
 result = run(settings, backend, Path(sys.argv[1]))
 print(result.stop.value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from selfinstruct.elimination import (
+from selfinstruct.methods.evolve.elimination import (
     LEAK_PHRASES,
     is_apology,
     leaked_phrase,

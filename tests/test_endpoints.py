@@ -11,9 +11,9 @@ from conftest import free_port
 from helpers import run_generate
 from stub_server import StubServer, generate_command
 
+from selfinstruct.backends.factory import build_backend
 from selfinstruct.backends.openai_api import OpenAIBackend
 from selfinstruct.cli import main
-from selfinstruct.generate import build_backend
 
 N = 30
 SEED = 3

@@ -11,11 +11,11 @@ from fakes import FakeBackend
 from helpers import lines
 
 from selfinstruct.backends.base import BackendError, Completion, Request
-from selfinstruct.cli.evolve_cmd import build_evolve_settings
 from selfinstruct.errors import UserError
-from selfinstruct.evolve_stats import evolve_stats
-from selfinstruct.methods import run
-from selfinstruct.methods.evolve import load_roots
+from selfinstruct.methods.evolve import Evolve
+from selfinstruct.methods.evolve.method import load_roots
+from selfinstruct.methods.evolve.report import evolve_stats
+from selfinstruct.runner import run
 from selfinstruct.stats import compute_stats, render_table
 
 ANCHOR = next(
@@ -52,8 +52,7 @@ def evolve(
     tmp_path: Path, source: Path, backend: FakeBackend | None = None, out: str = "out", **options
 ):
     backend = backend or FakeBackend()
-    n = len(load_roots(source, options.pop("limit", None)))
-    settings = build_evolve_settings(backend, source, n, **options)
+    settings = Evolve.configure(backend, seeds_path=source, **options)
     return run(settings, backend, tmp_path / out), backend
 
 

@@ -17,7 +17,7 @@ from selfinstruct.filters import (
     filter_instances,
     instance_reason,
 )
-from selfinstruct.parse import ParsedInstance
+from selfinstruct.records import ParsedInstance
 
 PAPER = InstructionFilter()
 ALPACA = InstructionFilter(blacklist=BLACKLISTS["alpaca"])

@@ -19,13 +19,13 @@ from stub_server import StubServer
 from selfinstruct.backends.base import Decoding, Request
 from selfinstruct.backends.routing import RoutingBackend, with_answer_model
 from selfinstruct.cli import main
-from selfinstruct.config import GlanSettings
 from selfinstruct.errors import UserError
 from selfinstruct.export import FORMATS
-from selfinstruct.glan_inputs import Decontaminator, load_benchmark, load_taxonomy, ngrams
-from selfinstruct.glan_parse import Session
-from selfinstruct.methods import run
-from selfinstruct.methods.glan import pick_focus
+from selfinstruct.methods.glan.inputs import Decontaminator, load_benchmark, load_taxonomy, ngrams
+from selfinstruct.methods.glan.method import pick_focus
+from selfinstruct.methods.glan.parse import Session
+from selfinstruct.methods.glan.settings import GlanSettings
+from selfinstruct.runner import run
 
 SESSIONS = [
     Session(1, "Markets", ("supply", "demand", "equilibrium")),
@@ -391,13 +391,10 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path):
 
 
 def test_level_decoding_overrides():
-    from selfinstruct.cli.glan_cmd import DECODING_FIELDS
-    from selfinstruct.cli.options import decoding_fields, model_decodings
+    from selfinstruct.methods.glan import Glan
 
     def parse(*items: str):
-        return decoding_fields(
-            items, DECODING_FIELDS, model_decodings(GlanSettings, DECODING_FIELDS)
-        )
+        return Glan.decodings(FakeBackend(), {}, items)
 
     got = parse("answers.max_tokens=200", "subjects.temperature=0.5")
     assert got["answer_decoding"].max_tokens == 200

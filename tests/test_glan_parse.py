@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from selfinstruct.gate import Rejection
-from selfinstruct.glan_parse import (
+from selfinstruct.methods.glan.parse import (
     Session,
     Subject,
     merge_subjects,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from selfinstruct.heuristics import check, language_of
+from selfinstruct.methods.judge.heuristics import check, language_of
 
 CLEAN_OUTPUT = "The river carries water from the mountains to the sea over many years."
 

@@ -10,8 +10,8 @@ from conftest import ANCHORS
 
 from selfinstruct.backends.base import Completion
 from selfinstruct.cache import ResponseCache, request_key
+from selfinstruct.decoding import parse_decoding_overrides
 from selfinstruct.errors import UserError
-from selfinstruct.generate import parse_decoding_overrides, parse_price
 from selfinstruct.jsonio import (
     JsonlAppender,
     atomic_outputs,
@@ -20,6 +20,7 @@ from selfinstruct.jsonio import (
     repair_tail,
     write_jsonl,
 )
+from selfinstruct.pricing import parse_price
 from selfinstruct.records import Task, iter_tasks, load_seed_tasks
 
 PAPER_SEEDS = ANCHORS / "self_instruct_seed_tasks.jsonl"

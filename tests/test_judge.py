@@ -164,7 +164,7 @@ def test_a_report_by_the_bundled_model_says_its_verdicts_say_little(tmp_path: Pa
     """The note the bundled judge prints goes into judge_report.json too: a report read later,
     or by a script, must not pass for a real judge's."""
     from selfinstruct.backends.local import BUNDLED_MODEL
-    from selfinstruct.cli.judge_cmd import write_report
+    from selfinstruct.methods.judge.command import write_report
 
     out = tmp_path / "j"
     out.mkdir()

@@ -16,9 +16,11 @@ from selfinstruct.backends.base import Decoding, Request
 from selfinstruct.backends.grammar import label_grammar
 from selfinstruct.cache import ResponseCache
 from selfinstruct.client import ModelClient
-from selfinstruct.config import JudgeSettings, RespondSettings, file_sha256, validated
-from selfinstruct.methods import run
-from selfinstruct.verdicts import RATINGS, SCORES, YES_NO
+from selfinstruct.config import file_sha256, validated
+from selfinstruct.methods.judge.settings import JudgeSettings
+from selfinstruct.methods.judge.verdicts import RATINGS, SCORES, YES_NO
+from selfinstruct.methods.respond.settings import RespondSettings
+from selfinstruct.runner import run
 
 
 class ConstrainingFake(FakeBackend):

@@ -11,10 +11,10 @@ from fakes import FakeBackend
 from helpers import lines
 
 from selfinstruct.backends.local import bundled_model_path
-from selfinstruct.dialogue import not_request
-from selfinstruct.dialogue_setup import magpie_settings
 from selfinstruct.errors import UserError
-from selfinstruct.methods import run
+from selfinstruct.methods.chat.dialogue import not_request
+from selfinstruct.methods.magpie import Magpie
+from selfinstruct.runner import run
 from selfinstruct.templates import BUILTIN, builtin, from_gguf, resolve
 
 SMOLLM2_PRE_QUERY = (
@@ -132,7 +132,7 @@ def test_not_request(text, expected):
 
 def magpie_run(tmp_path: Path, n: int, **options):
     backend = FakeBackend()
-    settings = magpie_settings(n, backend, template="chatml", seed=4, **options)
+    settings = Magpie.configure(backend, n=n, template="chatml", seed=4, **options)
     return run(settings, backend, tmp_path / "run"), backend
 
 
@@ -156,8 +156,8 @@ def test_magpie_run_samples_from_the_pre_query_alone(tmp_path):
 
 
 def test_duplicates_are_dropped_by_the_novelty_gate(tmp_path):
-    from selfinstruct.config import MagpieSettings
-    from selfinstruct.methods.magpie import Magpie
+    from selfinstruct.methods.magpie.method import Magpie
+    from selfinstruct.methods.magpie.settings import MagpieSettings
 
     settings = MagpieSettings(n=1, model="m", api="completion", template=builtin("chatml"))
     method = Magpie(settings, builtin("chatml"))
@@ -172,7 +172,7 @@ def test_duplicates_are_dropped_by_the_novelty_gate(tmp_path):
 def test_magpie_refuses_a_chat_api(tmp_path):
     backend = FakeBackend(api="chat")
     with pytest.raises(UserError) as error:
-        magpie_settings(3, backend, template="chatml")
+        Magpie.configure(backend, n=3, template="chatml")
     assert str(error.value) == (
         "magpie needs raw completion with the chat template's special tokens: use the bundled "
         "model, --model-path, or --api completion with a server that does not re-template "
@@ -183,7 +183,7 @@ def test_magpie_refuses_a_chat_api(tmp_path):
 def test_magpie_over_a_completion_server_needs_a_template(tmp_path):
     backend = FakeBackend()
     with pytest.raises(UserError) as error:
-        magpie_settings(3, backend)
+        Magpie.configure(backend, n=3)
     assert str(error.value) == (
         "magpie needs the model's chat template: pass --template chatml|llama3|smollm2|FILE"
     )

@@ -2,7 +2,7 @@
 
 import pytest
 
-from selfinstruct.parse import (
+from selfinstruct.methods.self_instruct.parse import (
     ParsedInstance,
     normalise_instruction,
     parse_classification_instances,

@@ -7,12 +7,12 @@ import asyncio
 import pytest
 
 from selfinstruct.backends.base import Backend, BackendError, Completion, Decoding, Request
+from selfinstruct.backends.factory import build_backend
 from selfinstruct.backends.openai_api import OpenAIBackend
 from selfinstruct.backends.pool import PoolBackend
 from selfinstruct.cache import ResponseCache
 from selfinstruct.client import ModelClient, RetryPolicy
 from selfinstruct.errors import UserError
-from selfinstruct.generate import build_backend
 
 REQUEST = Request("classify", "Task: Sort fruit.\nIs it classification?",
                   Decoding(max_tokens=3, temperature=0.0, top_p=0.0), seed=1)  # fmt: skip

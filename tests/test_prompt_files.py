@@ -8,7 +8,7 @@ import pytest
 from constants import BLACKLIST_WITH_ALPACA
 
 from selfinstruct.filters import InstructionFilter
-from selfinstruct.prompting import classification_prompt
+from selfinstruct.methods.self_instruct.prompts import classification_prompt
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 

@@ -4,14 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.prompting import (
+from selfinstruct.methods.self_instruct.prompts import (
     chat_message,
     classification_prompt,
-    clean_instruction,
     instances_prompt,
     instruction_prompt,
-    load_prompt,
 )
+from selfinstruct.prompting import clean_instruction, load_prompt
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 

@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 
 from selfinstruct.filters import InstructionFilter
+from selfinstruct.methods.self_instruct.parse import (
+    parse_instances,
+    parse_instructions,
+    parse_is_classification,
+)
 from selfinstruct.novelty import NoveltyIndex
-from selfinstruct.parse import parse_instances, parse_instructions, parse_is_classification
 from selfinstruct.records import load_seed_tasks
 from selfinstruct.resources import default_seed_path
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from selfinstruct.backends.base import Backend, BackendError, Completion, Request
-from selfinstruct.config import SelfInstructSettings
-from selfinstruct.methods import run
+from selfinstruct.methods.self_instruct.settings import SelfInstructSettings
 from selfinstruct.resources import default_seed_path
+from selfinstruct.runner import run
 
 FIXTURE = Path(__file__).parent / "fixtures" / "regression_run"
 

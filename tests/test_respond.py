@@ -15,9 +15,9 @@ from test_judge import write_alpaca
 
 from selfinstruct.backends.base import Decoding
 from selfinstruct.cli import main
-from selfinstruct.config import RespondSettings
 from selfinstruct.export import ExportReport, preference_pairs
-from selfinstruct.methods.respond import respond_request, score_prompt
+from selfinstruct.methods.respond.method import respond_request, score_prompt
+from selfinstruct.methods.respond.settings import RespondSettings
 from selfinstruct.templates import builtin
 
 
@@ -177,7 +177,7 @@ def test_judge_model_option_errors(tmp_path: Path) -> None:
 def test_system_with_the_bundled_model_uses_its_own_chat_template(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from selfinstruct.cli import respond_cmd
+    from selfinstruct.methods.respond import command as respond_cmd
 
     seen: list[RespondSettings] = []
 

@@ -190,16 +190,13 @@ def test_resume_with_a_smaller_n_keeps_the_data_and_says_so(tmp_path):
 
 
 def test_classification_only_measures_novelty_against_classification_seeds(tmp_path):
-    from selfinstruct.generate import build_settings
-    from selfinstruct.methods.self_instruct import create
+    from selfinstruct.methods.self_instruct import SelfInstruct
     from selfinstruct.records import load_seed_tasks
     from selfinstruct.resources import default_seed_path
 
     seeds = load_seed_tasks(default_seed_path())
-    settings = build_settings(
-        n=5, backend=FakeBackend(), seeds_file=default_seed_path(), classification_only=True
-    )
-    method = create(settings, "completion")
+    settings = SelfInstruct.configure(FakeBackend(), n=5, classification_only=True)
+    method = SelfInstruct.create(settings, "completion")
     assert len(method.gate.index) == sum(t.is_classification for t in seeds) < len(seeds)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from selfinstruct.verdicts import parse_rating, parse_score, parse_yes_no, wilson
+from selfinstruct.methods.judge.verdicts import parse_rating, parse_score, parse_yes_no, wilson
 
 
 @pytest.mark.parametrize(

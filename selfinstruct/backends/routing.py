@@ -92,7 +92,7 @@ def with_judge_model(
         judge_model == backend.model and judge_base_url in (None, backend.base_url)
     ):
         return backend
-    from selfinstruct.generate import build_backend
+    from selfinstruct.backends.factory import build_backend
 
     judge = build_backend(
         model=judge_model, base_url=judge_base_url or backend.base_url, api_key=api_key,

@@ -44,34 +44,19 @@ def main() -> None:
 
 
 def _register() -> None:
-    from selfinstruct.cli.evolve_cmd import evolve
+    """Each registered method's command (built-ins and plug-ins), then the post-run tools."""
+    from selfinstruct import registry
+    from selfinstruct.cli.batches_cmd import batches
     from selfinstruct.cli.export_cmd import export
     from selfinstruct.cli.filter_cmd import filter as filter_command
-    from selfinstruct.cli.generate import generate
-    from selfinstruct.cli.glan_cmd import glan
     from selfinstruct.cli.stats_cmd import stats
 
-    for command in (generate, glan, filter_command, stats, export):
+    for method in registry.methods():
+        command = method.command()
+        if command is not None and command.name not in main.commands:
+            main.add_command(command)
+    for command in (filter_command, stats, export, batches):
         main.add_command(command)
-    main.add_command(evolve)
-
-    from selfinstruct.cli.chat_cmd import chat
-    from selfinstruct.cli.magpie_cmd import magpie
-
-    for command in (chat, magpie):
-        main.add_command(command)
-
-    from selfinstruct.cli.judge_cmd import judge
-
-    main.add_command(judge)
-
-    from selfinstruct.cli.respond_cmd import respond
-
-    main.add_command(respond)
-
-    from selfinstruct.cli.batches_cmd import batches
-
-    main.add_command(batches)
 
 
 _register()

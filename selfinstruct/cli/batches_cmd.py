@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from selfinstruct.errors import UserError
-from selfinstruct.generate import parse_price
+from selfinstruct.pricing import parse_price
 from selfinstruct.store import is_run_folder
 
 
@@ -48,11 +48,10 @@ def _continue(run: Path) -> None:
     from selfinstruct.backends.openai_api import OpenAIBackend
     from selfinstruct.batch.backend import BatchBackend
     from selfinstruct.cli.running import run_and_report
-    from selfinstruct.config import SETTINGS_MODELS
+    from selfinstruct.registry import settings_model
     from selfinstruct.store import load_settings_file, saved_setting
 
-    method = saved_setting(run, "method") or "self-instruct"
-    settings = load_settings_file(run, SETTINGS_MODELS[method])
+    settings = load_settings_file(run, settings_model(saved_setting(run, "method")))
     assert settings is not None
     inner = OpenAIBackend(settings.model, base_url=settings.base_url, api_key="not-needed",
                           api=settings.api)  # fmt: skip

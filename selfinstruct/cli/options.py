@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 import click
-from pydantic import BaseModel
-
-from selfinstruct.backends.base import Decoding
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,25 +81,3 @@ def decoding_option(stages: Collection[str], example: str, note: str = "") -> Ca
         "presence_penalty, stop (separate with |, \\n for a newline). Repeatable; saved with "
         "the run like every data setting.",
     )
-
-
-def decoding_fields(
-    items: tuple[str, ...], stages: Mapping[str, str], base: Mapping[str, Decoding]
-) -> dict[str, Decoding]:
-    """The settings fields that ``--decoding`` changes, each with its overrides applied.
-
-    ``stages`` maps a stage name to the settings field holding its decoding, ``base`` maps
-    that field to the decoding the command would use otherwise (the method's default, or one
-    fitted to the API), so an override changes one parameter and keeps the rest."""
-    from selfinstruct.generate import parse_decoding_overrides
-
-    overrides = parse_decoding_overrides(items, stages)
-    return {
-        stages[stage]: dataclasses.replace(base[stages[stage]], **params)
-        for stage, params in overrides.items()
-    }
-
-
-def model_decodings(model: type[BaseModel], stages: Mapping[str, str]) -> dict[str, Decoding]:
-    """A settings model's default decoding for each stage's field."""
-    return {name: model.model_fields[name].default for name in stages.values()}

@@ -16,13 +16,13 @@ import click
 from tqdm import tqdm
 
 from selfinstruct.backends.base import Backend
+from selfinstruct.backends.factory import build_backend
 from selfinstruct.cli.options import FINITE_NONNEGATIVE, FiniteFloatRange
 from selfinstruct.config import MAX_CONCURRENCY, RunSettings, default
 from selfinstruct.engine import Progress
 from selfinstruct.errors import UserError
-from selfinstruct.generate import build_backend, parse_price
-from selfinstruct.methods import run
-from selfinstruct.pricing import batch_price, price_for
+from selfinstruct.pricing import batch_price, parse_price, price_for
+from selfinstruct.runner import run
 from selfinstruct.summary import EndpointSummary, RunResult, StopKind
 
 F = TypeVar("F", bound=Callable[..., Any])

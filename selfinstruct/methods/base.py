@@ -67,7 +67,12 @@ class Method(ABC):
         ``STAGE.PARAM=VALUE`` overrides. An invalid value is one line naming it."""
         values = {**cls.decodings(backend, values, decoding), **values}
         return validated(
-            cls.Settings, method=cls.name, model=backend.model, api=backend.api, **values
+            cls.Settings,
+            method=cls.name,
+            model=backend.model,
+            base_url=backend.base_url,
+            api=backend.api,
+            **values,
         )
 
     @classmethod

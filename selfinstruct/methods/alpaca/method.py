@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from selfinstruct.backends.base import Request
+from selfinstruct.backends.base import Backend, Request
 from selfinstruct.client import Answer
-from selfinstruct.config import AlpacaSettings
+from selfinstruct.config import RunSettings
 from selfinstruct.engine import Engine
 from selfinstruct.errors import UserError
 from selfinstruct.gate import InstructionGate, Rejection
+from selfinstruct.methods.alpaca.settings import AlpacaSettings
+from selfinstruct.methods.base import Method
+from selfinstruct.methods.self_instruct.method import seeded
 from selfinstruct.prompting import load_prompt
 from selfinstruct.records import SeedTask, load_seed_tasks
 
@@ -136,8 +141,12 @@ def layout_grammar(first: int, count: int, chat: bool) -> str:
     return "\n".join(rules) + "\n"
 
 
-class Alpaca:
+class Alpaca(Method):
+    """Stanford Alpaca's one pass: whole tasks in one request, shown seed tasks only."""
+
     name = "alpaca"
+    Settings = AlpacaSettings
+    stages = {"instructions": "decoding"}
 
     def __init__(self, settings: AlpacaSettings, seeds: list[SeedTask], api: str) -> None:
         self.s = settings
@@ -226,6 +235,14 @@ class Alpaca:
         )
         engine.report(accepted=self.kept, finished=1, tasks=int(written))
 
+    @classmethod
+    def create(cls, settings: RunSettings, api: str) -> Alpaca:
+        assert isinstance(settings, AlpacaSettings)
+        return cls(settings, load_seed_tasks(settings.seeds_path), api)
 
-def create(settings: AlpacaSettings, api: str) -> Alpaca:
-    return Alpaca(settings, load_seed_tasks(settings.seeds_path), api)
+    @classmethod
+    def configure(
+        cls, backend: Backend, *, decoding: Sequence[str] = (), **values: Any
+    ) -> RunSettings:
+        """``seeds_path`` defaults to the bundled seed tasks (validated here)."""
+        return super().configure(backend, decoding=decoding, **seeded(values))

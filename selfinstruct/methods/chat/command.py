@@ -8,12 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from selfinstruct.cli.options import (
-    FiniteFloatRange,
-    decoding_fields,
-    decoding_option,
-    model_decodings,
-)
+from selfinstruct.cli.options import FiniteFloatRange, decoding_option
 from selfinstruct.cli.running import (
     model_options,
     out_option,
@@ -21,19 +16,16 @@ from selfinstruct.cli.running import (
     run_options,
     take_backend,
 )
-from selfinstruct.config import ChatSettings, default
-from selfinstruct.dialogue import parse_turns
-from selfinstruct.dialogue_setup import chat_settings
-from selfinstruct.generate import parse_price
+from selfinstruct.config import default
+from selfinstruct.decoding import parse_decoding_overrides
+from selfinstruct.methods.chat.dialogue import parse_turns
+from selfinstruct.methods.chat.method import Chat
+from selfinstruct.methods.chat.settings import ChatSettings
+from selfinstruct.pricing import parse_price
 from selfinstruct.templates import BUILTIN
 
 F = TypeVar("F", bound=Callable[..., Any])
 OPERATIONAL = ("price", "quiet", "allow_setting_changes")
-# --decoding stage -> the setting holding its decoding. "openings" are the generated lists
-# (subtopics, questions, writing requests, questions about a passage).
-DECODING_FIELDS = {
-    "openings": "list_decoding", "user": "user_decoding", "assistant": "assistant_decoding",
-}  # fmt: skip
 
 
 def dialogue_gate_options(func: F) -> F:
@@ -109,7 +101,7 @@ def operational(options: dict[str, Any]) -> dict[str, Any]:
     help="End a dialogue at the first user turn that speaks as the assistant, without asking "
     "once more.",
 )
-@decoding_option(DECODING_FIELDS, "user.temperature=0.8")
+@decoding_option(Chat.stages, "user.temperature=0.8")
 @out_option("data/chat")
 @model_options
 @dialogue_gate_options
@@ -127,16 +119,13 @@ def chat(n: int, out: Path, **options: Any) -> None:
     turns_min, turns_max = parse_turns(o.pop("turns"))
     sources = tuple(o.pop("sources")) or None
     regenerate = not o.pop("no_regenerate")
-    o.update(
-        decoding_fields(
-            o.pop("decoding"), DECODING_FIELDS, model_decodings(ChatSettings, DECODING_FIELDS)
-        )
-    )
+    decoding = o.pop("decoding")
+    parse_decoding_overrides(decoding, Chat.stages)
     ops = operational(o)
     backend = take_backend(o)
-    settings = chat_settings(
-        n, backend, template=o.pop("template"), material=o.pop("material"),
-        openings=o.pop("openings"), sources=sources, turns_min=turns_min, turns_max=turns_max,
-        regenerate_confused=regenerate, **o,
+    chosen = {k: v for k, v in o.items() if v is not None}
+    settings = Chat.configure(
+        backend, decoding=decoding, n=n, sources=sources, turns_min=turns_min,
+        turns_max=turns_max, regenerate_confused=regenerate, **chosen,
     )  # fmt: skip
     run_and_report(settings, backend, out, ops, unit="dialogue")

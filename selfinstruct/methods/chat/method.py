@@ -21,14 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from selfinstruct.backends.base import Decoding, Request
+from selfinstruct.backends.base import Backend, Decoding, Request
 from selfinstruct.client import NotSent
-from selfinstruct.config import ChatSettings
-from selfinstruct.dialogue import (
+from selfinstruct.config import RunSettings
+from selfinstruct.engine import STALL_LIMIT, Engine, StopKind
+from selfinstruct.errors import UserError
+from selfinstruct.gate import InstructionGate, Rejection
+from selfinstruct.methods.base import Method
+from selfinstruct.methods.chat.dialogue import (
     clean_user_turn,
     draw_rounds,
     is_refusal,
@@ -37,11 +42,13 @@ from selfinstruct.dialogue import (
     role_confusion,
     transcript,
 )
-from selfinstruct.engine import STALL_LIMIT, Engine, StopKind
-from selfinstruct.errors import UserError
-from selfinstruct.gate import InstructionGate, Rejection
+from selfinstruct.methods.chat.settings import ChatSettings
+from selfinstruct.methods.chat.setup import chat_values
 from selfinstruct.prompting import load_prompt
 from selfinstruct.records import iter_tasks
+
+if TYPE_CHECKING:
+    import click
 
 Turns = list[tuple[str, str]]
 
@@ -67,8 +74,15 @@ class Opening:
     key: str = ""
 
 
-class Chat:
+class Chat(Method):
+    """A simulated user and an assistant talk for a drawn number of rounds."""
+
     name = "chat"
+    Settings = ChatSettings
+    stages = {
+        "openings": "list_decoding", "user": "user_decoding", "assistant": "assistant_decoding",
+    }  # fmt: skip
+    unit = "dialogue"
 
     def __init__(
         self,
@@ -352,6 +366,27 @@ class Chat:
                       dialogue_id=dialogue_id)  # fmt: skip
         return None, reason
 
+    @classmethod
+    def create(cls, settings: RunSettings, api: str) -> Chat:
+        assert isinstance(settings, ChatSettings)
+        return build(settings, api)
+
+    @classmethod
+    def configure(
+        cls, backend: Backend, *, decoding: Sequence[str] = (), **values: Any
+    ) -> RunSettings:
+        """``template``, ``material``, ``openings`` and ``sources`` as the command takes them."""
+        files = {k: values.pop(k, None) for k in ("template", "material", "openings", "sources")}
+        return super().configure(
+            backend, decoding=decoding, **chat_values(backend, **files), **values
+        )
+
+    @classmethod
+    def command(cls) -> click.Command:
+        from selfinstruct.methods.chat.command import chat
+
+        return chat
+
 
 def load_openings(path: str) -> list[tuple[str, str]]:
     found = [(t.instruction, t.instances[0].input if t.instances else "")
@@ -374,7 +409,8 @@ def load_material(path: str, words: int) -> list[str]:
     return found
 
 
-def create(settings: ChatSettings, api: str) -> Chat:
+def build(settings: ChatSettings, api: str) -> Chat:
+    """The method, its --material and --openings read and checked."""
     if settings.turns_min > settings.turns_max:
         raise UserError(f"--turns {settings.turns_min}-{settings.turns_max}: MIN is above MAX")
     material: list[str] = []

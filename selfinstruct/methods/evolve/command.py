@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
-from selfinstruct.backends.base import Backend
-from selfinstruct.cli.options import decoding_fields, decoding_option, model_decodings
+from selfinstruct.cli.options import decoding_option
 from selfinstruct.cli.running import model_options, run_and_report, run_options, take_backend
-from selfinstruct.config import EVOLVE_OPERATIONS, EvolveSettings, default, file_sha256
-from selfinstruct.errors import UserError
-from selfinstruct.evolve_stats import evolve_stats, render_evolve
-from selfinstruct.generate import parse_price
-from selfinstruct.methods.evolve import input_file, load_roots
-
-# A completion model runs on past its answer into a new labelled block: stop it there.
-COMPLETION_EVOLVE_STOP = ("\n#",)
-COMPLETION_RESPONSE_STOP = ("\nRequest:",)
-# --decoding stage -> the setting holding its decoding (stages as requests name them).
-DECODING_FIELDS = {
-    "evolve": "evolve_decoding", "respond": "response_decoding", "judge": "judge_decoding",
-}  # fmt: skip
+from selfinstruct.config import default
+from selfinstruct.decoding import parse_decoding_overrides
+from selfinstruct.methods.evolve.method import Evolve, input_file, load_roots
+from selfinstruct.methods.evolve.report import evolve_stats, render_evolve
+from selfinstruct.methods.evolve.settings import EVOLVE_OPERATIONS, EvolveSettings
+from selfinstruct.pricing import parse_price
 
 
 def _folder(ctx: click.Context, param: click.Parameter, value: str) -> Path:
@@ -42,34 +32,6 @@ def _operations(ctx: click.Context, param: click.Parameter, value: str) -> tuple
             f"{','.join(EVOLVE_OPERATIONS)}"
         )
     return chosen
-
-
-def build_evolve_settings(
-    backend: Backend, source: Path, n: int, decoding: tuple[str, ...] = (), **options: Any
-) -> EvolveSettings:
-    """The settings of an evolve run; completion models get stop sequences, and ``decoding``
-    (``--decoding`` items) changes single parameters on top of those."""
-    values: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
-    base = model_decodings(EvolveSettings, DECODING_FIELDS)
-    if backend.api == "completion":
-        base["evolve_decoding"] = dataclasses.replace(
-            base["evolve_decoding"], stop=COMPLETION_EVOLVE_STOP
-        )
-        base["response_decoding"] = dataclasses.replace(
-            base["response_decoding"], stop=COMPLETION_RESPONSE_STOP
-        )
-        values.update(evolve_decoding=base["evolve_decoding"])
-        values.update(response_decoding=base["response_decoding"])
-    values.update(decoding_fields(decoding, DECODING_FIELDS, base))
-    try:
-        return EvolveSettings(
-            n=n, model=backend.model, base_url=backend.base_url, api=backend.api,
-            seeds_path=str(source), seeds_sha256=file_sha256(source), **values,
-        )  # fmt: skip
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"])
-        raise UserError(f"invalid setting {name}={first.get('input')!r}: {first['msg']}") from None
 
 
 @click.command()
@@ -124,7 +86,7 @@ def build_evolve_settings(
     show_default=True,
     help="Write the input tasks that have an answer as round 0 beside their evolutions.",
 )
-@decoding_option(DECODING_FIELDS, "respond.max_tokens=300")
+@decoding_option(Evolve.stages, "respond.max_tokens=300")
 @model_options
 @run_options
 def evolve(source: Path, out: Path, limit: int | None, **options: Any) -> None:
@@ -140,14 +102,15 @@ def evolve(source: Path, out: Path, limit: int | None, **options: Any) -> None:
     """
     o = dict(options)
     parse_price(o["price"])
-    decoding_fields(
-        o["decoding"], DECODING_FIELDS, model_decodings(EvolveSettings, DECODING_FIELDS)
-    )
-    source_file = input_file(source)
-    n = len(load_roots(source_file, limit))
+    decoding = o.pop("decoding")
+    parse_decoding_overrides(decoding, Evolve.stages)
+    load_roots(input_file(source), limit)  # before a model is loaded
     backend = take_backend(o)
     operational = {k: o.pop(k) for k in ("price", "quiet", "allow_setting_changes")}
-    settings = build_evolve_settings(backend, source_file, n, **o)
+    chosen = {k: v for k, v in o.items() if v is not None}
+    settings = Evolve.configure(
+        backend, decoding=decoding, seeds_path=source, limit=limit, **chosen
+    )
     try:
         run_and_report(settings, backend, out, operational, unit="evolution")
     except SystemExit:

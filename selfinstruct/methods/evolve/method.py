@@ -25,16 +25,23 @@ resume, as the rounds after it were built without it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from selfinstruct.backends.base import Request
+from selfinstruct.backends.base import Backend, Decoding, Request
 from selfinstruct.client import NotSent
-from selfinstruct.config import EvolveSettings
-from selfinstruct.elimination import (
+from selfinstruct.config import RunSettings, file_sha256
+from selfinstruct.engine import Engine
+from selfinstruct.errors import UserError
+from selfinstruct.gate import InstructionGate, Rejection
+from selfinstruct.jsonio import display_name, read_jsonl, read_records
+from selfinstruct.methods.base import Method
+from selfinstruct.methods.evolve.elimination import (
     APOLOGY,
     EMPTY_EVOLUTION,
     EVOLUTION_TRUNCATED,
@@ -51,13 +58,23 @@ from selfinstruct.elimination import (
     prompt_labels,
     word_count,
 )
-from selfinstruct.engine import Engine
-from selfinstruct.errors import UserError
-from selfinstruct.gate import InstructionGate, Rejection
-from selfinstruct.jsonio import display_name, read_jsonl, read_records
+from selfinstruct.methods.evolve.report import (
+    EVOLUTIONS_FILE,
+    evolutions_file,
+    evolve_stats,
+    render_evolve,
+)
+from selfinstruct.methods.evolve.settings import (
+    COMPLETION_EVOLVE_STOP,
+    COMPLETION_RESPONSE_STOP,
+    EvolveSettings,
+)
 from selfinstruct.prompting import load_prompt
 from selfinstruct.records import Task, task_from_record
-from selfinstruct.store import evolutions_file, is_run_folder, tasks_file
+from selfinstruct.store import is_run_folder, tasks_file
+
+if TYPE_CHECKING:
+    import click
 
 IN_BREADTH = "breadth"
 
@@ -179,8 +196,16 @@ def leak_phrases() -> tuple[str, ...]:
 # ---------------------------------------------------------------------------------- method
 
 
-class Evolve:
+class Evolve(Method):
+    """Rounds of in-depth and in-breadth rewrites, a response each, and the elimination step."""
+
     name = "evolve"
+    Settings = EvolveSettings
+    stages = {
+        "evolve": "evolve_decoding", "respond": "response_decoding", "judge": "judge_decoding",
+    }  # fmt: skip
+    logs = {"evolutions": EVOLUTIONS_FILE}
+    unit = "evolution"
 
     def __init__(self, settings: EvolveSettings, roots: list[Root], api: str) -> None:
         self.s = settings
@@ -194,6 +219,57 @@ class Evolve:
             )
         self.passed = 0
         self.constrain = False  # the equality labels, when the backend can hold an answer to them
+
+    @classmethod
+    def create(cls, settings: RunSettings, api: str) -> Evolve:
+        assert isinstance(settings, EvolveSettings)
+        return cls(settings, load_roots(Path(settings.seeds_path), settings.n), api)
+
+    @classmethod
+    def configure(
+        cls, backend: Backend, *, decoding: Sequence[str] = (), **values: Any
+    ) -> RunSettings:
+        """``seeds_path`` is the input set (any format ``load_roots`` reads); ``n`` defaults
+        to all of its instructions (``limit``: the first so many)."""
+        source = input_file(Path(values.pop("seeds_path")))
+        limit = values.pop("limit", None)
+        values.setdefault("n", len(load_roots(source, limit)))
+        return super().configure(
+            backend, decoding=decoding, seeds_path=str(source),
+            seeds_sha256=file_sha256(source), **values,
+        )  # fmt: skip
+
+    @classmethod
+    def base_decodings(cls, backend: Backend, values: Mapping[str, Any]) -> dict[str, Decoding]:
+        """A completion model runs on past its answer into a new labelled block: stop it there."""
+        base = super().base_decodings(backend, values)
+        if backend.api == "completion":
+            for field, stop in (
+                ("evolve_decoding", COMPLETION_EVOLVE_STOP),
+                ("response_decoding", COMPLETION_RESPONSE_STOP),
+            ):
+                base[field] = dataclasses.replace(base[field], stop=stop)
+        return base
+
+    @classmethod
+    def command(cls) -> click.Command:
+        from selfinstruct.methods.evolve.command import evolve
+
+        return evolve
+
+    @classmethod
+    def report(cls, folder: Path) -> dict[str, Any] | None:
+        return evolve_stats(folder)
+
+    @classmethod
+    def render_report(cls, section: dict[str, Any]) -> list[str]:
+        return [render_evolve(section)]
+
+    @classmethod
+    def reference_texts(cls, settings: RunSettings) -> list[str] | None:
+        """An evolve run's "seeds" are its inputs, which may be bare instructions."""
+        assert isinstance(settings, EvolveSettings)
+        return [root.text for root in load_roots(Path(settings.seeds_path))]
 
     # ------------------------------------------------------------------ requests
 
@@ -398,8 +474,3 @@ def _with(attempt: Attempt, **changes: Any) -> Attempt:
     from dataclasses import replace
 
     return replace(attempt, **changes)
-
-
-def create(settings: EvolveSettings, api: str) -> Evolve:
-    roots = load_roots(Path(settings.seeds_path), settings.n)
-    return Evolve(settings, roots, api)

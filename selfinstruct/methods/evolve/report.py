@@ -10,10 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from selfinstruct.errors import UserError
 from selfinstruct.jsonio import read_jsonl
 from selfinstruct.report_format import number, percent
-from selfinstruct.store import saved_setting
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -35,19 +33,17 @@ def _finish_row(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def is_evolve_run(folder: Path) -> bool:
-    """A run folder written by ``selfinstruct evolve`` (unreadable settings: not known to be)."""
-    try:
-        return saved_setting(folder, "method") == "evolve"
-    except UserError:
-        return False
+# Every evolution tried, passed or not, with its round, operation and outcome.
+EVOLUTIONS_FILE = "evolutions.jsonl"
+
+
+def evolutions_file(folder: Path) -> Path:
+    return folder / EVOLUTIONS_FILE
 
 
 def evolve_stats(folder: Path) -> dict[str, Any] | None:
     """Per round and per operation: evolved, passed, eliminated by rule, failed requests, and
     the mean length (words) of passed evolutions before and after; None without a log."""
-    from selfinstruct.store import evolutions_file
-
     path = evolutions_file(folder)
     if not path.is_file():
         return None

@@ -6,15 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from selfinstruct.backends.routing import with_answer_model
-from selfinstruct.cli.options import (
-    FiniteFloatRange,
-    decoding_fields,
-    decoding_option,
-    model_decodings,
-)
+from selfinstruct.cli.options import FiniteFloatRange, decoding_option
 from selfinstruct.cli.running import (
     model_options,
     out_option,
@@ -23,17 +17,12 @@ from selfinstruct.cli.running import (
     take_batch,
     take_model_backend,
 )
-from selfinstruct.config import GLAN_LEVELS, GlanSettings, default, file_sha256
-from selfinstruct.errors import UserError
-from selfinstruct.generate import parse_price
-from selfinstruct.glan_inputs import load_benchmark, load_taxonomy
-
-# Level -> the setting holding its decoding.
-DECODING_FIELDS = {
-    "taxonomy": "taxonomy_decoding", "subjects": "subject_decoding",
-    "syllabus": "syllabus_decoding", "questions": "question_decoding",
-    "answers": "answer_decoding",
-}  # fmt: skip
+from selfinstruct.config import default
+from selfinstruct.decoding import parse_decoding_overrides
+from selfinstruct.methods.glan.inputs import load_benchmark, load_taxonomy
+from selfinstruct.methods.glan.method import Glan
+from selfinstruct.methods.glan.settings import GLAN_LEVELS, GlanSettings
+from selfinstruct.pricing import parse_price
 
 
 def _default(name: str) -> Any:
@@ -133,7 +122,7 @@ def _default(name: str) -> Any:
     show_default=True,
     help="Stop after this level; run again with a later level (or none) to go on.",
 )
-@decoding_option(DECODING_FIELDS, "answers.max_tokens=300")
+@decoding_option(Glan.stages, "answers.max_tokens=300")
 @out_option("data/glan")
 @model_options
 @run_options
@@ -149,41 +138,19 @@ def glan(ctx: click.Context, out: Path, **options: Any) -> None:
     """
     o = dict(options)
     parse_price(o["price"])
-    o.update(
-        decoding_fields(
-            o.pop("decoding"), DECODING_FIELDS, model_decodings(GlanSettings, DECODING_FIELDS)
-        )
-    )
-    taxonomy_path = o.pop("taxonomy_path")
-    disciplines = o.pop("disciplines")
-    if taxonomy_path is not None:
-        taxonomy = load_taxonomy(taxonomy_path)
-        disciplines = min(disciplines or len(taxonomy), len(taxonomy))
-    disciplines = disciplines or _default("disciplines")
-    decontaminate_path = o.pop("decontaminate_path")
-    if decontaminate_path is not None:
-        load_benchmark(decontaminate_path)
+    decoding = o.pop("decoding")
+    parse_decoding_overrides(decoding, Glan.stages)
+    files = {name: o.pop(name) for name in ("taxonomy_path", "decontaminate_path")}
+    for name, path in files.items():  # before a model is loaded
+        if path is not None:
+            (load_taxonomy if name == "taxonomy_path" else load_benchmark)(path)
     api_key = o["api_key"]
-    answer_model = o.pop("answer_model")
     backend = take_model_backend(o)
-    backend = with_answer_model(backend, answer_model, api_key, o["timeout"])
+    backend = with_answer_model(backend, o["answer_model"], api_key, o["timeout"])
     backend = take_batch(o, backend)
     operational = {k: o.pop(k) for k in ("price", "quiet", "allow_setting_changes")}
-    try:
-        settings = GlanSettings(
-            n=disciplines * o["subjects"] * o["questions"], model=backend.model,
-            base_url=backend.base_url, api=backend.api, disciplines=disciplines,
-            answer_model=answer_model if answer_model != backend.model else None,
-            taxonomy_path=str(taxonomy_path) if taxonomy_path else None,
-            taxonomy_sha256=file_sha256(taxonomy_path) if taxonomy_path else None,
-            decontaminate_path=str(decontaminate_path) if decontaminate_path else None,
-            decontaminate_sha256=file_sha256(decontaminate_path) if decontaminate_path else None,
-            **o,
-        )  # fmt: skip
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"])
-        raise UserError(f"invalid setting {name}={first.get('input')!r}: {first['msg']}") from None
+    chosen = {k: v for k, v in {**o, **files}.items() if v is not None}
+    settings = Glan.configure(backend, decoding=decoding, **chosen)
     if settings.until != "answers" and not operational["quiet"]:
         click.echo(f"Stopping after the {settings.until} level (--until).", err=True)
     run_and_report(settings, backend, out, operational, unit="question")

@@ -27,21 +27,23 @@ import contextlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from selfinstruct.backends.base import Decoding, Request
+from selfinstruct.backends.base import Backend, Decoding, Request
 from selfinstruct.client import Answer, NotSent
-from selfinstruct.config import GLAN_LEVELS, GlanSettings
+from selfinstruct.config import RunSettings, file_sha256
 from selfinstruct.engine import Engine, StopKind
 from selfinstruct.errors import UserError
 from selfinstruct.gate import Rejection
-from selfinstruct.glan_inputs import (
+from selfinstruct.methods.base import Method
+from selfinstruct.methods.glan.inputs import (
     Decontaminator,
     Discipline,
     load_benchmark,
     load_taxonomy,
 )
-from selfinstruct.glan_parse import (
+from selfinstruct.methods.glan.parse import (
     Session,
     Subject,
     merge_subjects,
@@ -51,8 +53,13 @@ from selfinstruct.glan_parse import (
     parse_subjects,
     parse_syllabus,
 )
+from selfinstruct.methods.glan.report import glan_coverage, render_coverage
+from selfinstruct.methods.glan.settings import GLAN_LEVELS, GLAN_LOGS, GlanSettings
 from selfinstruct.novelty import NoveltyIndex
 from selfinstruct.prompting import load_prompt
+
+if TYPE_CHECKING:
+    import click
 
 T = TypeVar("T")
 
@@ -106,8 +113,18 @@ def path_of(node: SubjectNode) -> dict[str, Any]:
     }  # fmt: skip
 
 
-class Glan:
+class Glan(Method):
+    """Taxonomy -> subjects -> syllabi -> homework questions -> answers."""
+
     name = "glan"
+    Settings = GlanSettings
+    stages = {
+        "taxonomy": "taxonomy_decoding", "subjects": "subject_decoding",
+        "syllabus": "syllabus_decoding", "questions": "question_decoding",
+        "answers": "answer_decoding",
+    }  # fmt: skip
+    logs = GLAN_LOGS
+    unit = "question"
 
     def __init__(
         self,
@@ -425,8 +442,61 @@ class Glan:
         })  # fmt: skip
         engine.report(finished=1, tasks=int(written))
 
+    @classmethod
+    def create(cls, settings: RunSettings, api: str) -> Glan:
+        assert isinstance(settings, GlanSettings)
+        return build(settings, api)
 
-def create(settings: GlanSettings, api: str) -> Glan:
+    @classmethod
+    def configure(
+        cls, backend: Backend, *, decoding: Sequence[str] = (), **values: Any
+    ) -> RunSettings:
+        """``taxonomy_path`` and ``decontaminate_path`` are read and hashed here; with a
+        taxonomy, ``disciplines`` defaults to all of it; ``n`` is the questions asked for."""
+        taxonomy_path = values.pop("taxonomy_path", None)
+        disciplines = values.pop("disciplines", None)
+        if taxonomy_path is not None:
+            taxonomy = load_taxonomy(taxonomy_path)
+            disciplines = min(disciplines or len(taxonomy), len(taxonomy))
+        disciplines = disciplines or GlanSettings.model_fields["disciplines"].default
+        decontaminate_path = values.pop("decontaminate_path", None)
+        if decontaminate_path is not None:
+            load_benchmark(decontaminate_path)
+        sizes = {
+            name: values.get(name, GlanSettings.model_fields[name].default)
+            for name in ("subjects", "questions")
+        }
+        if values.get("answer_model") == backend.model:
+            values["answer_model"] = None
+        files = {
+            "taxonomy_path": str(taxonomy_path) if taxonomy_path else None,
+            "taxonomy_sha256": file_sha256(Path(taxonomy_path)) if taxonomy_path else None,
+            "decontaminate_path": str(decontaminate_path) if decontaminate_path else None,
+            "decontaminate_sha256": (
+                file_sha256(Path(decontaminate_path)) if decontaminate_path else None
+            ),
+        }
+        values.setdefault("n", disciplines * sizes["subjects"] * sizes["questions"])
+        return super().configure(
+            backend, decoding=decoding, disciplines=disciplines, **files, **values
+        )
+
+    @classmethod
+    def command(cls) -> click.Command:
+        from selfinstruct.methods.glan.command import glan
+
+        return glan
+
+    @classmethod
+    def report(cls, folder: Path) -> dict[str, Any] | None:
+        return glan_coverage(folder)
+
+    @classmethod
+    def render_report(cls, section: dict[str, Any]) -> list[str]:
+        return render_coverage(section)
+
+
+def build(settings: GlanSettings, api: str) -> Glan:
     """Read the taxonomy and benchmark files (any problem is one line naming the file) before
     the run folder is touched."""
     taxonomy = load_taxonomy(settings.taxonomy_path) if settings.taxonomy_path else None

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from selfinstruct.jsonio import read_jsonl
-from selfinstruct.store import LOG_FILES, rejected_file, tasks_file
+from selfinstruct.methods.glan.settings import GLAN_LOGS
+from selfinstruct.store import rejected_file, tasks_file
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -20,10 +21,10 @@ def _records(path: Path) -> list[dict[str, Any]]:
 
 
 def glan_coverage(folder: Path) -> dict[str, Any]:
-    taxonomy = _records(folder / LOG_FILES["taxonomy"])
+    taxonomy = _records(folder / GLAN_LOGS["taxonomy"])
     by_discipline: dict[str, Counter[str]] = {d["id"]: Counter() for d in taxonomy}
     for kind, log in (("subjects", "subjects"), ("questions", "questions")):
-        for record in _records(folder / LOG_FILES[log]):
+        for record in _records(folder / GLAN_LOGS[log]):
             by_discipline.setdefault(str(record.get("discipline_id")), Counter())[kind] += 1
     kinds: Counter[str] = Counter()
     for record in _records(tasks_file(folder)):

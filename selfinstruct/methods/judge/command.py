@@ -18,16 +18,17 @@ from selfinstruct.cli.running import (
     run_options,
     take_backend,
 )
-from selfinstruct.config import JudgeSettings, default, validated
+from selfinstruct.config import default
 from selfinstruct.errors import UserError
 from selfinstruct.export import load_tasks
-from selfinstruct.generate import parse_price
 from selfinstruct.jsonio import atomic_outputs, read_jsonl
-from selfinstruct.judgments import build_report, describe
+from selfinstruct.judgments import judgments_file
 from selfinstruct.locking import exclusive_all
-from selfinstruct.methods import run
-from selfinstruct.methods.judge import heuristic_record, input_fingerprint, sample
-from selfinstruct.store import judgments_file
+from selfinstruct.methods.judge.method import Judge, heuristic_record, sample
+from selfinstruct.methods.judge.report import build_report, describe
+from selfinstruct.methods.judge.settings import JudgeSettings
+from selfinstruct.pricing import parse_price
+from selfinstruct.runner import run
 from selfinstruct.store import write_report as save_report
 
 NOTHING_TO_ASK = "nothing to ask: pass --rate, or leave the three questions on"
@@ -115,11 +116,11 @@ def judge(in_path: str, out: Path, n: int | None, **options: Any) -> None:
         raise UserError(NOTHING_TO_ASK)
     backend = take_backend(o)
     operational = {k: o.pop(k) for k in ("price", "quiet", "allow_setting_changes")}
-    settings = validated(
-        JudgeSettings,  # type: ignore[arg-type]
-        n=n or default(JudgeSettings, "n"), model=backend.model, base_url=backend.base_url,
-        api=backend.api, input_path=str(in_path),
-        input_sha256=input_fingerprint(Path(in_path)), rate=rate, questions=questions, **o,
+    decoding = o.pop("decoding", ())
+    chosen = {k: v for k, v in o.items() if v is not None}
+    settings = Judge.configure(
+        backend, decoding=decoding, n=n or default(JudgeSettings, "n"), input_path=in_path,
+        rate=rate, questions=questions, **chosen,
     )  # fmt: skip
     quiet = bool(operational["quiet"])
     bar = _Bar(settings.n, quiet)

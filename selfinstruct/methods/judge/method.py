@@ -18,22 +18,28 @@ already received from the cache without asking again.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from selfinstruct.backends.base import Request
+from selfinstruct.backends.base import Backend, Request
 from selfinstruct.client import Answer
-from selfinstruct.config import JudgeSettings, file_sha256
+from selfinstruct.config import RunSettings, file_sha256
 from selfinstruct.engine import Engine
 from selfinstruct.errors import UserError
 from selfinstruct.export import load_tasks
-from selfinstruct.heuristics import check
-from selfinstruct.judgments import QUESTIONS, overall, task_key
+from selfinstruct.judgments import JUDGMENTS_FILE, QUESTIONS, overall, task_key
+from selfinstruct.methods.base import Method
+from selfinstruct.methods.judge.heuristics import check
+from selfinstruct.methods.judge.settings import JudgeSettings
+from selfinstruct.methods.judge.verdicts import RATINGS, YES_NO, parse_rating, parse_yes_no
 from selfinstruct.prompting import load_prompt
 from selfinstruct.records import Task
 from selfinstruct.store import tasks_file
-from selfinstruct.verdicts import RATINGS, YES_NO, parse_rating, parse_yes_no
+
+if TYPE_CHECKING:
+    import click
 
 NO_INPUT = "(none)"
 
@@ -100,8 +106,13 @@ def heuristic_record(item: Item) -> dict[str, Any]:
     }
 
 
-class Judge:
+class Judge(Method):
+    """The paper's three questions (and an optional rating) per sampled task."""
+
     name = "judge"
+    Settings = JudgeSettings
+    stages = {"judge": "decoding"}
+    logs = {"judgments": JUDGMENTS_FILE}
 
     def __init__(self, settings: JudgeSettings, items: list[Item]) -> None:
         self.s = settings
@@ -176,6 +187,28 @@ class Judge:
         self.written += 1
         engine.report(accepted=self.written, finished=1, tasks=int(written))
 
+    @classmethod
+    def create(cls, settings: RunSettings, api: str) -> Judge:
+        assert isinstance(settings, JudgeSettings)
+        return build(settings)
+
+    @classmethod
+    def configure(
+        cls, backend: Backend, *, decoding: Sequence[str] = (), **values: Any
+    ) -> RunSettings:
+        """``input_path``: the tasks to judge (a task file or a run folder), fingerprinted."""
+        path = Path(values.pop("input_path"))
+        return super().configure(
+            backend, decoding=decoding, input_path=str(path),
+            input_sha256=input_fingerprint(path), **values,
+        )  # fmt: skip
+
+    @classmethod
+    def command(cls) -> click.Command:
+        from selfinstruct.methods.judge.command import judge
+
+        return judge
+
 
 def load_items(settings: JudgeSettings) -> list[Item]:
     tasks = load_tasks(settings.input_path)
@@ -184,5 +217,5 @@ def load_items(settings: JudgeSettings) -> list[Item]:
     return sample(tasks, settings.n, settings.seed)
 
 
-def create(settings: JudgeSettings, api: str) -> Judge:
+def build(settings: JudgeSettings) -> Judge:
     return Judge(settings, load_items(settings))

@@ -7,8 +7,7 @@ from typing import Any
 
 import click
 
-from selfinstruct.cli.chat_cmd import dialogue_gate_options, operational
-from selfinstruct.cli.options import decoding_fields, decoding_option, model_decodings
+from selfinstruct.cli.options import decoding_option
 from selfinstruct.cli.running import (
     model_options,
     out_option,
@@ -16,17 +15,15 @@ from selfinstruct.cli.running import (
     run_options,
     take_backend,
 )
-from selfinstruct.config import MagpieSettings
-from selfinstruct.dialogue_setup import magpie_settings
-
-# --decoding stage -> the setting holding its decoding.
-DECODING_FIELDS = {"query": "query_decoding", "response": "response_decoding"}
+from selfinstruct.decoding import parse_decoding_overrides
+from selfinstruct.methods.chat.command import dialogue_gate_options, operational
+from selfinstruct.methods.magpie.method import Magpie
 
 
 @click.command()
 @click.option("--n", "n", type=click.IntRange(min=1), default=100, show_default=True,
               help="Number of queries to accept (each then answered).")  # fmt: skip
-@decoding_option(DECODING_FIELDS, "query.temperature=1.2")
+@decoding_option(Magpie.stages, "query.temperature=1.2")
 @out_option("data/magpie")
 @model_options
 @dialogue_gate_options
@@ -40,12 +37,10 @@ def magpie(n: int, out: Path, **options: Any) -> None:
     a server that does not re-template (pass --template). Run again to resume.
     """
     o = dict(options)
-    o.update(
-        decoding_fields(
-            o.pop("decoding"), DECODING_FIELDS, model_decodings(MagpieSettings, DECODING_FIELDS)
-        )
-    )
+    decoding = o.pop("decoding")
+    parse_decoding_overrides(decoding, Magpie.stages)
     ops = operational(o)
     backend = take_backend(o)
-    settings = magpie_settings(n, backend, template=o.pop("template"), **o)
+    chosen = {k: v for k, v in o.items() if v is not None}
+    settings = Magpie.configure(backend, decoding=decoding, n=n, **chosen)
     run_and_report(settings, backend, out, ops, unit="query")

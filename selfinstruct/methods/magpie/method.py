@@ -17,23 +17,36 @@ against every kept query).
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from selfinstruct.backends.base import Decoding, Request
+from selfinstruct.backends.base import Backend, Decoding, Request
 from selfinstruct.client import Answer
-from selfinstruct.config import MagpieSettings
-from selfinstruct.dialogue import not_request
+from selfinstruct.config import RunSettings
 from selfinstruct.engine import Engine
 from selfinstruct.errors import UserError
 from selfinstruct.gate import InstructionGate, Rejection
+from selfinstruct.methods.base import Method
+from selfinstruct.methods.chat.dialogue import not_request
+from selfinstruct.methods.chat.setup import backend_template
+from selfinstruct.methods.magpie.settings import MagpieSettings
 from selfinstruct.templates import ChatTemplate
+
+if TYPE_CHECKING:
+    import click
 
 
 def with_stop(decoding: Decoding, marker: str) -> Decoding:
     return Decoding(**{**decoding.as_dict(), "stop": (*decoding.stop, marker)})
 
 
-class Magpie:
+class Magpie(Method):
+    """Queries sampled from the pre-query template alone, each then answered."""
+
     name = "magpie"
+    Settings = MagpieSettings
+    stages = {"query": "query_decoding", "response": "response_decoding"}
+    unit = "query"
 
     def __init__(self, settings: MagpieSettings, template: ChatTemplate) -> None:
         self.s = settings
@@ -126,6 +139,28 @@ class Magpie:
         finally:
             engine.report(finished=1)
 
+    @classmethod
+    def create(cls, settings: RunSettings, api: str) -> Magpie:
+        assert isinstance(settings, MagpieSettings)
+        check_backend(api, settings.template)
+        assert settings.template is not None
+        return cls(settings, settings.template)
+
+    @classmethod
+    def configure(
+        cls, backend: Backend, *, decoding: Sequence[str] = (), **values: Any
+    ) -> RunSettings:
+        """``template``: a built-in name or a Jinja file (default: the GGUF file's own)."""
+        template = backend_template(backend, values.pop("template", None))
+        check_backend(backend.api, template)  # before anything is shown or written
+        return super().configure(backend, decoding=decoding, template=template, **values)
+
+    @classmethod
+    def command(cls) -> click.Command:
+        from selfinstruct.methods.magpie.command import magpie
+
+        return magpie
+
 
 def check_backend(api: str, template: ChatTemplate | None) -> None:
     if api == "chat":
@@ -138,9 +173,3 @@ def check_backend(api: str, template: ChatTemplate | None) -> None:
         raise UserError(
             "magpie needs the model's chat template: pass --template chatml|llama3|smollm2|FILE"
         )
-
-
-def create(settings: MagpieSettings, api: str) -> Magpie:
-    check_backend(api, settings.template)
-    assert settings.template is not None
-    return Magpie(settings, settings.template)

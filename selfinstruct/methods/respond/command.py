@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import click
 
 from selfinstruct.backends.routing import with_judge_model
+from selfinstruct.cli.options import decoding_option
 from selfinstruct.cli.running import (
     model_options,
     out_option,
@@ -16,28 +16,20 @@ from selfinstruct.cli.running import (
     run_options,
     take_backend,
 )
-from selfinstruct.config import RespondSettings, default, validated
+from selfinstruct.config import default
+from selfinstruct.decoding import parse_decoding_overrides
 from selfinstruct.errors import UserError
 from selfinstruct.export import load_tasks
-from selfinstruct.generate import parse_price
-from selfinstruct.methods.judge import input_fingerprint
+from selfinstruct.methods.respond.method import Respond
+from selfinstruct.methods.respond.settings import RespondSettings
+from selfinstruct.pricing import parse_price
 from selfinstruct.templates import resolve
 
-_PARAMS = {"max_tokens": int, "temperature": float, "top_p": float}
 
-
-def parse_decoding(items: tuple[str, ...]) -> dict[str, Any]:
-    """``max_tokens=256``, ``temperature=1.0``, ``top_p=0.9`` for the teacher's answers."""
-    values: dict[str, Any] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or name not in _PARAMS:
-            raise UserError(f"--decoding {item!r}: expected one of {', '.join(_PARAMS)}=VALUE")
-        try:
-            values[name] = _PARAMS[name](value)
-        except ValueError:
-            raise UserError(f"--decoding {item!r}: {value!r} is not a number") from None
-    return values
+def with_stage(item: str) -> str:
+    """``max_tokens=256`` (the form before stages) means the teacher's ``respond.max_tokens``."""
+    target = item.partition("=")[0]
+    return item if "." in target else f"respond.{item}"
 
 
 @click.command("respond")
@@ -78,8 +70,8 @@ def parse_decoding(items: tuple[str, ...]) -> dict[str, Any]:
     show_default=True,
     help="Name recorded for the model that wrote the original outputs.",
 )
-@click.option("--decoding", "decoding", multiple=True, metavar="PARAM=VALUE",
-              help="Teacher decoding: max_tokens, temperature, top_p. Repeatable.")  # fmt: skip
+@decoding_option(Respond.stages, "respond.max_tokens=1024",
+                 " (respond when no stage is named)")  # fmt: skip
 @model_options
 @run_options
 def respond(in_path: str, out: Path, out_alias: str | None, **options: Any) -> None:
@@ -92,8 +84,8 @@ def respond(in_path: str, out: Path, out_alias: str | None, **options: Any) -> N
     o = dict(options)
     if out_alias is not None:
         out = Path(out_alias)
-    decoding = dataclasses.replace(default(RespondSettings, "decoding"),
-                                   **parse_decoding(o.pop("decoding")))  # fmt: skip
+    decoding = tuple(with_stage(item) for item in o.pop("decoding"))
+    parse_decoding_overrides(decoding, Respond.stages)
     parse_price(o["price"])
     if o["system"] is not None and not o["system"].strip():
         raise UserError("--system must not be empty")
@@ -112,10 +104,9 @@ def respond(in_path: str, out: Path, out_alias: str | None, **options: Any) -> N
     backend = with_judge_model(backend, o["judge_model"], o["judge_base_url"], api_key,
                                o["timeout"], o["concurrency"])  # fmt: skip
     operational = {k: o.pop(k) for k in ("price", "quiet", "allow_setting_changes")}
-    settings = validated(
-        RespondSettings,  # type: ignore[arg-type]
-        n=len(tasks), model=backend.model, base_url=backend.base_url, api=backend.api,
-        input_path=str(in_path), input_sha256=input_fingerprint(Path(in_path)),
-        decoding=decoding, template=template, **o,
+    chosen = {k: v for k, v in o.items() if v is not None}
+    settings = Respond.configure(
+        backend, decoding=decoding, n=len(tasks), input_path=in_path, template=template,
+        **chosen,
     )  # fmt: skip
     run_and_report(settings, backend, out, operational)

@@ -16,21 +16,29 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from selfinstruct.backends.base import Decoding, Request
+from selfinstruct.backends.base import Backend, Decoding, Request
 from selfinstruct.client import Answer
-from selfinstruct.config import RespondSettings
+from selfinstruct.config import RunSettings
 from selfinstruct.engine import Engine
 from selfinstruct.errors import UserError
 from selfinstruct.export import load_tasks, user_content
 from selfinstruct.gate import Rejection
 from selfinstruct.judgments import task_key
+from selfinstruct.methods.base import Method
+from selfinstruct.methods.judge.method import input_fingerprint
+from selfinstruct.methods.judge.verdicts import SCORES, parse_score
+from selfinstruct.methods.respond.settings import RespondSettings
 from selfinstruct.prompting import load_prompt
 from selfinstruct.records import Task
-from selfinstruct.templates import ChatTemplate
-from selfinstruct.verdicts import SCORES, parse_score
+from selfinstruct.templates import ChatTemplate, resolve
+
+if TYPE_CHECKING:
+    import click
 
 
 @dataclass
@@ -91,8 +99,12 @@ def score_prompt(instruction: str, input_text: str, output: str) -> str:
     )  # fmt: skip
 
 
-class Respond:
+class Respond(Method):
+    """GPT-4-LLM: every instance answered again by a teacher model."""
+
     name = "respond"
+    Settings = RespondSettings
+    stages = {"respond": "decoding", "judge": "judge_decoding"}
 
     def __init__(self, settings: RespondSettings, tasks: list[Task], api: str) -> None:
         self.s = settings
@@ -200,8 +212,39 @@ class Respond:
         self.written += 1
         engine.report(accepted=self.written, finished=1, tasks=int(written))
 
+    @classmethod
+    def create(cls, settings: RunSettings, api: str) -> Respond:
+        assert isinstance(settings, RespondSettings)
+        return build(settings, api)
 
-def create(settings: RespondSettings, api: str) -> Respond:
+    @classmethod
+    def configure(
+        cls, backend: Backend, *, decoding: Sequence[str] = (), **values: Any
+    ) -> RunSettings:
+        """``input_path``: the tasks to answer (fingerprinted; ``n`` defaults to all of them).
+        With ``system`` on an in-process completion model, its own chat template renders
+        the system and user turns."""
+        path = Path(values.pop("input_path"))
+        if "n" not in values:
+            tasks = load_tasks(path)
+            if not tasks:
+                raise UserError(f"{path}: holds no tasks")
+            values["n"] = len(tasks)
+        if values.get("system") is not None and backend.api == "completion":
+            values.setdefault("template", resolve(None, getattr(backend, "model_path", None)))
+        return super().configure(
+            backend, decoding=decoding, input_path=str(path),
+            input_sha256=input_fingerprint(path), **values,
+        )  # fmt: skip
+
+    @classmethod
+    def command(cls) -> click.Command:
+        from selfinstruct.methods.respond.command import respond
+
+        return respond
+
+
+def build(settings: RespondSettings, api: str) -> Respond:
     tasks = load_tasks(settings.input_path)
     if not tasks:
         raise UserError(f"{settings.input_path}: holds no tasks")

@@ -15,16 +15,13 @@ from selfinstruct.cli.running import (
     run_options,
     take_backend,
 )
-from selfinstruct.config import SelfInstructSettings, default
+from selfinstruct.config import default
+from selfinstruct.decoding import parse_decoding_overrides
 from selfinstruct.errors import UserError
-from selfinstruct.generate import (
-    DECODING_STAGES,
-    build_settings,
-    parse_decoding_overrides,
-    parse_price,
-)
-from selfinstruct.records import load_seed_tasks
-from selfinstruct.resources import default_seed_path
+from selfinstruct.methods.alpaca.method import Alpaca
+from selfinstruct.methods.self_instruct.method import SelfInstruct, seeded
+from selfinstruct.methods.self_instruct.settings import SelfInstructSettings
+from selfinstruct.pricing import parse_price
 
 # Self-Instruct's bootstrap rounds in batch mode (the reference asks 5 prompts per round; a
 # batch takes hours, so a round here is large).
@@ -98,7 +95,7 @@ ONLY = {
     "answer to the items' layout, or the model writes freely as on a server. "
     "[default: grammar]",
 )
-@decoding_option(DECODING_STAGES, "instructions.temperature=1.0", " (alpaca: instructions)")
+@decoding_option(SelfInstruct.stages, "instructions.temperature=1.0", " (alpaca: instructions)")
 @run_options
 @click.pass_context
 def generate(ctx: click.Context, method: str, n: int, out: Path, **options: Any) -> None:
@@ -119,19 +116,19 @@ def generate(ctx: click.Context, method: str, n: int, out: Path, **options: Any)
                 raise UserError(f"{flag} applies to --method {owner} only")
             o.pop(name)
     if ctx.get_parameter_source("blacklist") is click.core.ParameterSource.DEFAULT:
-        o["blacklist"] = None  # the method's own default (Alpaca adds five words)
+        o.pop("blacklist")  # the method's own default (Alpaca adds five words)
+    kind = Alpaca if method == "alpaca" else SelfInstruct
     # Cheap checks first: nothing is loaded or contacted before the options are known good.
-    decoding = parse_decoding_overrides(o.pop("decoding"))
+    decoding = o.pop("decoding")
+    parse_decoding_overrides(decoding, kind.stages)
     parse_price(o["price"])
-    seeds_file = o.pop("seeds_path") or default_seed_path()
-    load_seed_tasks(seeds_file)
+    values = seeded({"seeds_path": o.pop("seeds_path")})
     batching = o["batch"] or o["batch_file_only"]
     if method == "self-instruct" and o.get("batch_round") is None and batching:
         o["batch_round"] = DEFAULT_BATCH_ROUND
     backend = take_backend(o)
     operational = {k: o.pop(k) for k in ("price", "quiet", "allow_setting_changes")}
     o["ascii_first_char"] = not o.pop("allow_non_ascii_start")
-    settings = build_settings(
-        n=n, backend=backend, seeds_file=seeds_file, decoding=decoding, method=method, **o
-    )
+    chosen = {k: v for k, v in o.items() if v is not None}
+    settings = kind.configure(backend, decoding=decoding, n=n, **values, **chosen)
     run_and_report(settings, backend, out, operational)

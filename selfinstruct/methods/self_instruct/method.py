@@ -15,29 +15,56 @@ ones leave room for ``pool_lag`` requests in flight, and the data never depends 
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from selfinstruct.backends.base import Request
+from selfinstruct.backends.base import Backend, Decoding, Request
 from selfinstruct.client import Answer
-from selfinstruct.config import SelfInstructSettings
+from selfinstruct.config import RunSettings, seeds_fields
 from selfinstruct.engine import Engine
 from selfinstruct.errors import UserError
 from selfinstruct.filters import filter_instances
 from selfinstruct.gate import InstructionGate, Rejection
-from selfinstruct.parse import parse_instances, parse_instructions, parse_is_classification
-from selfinstruct.prompting import (
+from selfinstruct.methods.base import Method
+from selfinstruct.methods.self_instruct.parse import (
+    parse_instances,
+    parse_instructions,
+    parse_is_classification,
+)
+from selfinstruct.methods.self_instruct.prompts import (
     chat_message,
     classification_prompt,
     instances_prompt,
     instruction_prompt,
 )
+from selfinstruct.methods.self_instruct.settings import (
+    CHAT_CLASSIFY_DECODING,
+    CHAT_INSTRUCTION_STOP,
+    INSTRUCTION_DECODING,
+    SelfInstructSettings,
+)
 from selfinstruct.records import SeedTask, load_seed_tasks
+from selfinstruct.resources import default_seed_path
+
+if TYPE_CHECKING:
+    import click
 
 STAGES = ("instructions", "classify", "instances")
 
 
-class SelfInstruct:
+class SelfInstruct(Method):
+    """The paper's bootstrap, classification and instance stages."""
+
     name = "self-instruct"
+    Settings = SelfInstructSettings
+    stages = {
+        "instructions": "instruction_decoding",
+        "classify": "classify_decoding",
+        "classification_instances": "classification_instance_decoding",
+        "generation_instances": "generation_instance_decoding",
+    }
 
     def __init__(self, settings: SelfInstructSettings, seeds: list[SeedTask], api: str) -> None:
         self.s = settings
@@ -224,6 +251,40 @@ class SelfInstruct:
         )
         engine.report(tasks=1)
 
+    @classmethod
+    def create(cls, settings: RunSettings, api: str) -> SelfInstruct:
+        assert isinstance(settings, SelfInstructSettings)
+        return cls(settings, load_seed_tasks(settings.seeds_path), api)
 
-def create(settings: SelfInstructSettings, api: str) -> SelfInstruct:
-    return SelfInstruct(settings, load_seed_tasks(settings.seeds_path), api)
+    @classmethod
+    def configure(
+        cls, backend: Backend, *, decoding: Sequence[str] = (), **values: Any
+    ) -> RunSettings:
+        """``seeds_path`` defaults to the bundled seed tasks (validated here)."""
+        return super().configure(backend, decoding=decoding, **seeded(values))
+
+    @classmethod
+    def base_decodings(cls, backend: Backend, values: Mapping[str, Any]) -> dict[str, Decoding]:
+        """A chat model numbers its list items its own way: only item 16 stops it, and its
+        yes/no answer gets room for "**Answer:** No"."""
+        base = super().base_decodings(backend, values)
+        if backend.api == "chat":
+            base["instruction_decoding"] = dataclasses.replace(
+                INSTRUCTION_DECODING, stop=CHAT_INSTRUCTION_STOP
+            )
+            base["classify_decoding"] = CHAT_CLASSIFY_DECODING
+        return base
+
+    @classmethod
+    def command(cls) -> click.Command:
+        from selfinstruct.methods.self_instruct.command import generate
+
+        return generate
+
+
+def seeded(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings values with the seed file named, checked and hashed (default: the bundled one)."""
+    chosen = {k: v for k, v in values.items() if k != "seeds_path"}
+    path = values.get("seeds_path") or default_seed_path()
+    load_seed_tasks(path)
+    return {**chosen, **seeds_fields(path)}

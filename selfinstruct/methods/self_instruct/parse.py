@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from selfinstruct.records import ParsedInstance
 
 # The paper's item boundary: newline, number, optional space, dot, space.
 _ITEM_BOUNDARY = re.compile(r"\n\d+\s?\. ")
@@ -114,12 +115,6 @@ def unwrap_chat_answer(text: str) -> str:
     if first_example and not _OUTPUT.search("\n".join(lines[:first_example])):
         lines = lines[first_example:]  # "Sure! Here are the examples:" before "Example 1"
     return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class ParsedInstance:
-    input: str
-    output: str
 
 
 def normalise_instruction(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Render the three prompts of the pipeline from the text files in ``prompts/``.
+"""Self-Instruct's three prompts, rendered from the text files in ``prompts/``.
 
 Completion-API prompts are the paper's: text that the model continues. For chat models the same
 text is wrapped in a user message (``prompts/chat_*.txt``) asking the model to continue it in the
@@ -7,12 +7,10 @@ expected shape, so the parsers see the same structure from both APIs.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from functools import cache
 from typing import Literal
 
-from selfinstruct.resources import prompt_path
+from selfinstruct.prompting import clean_instruction, load_prompt
 
 Stage = Literal["instructions", "classify", "instances"]
 
@@ -21,16 +19,6 @@ _CHAT_WRAPPERS: dict[Stage, str] = {
     "classify": "chat_is_classification.txt",
     "instances": "chat_instances.txt",
 }
-
-
-@cache
-def load_prompt(filename: str) -> str:
-    return prompt_path(filename).read_text(encoding="utf-8")
-
-
-def clean_instruction(text: str) -> str:
-    """Collapse whitespace and drop a trailing colon, as instructions are shown in prompts."""
-    return re.sub(r"\s+", " ", text).strip().rstrip(":")
 
 
 def instruction_prompt(instructions: Sequence[str], classification_only: bool = False) -> str:

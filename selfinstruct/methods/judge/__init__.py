@@ -1,0 +1,6 @@
+"""The Self-Instruct paper's quality study (section 4): a judge model's verdicts per task."""
+
+from selfinstruct.methods.judge.method import Judge
+
+METHOD = Judge
+__all__ = ["METHOD", "Judge"]
