@@ -5,9 +5,10 @@ each, and asked an expert three questions: does the instruction describe a valid
 input appropriate for the instruction, is the output a correct and acceptable response. Here a
 judge model is asked the same three questions, one request each, and must open its answer with
 Yes or No; ``rate`` also asks for the paper's A-D rating of the response. Answers are parsed
-strictly (:mod:`selfinstruct.verdicts`): an unparseable answer is recorded as such.
+strictly (``verdicts.py``): an unparseable answer is recorded as such. The questions are the
+paper's own words (``prompts/judge/README.md`` says which parts are quoted).
 
-Every task also gets the model-free heuristics (:mod:`selfinstruct.heuristics`). Each verdict
+Every task also gets the model-free heuristics (``heuristics.py``). Each verdict
 goes to ``judgments.jsonl`` keyed by the task's content key, which ``filter --judged`` reads.
 
 Requests do not depend on answers, so all are in flight together; answers are committed in
