@@ -3,8 +3,8 @@
 A method (``selfinstruct.methods``) says what to ask and what to keep; the engine does the rest.
 It owns the model-call layer (cache, concurrency, retries, rate limits), the run folder's logs,
 the failure policy (a failed request is logged, never invented; a streak of failures, a run that
-accepts nothing for ``STALL_LIMIT`` answers, a budget or Ctrl-C stops the run cleanly), progress
-events and the summary.
+accepts nothing for ``STALL_LIMIT`` answers, a budget, Ctrl-C or SIGTERM stops the run cleanly;
+a run in which every request failed has failed), progress events and the summary.
 
 :meth:`Engine.in_order` is the loop that keeps data independent of timing: requests run
 concurrently but their answers are committed strictly in request order, and request ``k`` may
@@ -50,6 +50,11 @@ WRITE_BATCH = 32
 # After Ctrl-C, answers already on their way get this long to arrive (and be saved) before
 # their requests are cancelled.
 INTERRUPT_GRACE_SECONDS = 3.0
+# The signals that stop a run cleanly: the stop, its reason, and the line a second one prints.
+STOP_SIGNALS = {
+    signal.SIGINT: (StopKind.INTERRUPTED, "interrupted", "Interrupted again"),
+    signal.SIGTERM: (StopKind.TERMINATED, "terminated (SIGTERM)", "Terminated again"),
+}
 
 
 @dataclass
@@ -113,6 +118,7 @@ class Engine:
         self.stop_reason: str | None = None
         self._fatal: UserError | None = None
         self._consecutive_failures = 0
+        self._last_failure: str | None = None  # the last request that failed for good
         self._unproductive = 0
         self._downstream: set[asyncio.Task[None]] = set()
         self._skipped: dict[str, set[int]] = {}
@@ -295,7 +301,7 @@ class Engine:
         """Run a method's body; it returns how many instructions it accepted in all."""
         started = time.monotonic()
         loop = asyncio.get_running_loop()
-        handles_sigint = self._install_sigint(loop)
+        handled = self._install_signals(loop)
         accepted = 0
         try:
             self.folder.log("failures")
@@ -306,9 +312,10 @@ class Engine:
             while self._downstream:
                 await asyncio.gather(*list(self._downstream))
         finally:
-            if handles_sigint:
-                loop.remove_signal_handler(signal.SIGINT)
+            for signum in handled:
+                loop.remove_signal_handler(signum)
             self._write_later_now()
+        self._check_nothing_answered()
         kind = self.stop_kind or StopKind.COMPLETE
         summary = self._summary(accepted, kind, time.monotonic() - started)
         self.folder.write_summary(summary.model_dump(mode="json"))
@@ -408,6 +415,7 @@ class Engine:
         if skipped is not None:
             record["skipped"] = skipped
         self.folder.log("failures").write(record)
+        self._last_failure = str(error)
         self._bump_failures(str(error))
 
     def _bump_failures(self, last: str) -> None:
@@ -417,6 +425,16 @@ class Engine:
                 StopKind.FAILED,
                 f"{self._consecutive_failures} requests in a row failed or were cut off "
                 f"(last: {last}); check the server",
+            )
+
+    def _check_nothing_answered(self) -> None:
+        """A run that ended with failed requests and not one answer produced nothing because
+        everything failed (fewer requests than the failure streak, e.g. 20 to `respond`): it
+        failed, whatever else it would have been called."""
+        if self.stop_kind is None and self._last_failure and not self.client.usage.answered:
+            self.stop(
+                StopKind.FAILED,
+                f"every request failed (last: {self._last_failure}); check the server",
             )
 
     def _fail_run(self, error: UserError) -> None:
@@ -452,25 +470,32 @@ class Engine:
                 "folder); pass a larger --max-cost to continue",
             )
 
-    def _install_sigint(self, loop: asyncio.AbstractEventLoop) -> bool:
-        def on_sigint() -> None:
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[signal.Signals]:
+        """Ctrl-C, and SIGTERM (what containers, systemd and Ray send), stop the run cleanly;
+        a second one of either stops it at once."""
+
+        def on_signal(signum: signal.Signals) -> None:
+            kind, reason, again = STOP_SIGNALS[signum]
             self._interrupts += 1
             if self._interrupts > 1:
                 # Every answer is already in the cache and every line is whole: leaving now
                 # keeps the folder resumable.
                 sys.stderr.write(
-                    "\nInterrupted again: stopped at once. Run the same command again to resume.\n"
+                    f"\n{again}: stopped at once. Run the same command again to resume.\n"
                 )
                 sys.stderr.flush()
-                os._exit(130)
-            self.stop(StopKind.INTERRUPTED, "interrupted")
+                os._exit(128 + signum)
+            self.stop(kind, reason)
             loop.call_later(INTERRUPT_GRACE_SECONDS, self.client.cancel_inflight)
 
-        try:
-            loop.add_signal_handler(signal.SIGINT, on_sigint)
-        except (NotImplementedError, RuntimeError, ValueError):
-            return False
-        return True
+        installed: list[signal.Signals] = []
+        for signum in STOP_SIGNALS:
+            try:
+                loop.add_signal_handler(signum, on_signal, signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue
+            installed.append(signum)
+        return installed
 
     def _summary(self, accepted: int, kind: StopKind, wall_seconds: float) -> RunSummary:
         return summarize(

@@ -430,3 +430,62 @@ def test_damaged_cache_through_the_cli(tmp_path):
         f"Error: {out / 'cache.sqlite'} is damaged (file is not a database){DAMAGED}"
     )
     assert (out / "tasks.jsonl").read_bytes() == tasks  # nothing written is lost
+
+
+# ------------------------------------- every request failed (issue 21, item 7)
+
+
+EVERY_FAILED_500 = (
+    "Stopped: every request failed (last: server: HTTP 500: Error code: 500 - internal error); "
+    "check the server. Run the same command again to resume."
+)
+
+
+def test_respond_where_every_request_failed_exits_2(tmp_path):
+    """Fewer requests than --max-consecutive-failures, all failed: a failure, not a success."""
+    from test_judge import write_alpaca
+    from test_respond import respond_command
+
+    data = write_alpaca(tmp_path / "data.json", count=8)
+    out = tmp_path / "r"
+    with StubServer(delay=0.0, faults=[Fault("server")]) as stub:
+        command = respond_command(stub.base_url, data, out, "--max-retries", "1")
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == EVERY_FAILED_500
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["status"], summary["stop"]) == ("stopped", "failed")
+    assert summary["failures"] == {"server": 8}
+
+
+def test_judge_where_every_answer_is_broken_json_exits_2(tmp_path):
+    from test_judge import judge_command, write_alpaca
+
+    data = write_alpaca(tmp_path / "data.json", count=5)
+    out = tmp_path / "j"
+    with StubServer(delay=0.0, faults=[Fault("invalid_json")]) as stub:
+        command = judge_command(stub.base_url, data, out, "--max-retries", "1")
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    stopped = [line for line in done.stderr.splitlines() if line.startswith("Stopped: ")]
+    assert len(stopped) == 1 and stopped[0].startswith("Stopped: every request failed (last: ")
+    assert stopped[0].endswith("); check the server. Run the same command again to resume.")
+    assert json.loads((out / "summary.json").read_text())["stop"] == "failed"
+
+
+def test_a_run_with_some_answers_and_some_failures_still_completes(tmp_path):
+    out = tmp_path / "run"
+    broken = Fault("server", match="Is it classification?")
+    with StubServer(delay=0.0, faults=[broken]) as stub:
+        result = run_library(stub, out, n=3, retry=RetryPolicy(attempts=1))
+    assert result.summary.stop.value == "complete" and result.summary.failures == {"server": 3}
+
+
+def test_a_run_with_nothing_to_ask_is_complete_not_failed(tmp_path):
+    out = tmp_path / "run"
+    with StubServer(delay=0.0) as stub:
+        first = run_library(stub, out, n=3)
+        again = run_library(stub, out, n=3)
+    assert first.summary.stop.value == again.summary.stop.value == "complete"

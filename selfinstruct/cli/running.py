@@ -31,7 +31,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_CODES = {
     StopKind.COMPLETE: 0,
     StopKind.BUDGET: 0,
-    StopKind.INTERRUPTED: 130,
+    StopKind.INTERRUPTED: 130,  # 128 + SIGINT, as a shell reports it
+    StopKind.TERMINATED: 143,  # 128 + SIGTERM
     StopKind.STALLED: 2,
     StopKind.FAILED: 2,
     StopKind.BATCH_FILES: 0,
