@@ -50,6 +50,9 @@ WRITE_BATCH = 32
 # After Ctrl-C, answers already on their way get this long to arrive (and be saved) before
 # their requests are cancelled.
 INTERRUPT_GRACE_SECONDS = 3.0
+# While requests wait, progress is reported this often: the display says how long nothing has
+# come back.
+TICK_SECONDS = 1.0
 # The signals that stop a run cleanly: the stop, its reason, and the line a second one prints.
 STOP_SIGNALS = {
     signal.SIGINT: (StopKind.INTERRUPTED, "interrupted", "Interrupted again"),
@@ -71,6 +74,8 @@ class Progress:
     failed: int = 0
     tokens: int = 0
     cost_usd: float | None = None
+    waiting: int = 0  # requests waiting for the server
+    silent_seconds: float = 0.0  # how long nothing has come back while requests wait
     started: float = field(default_factory=time.monotonic)
 
 
@@ -212,6 +217,9 @@ class Engine:
         self.progress.failed = sum(usage.failures.values())
         self.progress.tokens = usage.prompt_tokens + usage.completion_tokens
         self.progress.cost_usd = cost(usage.prompt_tokens, usage.completion_tokens, self.price)
+        if not getattr(self.backend, "window", None):  # a batch may take hours to come back
+            self.progress.waiting = self.client.waiting
+            self.progress.silent_seconds = self.client.silent_seconds()
         self.on_progress(self.progress)
 
     async def in_order(
@@ -259,12 +267,7 @@ class Engine:
                 commit(committed, None)  # failed in an earlier session; the data moved on
             elif failure is not None:
                 if self._never_reached(failure):
-                    where = failure.error.where or self.backend.base_url or "the OpenAI API"
-                    self._fail_run(
-                        UserError(
-                            f"cannot reach {where}: is the server running? (check --base-url)"
-                        )
-                    )
+                    self._fail_run(self._unreachable(failure))
                     break
                 self._record_failure(stage, ident, failure, skipped=True)
                 commit(committed, None)
@@ -302,6 +305,7 @@ class Engine:
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         handled = self._install_signals(loop)
+        ticker = asyncio.create_task(self._tick())
         accepted = 0
         try:
             self.folder.log("failures")
@@ -312,6 +316,7 @@ class Engine:
             while self._downstream:
                 await asyncio.gather(*list(self._downstream))
         finally:
+            ticker.cancel()
             for signum in handled:
                 loop.remove_signal_handler(signum)
             self._write_later_now()
@@ -329,6 +334,13 @@ class Engine:
         return RunResult(self.folder.path, kind, summary)
 
     # ------------------------------------------------------------------ internals
+
+    async def _tick(self) -> None:
+        """Report progress while requests wait, so that a silent server shows as one."""
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            if self.client.waiting:
+                self.report()
 
     async def _ask_ordered(
         self, request: Request, skipped: bool
@@ -389,9 +401,21 @@ class Engine:
         return self._skipped[stage]
 
     def _never_reached(self, failure: CallFailed) -> bool:
-        """A connection failure before any answer at all: the server is not there, so the run
-        ends with one clear error instead of logging every request as failed."""
-        return failure.error.kind == "connection" and self.client.usage.answered == 0
+        """A connection failure or a timeout before any answer at all: the server is not there
+        (or hung), so the run ends with one clear error instead of logging every request as
+        failed, one --timeout after another."""
+        kind = failure.error.kind
+        return kind in ("connection", "timeout") and self.client.usage.answered == 0
+
+    def _unreachable(self, failure: CallFailed) -> UserError:
+        where = failure.error.where or self.backend.base_url or "the OpenAI API"
+        if failure.error.kind == "timeout":
+            return UserError(
+                f"no answer from {where} within --timeout {self.settings.timeout:g}s "
+                f"({failure.attempts} tries): is the server hung or overloaded? (a slow model "
+                "needs a larger --timeout)"
+            )
+        return UserError(f"cannot reach {where}: is the server running? (check --base-url)")
 
     def _record_failure(
         self, stage: str, ident: str, failure: CallFailed, skipped: bool | None = None

@@ -76,7 +76,8 @@ def test_server_errors_then_success_through_the_cli(tmp_path):
 
 def test_slow_response_past_timeout_is_retried(tmp_path):
     out = tmp_path / "run"
-    with StubServer(delay=0.0, faults=[Fault("slow", first=2, seconds=2.5)]) as stub:
+    # Not the first requests: twice without any answer yet ends the run (see below).
+    with StubServer(delay=0.0, faults=[Fault("slow", every=3, times=2, seconds=2.5)]) as stub:
         result = run_library(stub, out, n=6, timeout=1.0)
     assert result.summary.status == "complete"
     assert result.summary.retries >= 2 and result.summary.failures == {}
@@ -489,3 +490,93 @@ def test_a_run_with_nothing_to_ask_is_complete_not_failed(tmp_path):
         first = run_library(stub, out, n=3)
         again = run_library(stub, out, n=3)
     assert first.summary.stop.value == again.summary.stop.value == "complete"
+
+
+# ------------------------------------- a server that never answers (issue 21, item 13)
+
+
+def test_timeouts_are_tried_three_times_and_twice_before_any_answer(tmp_path):
+    """A timeout costs --timeout each time: however many --max-retries, a request that timed
+    out is tried at most three times, and twice while the server has answered nothing."""
+    from selfinstruct.client import CallFailed
+
+    slow = Fault("slow", match="Is it classification?", seconds=5)
+    other = Request("instructions", "Name a river.", REQUEST.decoding, seed=1)
+    with StubServer(delay=0.0, faults=[slow]) as stub:
+        backend = OpenAIBackend(model="stub", base_url=stub.base_url, timeout=0.3)
+        client = ModelClient(backend, ResponseCache(tmp_path / "c.sqlite"), concurrency=1,
+                             retry=RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.02))  # fmt: skip
+
+        async def go() -> tuple[CallFailed, CallFailed]:
+            try:
+                with pytest.raises(CallFailed) as before:
+                    await client.call(REQUEST)
+                await client.call(other)
+                with pytest.raises(CallFailed) as after:
+                    await client.call(REQUEST)
+                return before.value, after.value
+            finally:
+                await backend.aclose()
+
+        before, after = asyncio.run(go())
+    assert (before.error.kind, before.attempts) == ("timeout", 2)
+    assert (after.error.kind, after.attempts) == ("timeout", 3)
+    assert stub.state.fault_hits["slow"] == 5
+
+
+def test_a_server_that_never_answers_ends_the_run_with_one_line(tmp_path):
+    out = tmp_path / "run"
+    with StubServer(delay=0.0, faults=[Fault("slow", seconds=30)]) as stub:
+        command = generate_command(stub.base_url, out, 5, "--timeout", "1")
+        started = time.monotonic()
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert time.monotonic() - started < 20  # two tries of 1 s, not six tries of every request
+    assert done.stderr.splitlines()[-1] == (
+        f"Error: no answer from {stub.base_url} within --timeout 1s (2 tries): is the server "
+        "hung or overloaded? (a slow model needs a larger --timeout)"
+    )
+    assert json.loads((out / "summary.json").read_text())["stop"] == "failed"
+
+
+def test_progress_says_how_long_requests_have_waited(tmp_path, monkeypatch):
+    from selfinstruct import engine
+    from selfinstruct.generate import build_settings
+    from selfinstruct.methods import run
+    from selfinstruct.resources import default_seed_path
+
+    monkeypatch.setattr(engine, "TICK_SECONDS", 0.1)
+    seen: list[tuple[int, float]] = []
+    with StubServer(delay=0.0, faults=[Fault("slow", first=1, seconds=1.5)]) as stub:
+        backend = OpenAIBackend(model="stub", base_url=stub.base_url, timeout=10)
+        settings = build_settings(n=1, backend=backend, seeds_file=default_seed_path(),
+                                  concurrency=1, seed=3)  # fmt: skip
+        result = run(settings, backend, tmp_path / "run",
+                     on_progress=lambda p: seen.append((p.waiting, p.silent_seconds)))  # fmt: skip
+    assert result.summary.status == "complete"
+    waited = [seconds for waiting, seconds in seen if waiting == 1]
+    assert len(waited) >= 5 and 1.2 <= max(waited) < 3  # reported while nothing came back
+    assert seen[-1] == (0, 0.0)  # nothing waits at the end
+
+
+def test_the_bar_shows_waiting_and_warns_once(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from selfinstruct import engine
+    from selfinstruct.cli import main, running
+
+    monkeypatch.setattr(engine, "TICK_SECONDS", 0.1)
+    monkeypatch.setattr(running, "WAITING_SHOWN_SECONDS", 0.5)
+    monkeypatch.setattr(running, "SILENCE_WARNING_SECONDS", 1.0)
+    with StubServer(delay=0.0, faults=[Fault("slow", first=1, seconds=2)]) as stub:
+        command = generate_command(stub.base_url, tmp_path / "run", 1, "--concurrency", "1")
+        args = command[command.index("generate") :]
+        args.remove("--quiet")
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    warning = (
+        "Warning: nothing has come back from the server for 1s (1 request waiting): it may be "
+        "hung or overloaded. Ctrl-C stops the run; the same command resumes it."
+    )
+    assert result.stderr.splitlines().count(warning) == 1
+    assert re.search(r"waiting=[12]s", result.stderr)
