@@ -580,3 +580,18 @@ def test_the_bar_shows_waiting_and_warns_once(tmp_path, monkeypatch):
     )
     assert result.stderr.splitlines().count(warning) == 1
     assert re.search(r"waiting=[12]s", result.stderr)
+
+
+def test_evolve_where_every_request_failed_exits_2(tmp_path):
+    from test_evolve_cli import evolve_command
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"instruction": f"Name {i} rivers in Africa."}) + "\n"
+                              for i in range(2, 7)))  # fmt: skip
+    out = tmp_path / "e"
+    with StubServer(delay=0.0, faults=[Fault("server")]) as stub:
+        done = subprocess.run(evolve_command(stub.base_url, source, out, "--max-retries", "1"),
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert EVERY_FAILED_500 in done.stderr.splitlines()
+    assert json.loads((out / "summary.json").read_text())["stop"] == "failed"
