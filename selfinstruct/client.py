@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -18,6 +19,10 @@ from selfinstruct.backends.base import Backend, BackendError, Completion, Reques
 from selfinstruct.cache import ResponseCache, request_key
 from selfinstruct.errors import UserError
 from selfinstruct.ratelimit import RateLimiter
+
+# A request that timed out is tried at most this many times, whatever --max-retries says: each
+# try costs a whole --timeout, and a server that let it pass twice is most likely hung.
+TIMEOUT_ATTEMPTS = 3
 
 
 class Answer(NamedTuple):
@@ -142,6 +147,12 @@ class ModelClient:
         self._jitter = random.Random()
         self._stopping = asyncio.Event()
         self._inflight: set[asyncio.Task[Completion]] = set()
+        self.waiting = 0  # calls not answered from the cache and not yet settled
+        self._heard = time.monotonic()  # when something last came back from the server
+
+    def silent_seconds(self) -> float:
+        """How long nothing has come back from the server while calls wait (0: none waits)."""
+        return time.monotonic() - self._heard if self.waiting else 0.0
 
     def stop(self) -> None:
         """Send nothing new: requests waiting for a slot or a retry raise NotSent."""
@@ -163,6 +174,19 @@ class ModelClient:
         if cached is not None:
             usage.add(cached)
             return Answer(key, cached)
+        if not self.waiting:
+            self._heard = time.monotonic()  # the silence is counted from the first waiting call
+        self.waiting += 1
+        try:
+            completion = await self._fetch(request, key, usage)
+        finally:
+            self.waiting -= 1
+        self.cache.put(key, request.stage, description, completion)
+        usage.add(completion)
+        return Answer(key, completion)
+
+    async def _fetch(self, request: Request, key: str, usage: StageUsage) -> Completion:
+        """Ask the backend, under the concurrency limit and the rate limits, with retries."""
         text = request.prompt
         attempt = 0
         async with self._semaphore:
@@ -176,8 +200,11 @@ class ModelClient:
                     if self.limiter.active:
                         used = completion.prompt_tokens + completion.completion_tokens
                         self.limiter.settle(started, estimate, used or estimate)
-                    break
+                    self._heard = time.monotonic()
+                    return completion
                 except BackendError as error:
+                    if error.kind != "timeout":
+                        self._heard = time.monotonic()
                     self._raise_if_fatal(error)
                     attempt += 1
                     if not error.retryable or attempt >= self._attempts_for(error):
@@ -186,9 +213,6 @@ class ModelClient:
                         raise CallFailed(error, attempt, key) from None
                     self.usage.retries += 1
                     await self._pause(self.retry.delay(attempt - 1, error, self._jitter))
-        self.cache.put(key, request.stage, description, completion)
-        usage.add(completion)
-        return Answer(key, completion)
 
     async def _send(self, request: Request, text: str) -> Completion:
         """The backend call as a task of its own, so that an interrupt can abandon it."""
@@ -216,6 +240,8 @@ class ModelClient:
         give up after two attempts so the user hears about it in seconds, not minutes."""
         if error.kind == "connection" and self.usage.answered == 0:
             return min(2, self.retry.attempts)
+        if error.kind == "timeout":  # likewise a server that lets every request time out
+            return min(TIMEOUT_ATTEMPTS if self.usage.answered else 2, self.retry.attempts)
         return self.retry.attempts
 
     def _raise_if_fatal(self, error: BackendError) -> None:

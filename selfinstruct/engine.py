@@ -3,8 +3,8 @@
 A method (``selfinstruct.methods``) says what to ask and what to keep; the engine does the rest.
 It owns the model-call layer (cache, concurrency, retries, rate limits), the run folder's logs,
 the failure policy (a failed request is logged, never invented; a streak of failures, a run that
-accepts nothing for ``STALL_LIMIT`` answers, a budget or Ctrl-C stops the run cleanly), progress
-events and the summary.
+accepts nothing for ``STALL_LIMIT`` answers, a budget, Ctrl-C or SIGTERM stops the run cleanly;
+a run in which every request failed has failed), progress events and the summary.
 
 :meth:`Engine.in_order` is the loop that keeps data independent of timing: requests run
 concurrently but their answers are committed strictly in request order, and request ``k`` may
@@ -51,6 +51,14 @@ WRITE_BATCH = 32
 # After Ctrl-C, answers already on their way get this long to arrive (and be saved) before
 # their requests are cancelled.
 INTERRUPT_GRACE_SECONDS = 3.0
+# While requests wait, progress is reported this often: the display says how long nothing has
+# come back.
+TICK_SECONDS = 1.0
+# The signals that stop a run cleanly: the stop, its reason, and the line a second one prints.
+STOP_SIGNALS = {
+    signal.SIGINT: (StopKind.INTERRUPTED, "interrupted", "Interrupted again"),
+    signal.SIGTERM: (StopKind.TERMINATED, "terminated (SIGTERM)", "Terminated again"),
+}
 
 
 @dataclass
@@ -67,6 +75,8 @@ class Progress:
     failed: int = 0
     tokens: int = 0
     cost_usd: float | None = None
+    waiting: int = 0  # requests waiting for the server
+    silent_seconds: float = 0.0  # how long nothing has come back while requests wait
     started: float = field(default_factory=time.monotonic)
 
 
@@ -114,6 +124,7 @@ class Engine:
         self.stop_reason: str | None = None
         self._fatal: UserError | None = None
         self._consecutive_failures = 0
+        self._last_failure: str | None = None  # the last request that failed for good
         self._unproductive = 0
         self._downstream: set[asyncio.Task[None]] = set()
         self._skipped: dict[str, set[int]] = {}
@@ -207,6 +218,9 @@ class Engine:
         self.progress.failed = sum(usage.failures.values())
         self.progress.tokens = usage.prompt_tokens + usage.completion_tokens
         self.progress.cost_usd = cost(usage.prompt_tokens, usage.completion_tokens, self.price)
+        if not getattr(self.backend, "window", None):  # a batch may take hours to come back
+            self.progress.waiting = self.client.waiting
+            self.progress.silent_seconds = self.client.silent_seconds()
         self.on_progress(self.progress)
 
     async def in_order(
@@ -254,12 +268,7 @@ class Engine:
                 commit(committed, None)  # failed in an earlier session; the data moved on
             elif failure is not None:
                 if self._never_reached(failure):
-                    where = failure.error.where or self.backend.base_url or "the OpenAI API"
-                    self._fail_run(
-                        UserError(
-                            f"cannot reach {where}: is the server running? (check --base-url)"
-                        )
-                    )
+                    self._fail_run(self._unreachable(failure))
                     break
                 self._record_failure(stage, ident, failure, skipped=True)
                 commit(committed, None)
@@ -296,7 +305,8 @@ class Engine:
         """Run a method's body; it returns how many instructions it accepted in all."""
         started = time.monotonic()
         loop = asyncio.get_running_loop()
-        handles_sigint = self._install_sigint(loop)
+        handled = self._install_signals(loop)
+        ticker = asyncio.create_task(self._tick())
         accepted = 0
         try:
             self.folder.log("failures")
@@ -307,9 +317,11 @@ class Engine:
             while self._downstream:
                 await asyncio.gather(*list(self._downstream))
         finally:
-            if handles_sigint:
-                loop.remove_signal_handler(signal.SIGINT)
+            ticker.cancel()
+            for signum in handled:
+                loop.remove_signal_handler(signum)
             self._write_later_now()
+        self._check_nothing_answered()
         kind = self.stop_kind or StopKind.COMPLETE
         summary = self._summary(accepted, kind, time.monotonic() - started)
         self.folder.write_summary(summary.model_dump(mode="json"))
@@ -323,6 +335,13 @@ class Engine:
         return RunResult(self.folder.path, kind, summary)
 
     # ------------------------------------------------------------------ internals
+
+    async def _tick(self) -> None:
+        """Report progress while requests wait, so that a silent server shows as one."""
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            if self.client.waiting:
+                self.report()
 
     async def _ask_ordered(
         self, request: Request, skipped: bool
@@ -383,9 +402,21 @@ class Engine:
         return self._skipped[stage]
 
     def _never_reached(self, failure: CallFailed) -> bool:
-        """A connection failure before any answer at all: the server is not there, so the run
-        ends with one clear error instead of logging every request as failed."""
-        return failure.error.kind == "connection" and self.client.usage.answered == 0
+        """A connection failure or a timeout before any answer at all: the server is not there
+        (or hung), so the run ends with one clear error instead of logging every request as
+        failed, one --timeout after another."""
+        kind = failure.error.kind
+        return kind in ("connection", "timeout") and self.client.usage.answered == 0
+
+    def _unreachable(self, failure: CallFailed) -> UserError:
+        where = failure.error.where or self.backend.base_url or "the OpenAI API"
+        if failure.error.kind == "timeout":
+            return UserError(
+                f"no answer from {where} within --timeout {self.settings.timeout:g}s "
+                f"({failure.attempts} tries): is the server hung or overloaded? (a slow model "
+                "needs a larger --timeout)"
+            )
+        return UserError(f"cannot reach {where}: is the server running? (check --base-url)")
 
     def _record_failure(
         self, stage: str, ident: str, failure: CallFailed, skipped: bool | None = None
@@ -409,6 +440,7 @@ class Engine:
         if skipped is not None:
             record["skipped"] = skipped
         self.folder.log("failures").write(record)
+        self._last_failure = str(error)
         self._bump_failures(str(error))
 
     def _bump_failures(self, last: str) -> None:
@@ -418,6 +450,16 @@ class Engine:
                 StopKind.FAILED,
                 f"{self._consecutive_failures} requests in a row failed or were cut off "
                 f"(last: {last}); check the server",
+            )
+
+    def _check_nothing_answered(self) -> None:
+        """A run that ended with failed requests and not one answer produced nothing because
+        everything failed (fewer requests than the failure streak, e.g. 20 to `respond`): it
+        failed, whatever else it would have been called."""
+        if self.stop_kind is None and self._last_failure and not self.client.usage.answered:
+            self.stop(
+                StopKind.FAILED,
+                f"every request failed (last: {self._last_failure}); check the server",
             )
 
     def _fail_run(self, error: UserError) -> None:
@@ -453,25 +495,32 @@ class Engine:
                 "folder); pass a larger --max-cost to continue",
             )
 
-    def _install_sigint(self, loop: asyncio.AbstractEventLoop) -> bool:
-        def on_sigint() -> None:
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[signal.Signals]:
+        """Ctrl-C, and SIGTERM (what containers, systemd and Ray send), stop the run cleanly;
+        a second one of either stops it at once."""
+
+        def on_signal(signum: signal.Signals) -> None:
+            kind, reason, again = STOP_SIGNALS[signum]
             self._interrupts += 1
             if self._interrupts > 1:
                 # Every answer is already in the cache and every line is whole: leaving now
                 # keeps the folder resumable.
                 sys.stderr.write(
-                    "\nInterrupted again: stopped at once. Run the same command again to resume.\n"
+                    f"\n{again}: stopped at once. Run the same command again to resume.\n"
                 )
                 sys.stderr.flush()
-                os._exit(130)
-            self.stop(StopKind.INTERRUPTED, "interrupted")
+                os._exit(128 + signum)
+            self.stop(kind, reason)
             loop.call_later(INTERRUPT_GRACE_SECONDS, self.client.cancel_inflight)
 
-        try:
-            loop.add_signal_handler(signal.SIGINT, on_sigint)
-        except (NotImplementedError, RuntimeError, ValueError):
-            return False
-        return True
+        installed: list[signal.Signals] = []
+        for signum in STOP_SIGNALS:
+            try:
+                loop.add_signal_handler(signum, on_signal, signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue
+            installed.append(signum)
+        return installed
 
     def _summary(self, accepted: int, kind: StopKind, wall_seconds: float) -> RunSummary:
         return summarize(

@@ -26,7 +26,8 @@ from selfinstruct.store import rejected_file, tasks_file
 class StopKind(str, enum.Enum):
     COMPLETE = "complete"
     BUDGET = "budget"
-    INTERRUPTED = "interrupted"
+    INTERRUPTED = "interrupted"  # Ctrl-C
+    TERMINATED = "terminated"  # SIGTERM
     STALLED = "stalled"
     FAILED = "failed"
     BATCH_FILES = "batch_files"  # --batch-file-only: input files written for an offline run

@@ -76,7 +76,8 @@ def test_server_errors_then_success_through_the_cli(tmp_path):
 
 def test_slow_response_past_timeout_is_retried(tmp_path):
     out = tmp_path / "run"
-    with StubServer(delay=0.0, faults=[Fault("slow", first=2, seconds=2.5)]) as stub:
+    # Not the first requests: twice without any answer yet ends the run (see below).
+    with StubServer(delay=0.0, faults=[Fault("slow", every=3, times=2, seconds=2.5)]) as stub:
         result = run_library(stub, out, n=6, timeout=1.0)
     assert result.summary.status == "complete"
     assert result.summary.retries >= 2 and result.summary.failures == {}
@@ -430,3 +431,167 @@ def test_damaged_cache_through_the_cli(tmp_path):
         f"Error: {out / 'cache.sqlite'} is damaged (file is not a database){DAMAGED}"
     )
     assert (out / "tasks.jsonl").read_bytes() == tasks  # nothing written is lost
+
+
+# ------------------------------------- every request failed (issue 21, item 7)
+
+
+EVERY_FAILED_500 = (
+    "Stopped: every request failed (last: server: HTTP 500: Error code: 500 - internal error); "
+    "check the server. Run the same command again to resume."
+)
+
+
+def test_respond_where_every_request_failed_exits_2(tmp_path):
+    """Fewer requests than --max-consecutive-failures, all failed: a failure, not a success."""
+    from test_judge import write_alpaca
+    from test_respond import respond_command
+
+    data = write_alpaca(tmp_path / "data.json", count=8)
+    out = tmp_path / "r"
+    with StubServer(delay=0.0, faults=[Fault("server")]) as stub:
+        command = respond_command(stub.base_url, data, out, "--max-retries", "1")
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == EVERY_FAILED_500
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["status"], summary["stop"]) == ("stopped", "failed")
+    assert summary["failures"] == {"server": 8}
+
+
+def test_judge_where_every_answer_is_broken_json_exits_2(tmp_path):
+    from test_judge import judge_command, write_alpaca
+
+    data = write_alpaca(tmp_path / "data.json", count=5)
+    out = tmp_path / "j"
+    with StubServer(delay=0.0, faults=[Fault("invalid_json")]) as stub:
+        command = judge_command(stub.base_url, data, out, "--max-retries", "1")
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    stopped = [line for line in done.stderr.splitlines() if line.startswith("Stopped: ")]
+    assert len(stopped) == 1 and stopped[0].startswith("Stopped: every request failed (last: ")
+    assert stopped[0].endswith("); check the server. Run the same command again to resume.")
+    assert json.loads((out / "summary.json").read_text())["stop"] == "failed"
+
+
+def test_a_run_with_some_answers_and_some_failures_still_completes(tmp_path):
+    out = tmp_path / "run"
+    broken = Fault("server", match="Is it classification?")
+    with StubServer(delay=0.0, faults=[broken]) as stub:
+        result = run_library(stub, out, n=3, retry=RetryPolicy(attempts=1))
+    assert result.summary.stop.value == "complete" and result.summary.failures == {"server": 3}
+
+
+def test_a_run_with_nothing_to_ask_is_complete_not_failed(tmp_path):
+    out = tmp_path / "run"
+    with StubServer(delay=0.0) as stub:
+        first = run_library(stub, out, n=3)
+        again = run_library(stub, out, n=3)
+    assert first.summary.stop.value == again.summary.stop.value == "complete"
+
+
+# ------------------------------------- a server that never answers (issue 21, item 13)
+
+
+def test_timeouts_are_tried_three_times_and_twice_before_any_answer(tmp_path):
+    """A timeout costs --timeout each time: however many --max-retries, a request that timed
+    out is tried at most three times, and twice while the server has answered nothing."""
+    from selfinstruct.client import CallFailed
+
+    slow = Fault("slow", match="Is it classification?", seconds=5)
+    other = Request("instructions", "Name a river.", REQUEST.decoding, seed=1)
+    with StubServer(delay=0.0, faults=[slow]) as stub:
+        backend = OpenAIBackend(model="stub", base_url=stub.base_url, timeout=0.3)
+        client = ModelClient(backend, ResponseCache(tmp_path / "c.sqlite"), concurrency=1,
+                             retry=RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.02))  # fmt: skip
+
+        async def go() -> tuple[CallFailed, CallFailed]:
+            try:
+                with pytest.raises(CallFailed) as before:
+                    await client.call(REQUEST)
+                await client.call(other)
+                with pytest.raises(CallFailed) as after:
+                    await client.call(REQUEST)
+                return before.value, after.value
+            finally:
+                await backend.aclose()
+
+        before, after = asyncio.run(go())
+    assert (before.error.kind, before.attempts) == ("timeout", 2)
+    assert (after.error.kind, after.attempts) == ("timeout", 3)
+    assert stub.state.fault_hits["slow"] == 5
+
+
+def test_a_server_that_never_answers_ends_the_run_with_one_line(tmp_path):
+    out = tmp_path / "run"
+    with StubServer(delay=0.0, faults=[Fault("slow", seconds=30)]) as stub:
+        command = generate_command(stub.base_url, out, 5, "--timeout", "1")
+        started = time.monotonic()
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert time.monotonic() - started < 20  # two tries of 1 s, not six tries of every request
+    assert done.stderr.splitlines()[-1] == (
+        f"Error: no answer from {stub.base_url} within --timeout 1s (2 tries): is the server "
+        "hung or overloaded? (a slow model needs a larger --timeout)"
+    )
+    assert json.loads((out / "summary.json").read_text())["stop"] == "failed"
+
+
+def test_progress_says_how_long_requests_have_waited(tmp_path, monkeypatch):
+    from selfinstruct import engine
+    from selfinstruct.generate import build_settings
+    from selfinstruct.methods import run
+    from selfinstruct.resources import default_seed_path
+
+    monkeypatch.setattr(engine, "TICK_SECONDS", 0.1)
+    seen: list[tuple[int, float]] = []
+    with StubServer(delay=0.0, faults=[Fault("slow", first=1, seconds=1.5)]) as stub:
+        backend = OpenAIBackend(model="stub", base_url=stub.base_url, timeout=10)
+        settings = build_settings(n=1, backend=backend, seeds_file=default_seed_path(),
+                                  concurrency=1, seed=3)  # fmt: skip
+        result = run(settings, backend, tmp_path / "run",
+                     on_progress=lambda p: seen.append((p.waiting, p.silent_seconds)))  # fmt: skip
+    assert result.summary.status == "complete"
+    waited = [seconds for waiting, seconds in seen if waiting == 1]
+    assert len(waited) >= 5 and 1.2 <= max(waited) < 3  # reported while nothing came back
+    assert seen[-1] == (0, 0.0)  # nothing waits at the end
+
+
+def test_the_bar_shows_waiting_and_warns_once(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from selfinstruct import engine
+    from selfinstruct.cli import main, running
+
+    monkeypatch.setattr(engine, "TICK_SECONDS", 0.1)
+    monkeypatch.setattr(running, "WAITING_SHOWN_SECONDS", 0.5)
+    monkeypatch.setattr(running, "SILENCE_WARNING_SECONDS", 1.0)
+    with StubServer(delay=0.0, faults=[Fault("slow", first=1, seconds=2)]) as stub:
+        command = generate_command(stub.base_url, tmp_path / "run", 1, "--concurrency", "1")
+        args = command[command.index("generate") :]
+        args.remove("--quiet")
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    warning = (
+        "Warning: nothing has come back from the server for 1s (1 request waiting): it may be "
+        "hung or overloaded. Ctrl-C stops the run; the same command resumes it."
+    )
+    assert result.stderr.splitlines().count(warning) == 1
+    assert re.search(r"waiting=[12]s", result.stderr)
+
+
+def test_evolve_where_every_request_failed_exits_2(tmp_path):
+    from test_evolve_cli import evolve_command
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"instruction": f"Name {i} rivers in Africa."}) + "\n"
+                              for i in range(2, 7)))  # fmt: skip
+    out = tmp_path / "e"
+    with StubServer(delay=0.0, faults=[Fault("server")]) as stub:
+        done = subprocess.run(evolve_command(stub.base_url, source, out, "--max-retries", "1"),
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert EVERY_FAILED_500 in done.stderr.splitlines()
+    assert json.loads((out / "summary.json").read_text())["stop"] == "failed"

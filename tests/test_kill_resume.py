@@ -116,3 +116,35 @@ def test_ctrl_c_stops_gracefully_and_resume_completes(tmp_path):
         assert final_data(out) == expected
         # Answers in flight at Ctrl-C were awaited and saved: the resume asked nothing twice.
         assert stub.state.stats()["repeated_prompts"] == 0
+
+
+def test_sigterm_stops_like_ctrl_c_and_resume_completes(tmp_path):
+    """What containers, systemd and Ray send: stop sending, save what arrives, say so, 143."""
+    with StubServer(delay=0.05) as stub:
+        straight = tmp_path / "straight"
+        command = generate_command(stub.base_url, straight, 20, "--seed", "9")
+        assert subprocess.run(command, capture_output=True, timeout=60).returncode == 0
+        expected = final_data(straight)
+
+    with StubServer(delay=0.05) as stub:
+        out = tmp_path / "run"
+        command = generate_command(stub.base_url, out, 20, "--seed", "9")
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while count_lines(out / "tasks.jsonl") < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 143, stderr
+        assert stderr.splitlines()[-1] == (
+            "Stopped: terminated (SIGTERM). Run the same command again to resume."
+        )
+        summary = json.loads((out / "summary.json").read_text())
+        assert (summary["status"], summary["stop"]) == ("stopped", "terminated")
+        assert len(final_data(out)[1]) < 20
+
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert final_data(out) == expected
+        assert stub.state.stats()["repeated_prompts"] == 0  # answers in flight were saved

@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from fakes import FakeBackend
 from helpers import lines, run_generate
@@ -130,6 +131,47 @@ def test_a_second_ctrl_c_exits_at_once_and_the_folder_resumes(tmp_path):
         assert stderr.splitlines()[-1] == (
             "Interrupted again: stopped at once. Run the same command again to resume."
         )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert len(lines(out / "machine_instructions.jsonl")) == 5
+
+
+def test_sigterm_against_a_hanging_server_exits_143_in_seconds(tmp_path):
+    out = tmp_path / "run"
+    with StubServer(delay=0.0, faults=[Fault("slow", seconds=120)]) as stub:
+        process = subprocess.Popen(generate_command(stub.base_url, out, 5), stderr=subprocess.PIPE,
+                                   text=True)  # fmt: skip
+        wait_for(lambda: stub.hits > 0)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert time.monotonic() - started < 30  # within the 3 s grace, as for Ctrl-C
+    assert stderr.splitlines()[-1] == (
+        "Stopped: terminated (SIGTERM). Run the same command again to resume."
+    )
+
+
+@pytest.mark.parametrize(
+    ("second", "code", "line"),
+    [
+        (signal.SIGTERM, 143, "Terminated again: stopped at once."),
+        (signal.SIGINT, 130, "Interrupted again: stopped at once."),
+    ],
+)
+def test_a_signal_after_sigterm_exits_at_once_and_the_folder_resumes(tmp_path, second, code,
+                                                                     line):  # fmt: skip
+    out = tmp_path / "run"
+    with StubServer(delay=0.0, faults=[Fault("slow", seconds=120, times=1)]) as stub:
+        command = generate_command(stub.base_url, out, 5)
+        process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: stub.hits > 0)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        process.send_signal(second)
+        _, stderr = process.communicate(timeout=10)
+        assert process.returncode == code
+        assert stderr.splitlines()[-1] == f"{line} Run the same command again to resume."
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert len(lines(out / "machine_instructions.jsonl")) == 5

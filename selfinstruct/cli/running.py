@@ -7,6 +7,7 @@ the stop kind calls for (never by matching message strings).
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,11 +32,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_CODES = {
     StopKind.COMPLETE: 0,
     StopKind.BUDGET: 0,
-    StopKind.INTERRUPTED: 130,
+    StopKind.INTERRUPTED: 130,  # 128 + SIGINT, as a shell reports it
+    StopKind.TERMINATED: 143,  # 128 + SIGTERM
     StopKind.STALLED: 2,
     StopKind.FAILED: 2,
     StopKind.BATCH_FILES: 0,
 }
+
+# The progress line says how long requests have waited once nothing has come back for this long,
+# and one warning line is printed (even with --quiet) once nothing has for this long.
+WAITING_SHOWN_SECONDS = 10.0
+SILENCE_WARNING_SECONDS = 60.0
 
 
 def _folder(value: str) -> Path:
@@ -166,7 +173,8 @@ def run_options(func: F) -> F:
         type=click.IntRange(min=1),
         default=default(RunSettings, "max_retries"),
         show_default=True,
-        help="Attempts per request on rate limits, server errors and timeouts.",
+        help="Attempts per request on rate limits, server errors and timeouts (a timeout is "
+        "tried at most 3 times, and twice while the server has answered nothing).",
     ),
     click.option(
         "--allow-setting-changes",
@@ -208,13 +216,15 @@ def take_model_backend(options: dict[str, Any]) -> Backend:
 
 class _Bar:
     """A tqdm bar fed by pipeline progress events: tasks finished out of --n, refreshed at
-    most ten times a second."""
+    most ten times a second; and how long requests have waited for a silent server."""
 
     def __init__(self, total: int, quiet: bool, unit: str = "task") -> None:
         self.bar = tqdm(total=total, unit=unit, disable=quiet, dynamic_ncols=True)
         self._last = 0.0
+        self._warned = False
 
     def __call__(self, progress: Progress) -> None:
+        self._warn_if_silent(progress)
         now = time.monotonic()
         if now - self._last < 0.1 and progress.finished < progress.target:
             return
@@ -233,8 +243,24 @@ class _Bar:
             postfix["failed"] = progress.failed
         if progress.cost_usd is not None:
             postfix["$"] = f"{progress.cost_usd:.4f}"
+        if progress.waiting and progress.silent_seconds >= WAITING_SHOWN_SECONDS:
+            postfix["waiting"] = f"{progress.silent_seconds:.0f}s"
         self.bar.set_postfix(postfix, refresh=False)
         self.bar.refresh()
+
+    def _warn_if_silent(self, progress: Progress) -> None:
+        if self._warned or not progress.waiting:
+            return
+        if progress.silent_seconds < SILENCE_WARNING_SECONDS:
+            return
+        self._warned = True
+        count = progress.waiting
+        tqdm.write(
+            f"Warning: nothing has come back from the server for {SILENCE_WARNING_SECONDS:g}s "
+            f"({count} request{'s' * (count != 1)} waiting): it may be hung or overloaded. "
+            "Ctrl-C stops the run; the same command resumes it.",
+            file=sys.stderr,
+        )
 
     def close(self) -> None:
         self.bar.close()
