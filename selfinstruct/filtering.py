@@ -19,6 +19,7 @@ from selfinstruct.gate import InstructionGate
 from selfinstruct.jsonio import atomic_outputs, display_name, read_records, write_jsonl
 from selfinstruct.locking import exclusive_all
 from selfinstruct.novelty import Tokenizer
+from selfinstruct.output_guard import check_output, same_file
 from selfinstruct.parse import ParsedInstance
 from selfinstruct.records import Task, task_from_record
 
@@ -173,12 +174,11 @@ def run_filter(
         against = [task_from_record(obj, f"{name}:{n}").instruction
                    for n, obj in read_records(against_path)]  # fmt: skip
     to_stdout = str(out_path) == "-"
-    if str(in_path) != "-" and not to_stdout and _same_file(Path(in_path), Path(out_path)):
-        raise UserError("the output would overwrite the input: choose another -o")
+    inputs = [in_path, against_path]
+    check_output(out_path, "-o", inputs)
     if rejects_path is not None:
-        if str(in_path) != "-" and _same_file(Path(in_path), rejects_path):
-            raise UserError("the rejects would overwrite the input: choose another --rejects")
-        if not to_stdout and _same_file(Path(out_path), rejects_path):
+        check_output(rejects_path, "--rejects", inputs, what="the rejects")
+        if not to_stdout and same_file(Path(out_path), rejects_path):
             raise UserError("--rejects and -o name the same file: choose another --rejects")
     locks = [] if to_stdout else [(Path(out_path), "-o")]
     if rejects_path is not None:
@@ -215,7 +215,3 @@ def run_filter(
             for record in kept():
                 out.write(record)
     return report
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    return a.resolve() == b.resolve()
