@@ -24,10 +24,10 @@ from selfinstruct.export import load_tasks
 from selfinstruct.generate import parse_price
 from selfinstruct.jsonio import atomic_outputs, read_jsonl
 from selfinstruct.judgments import build_report, describe
-from selfinstruct.locking import exclusive_all
+from selfinstruct.locking import exclusive
 from selfinstruct.methods import run
 from selfinstruct.methods.judge import heuristic_record, input_fingerprint, sample
-from selfinstruct.store import judgments_file
+from selfinstruct.store import LOCK_FILE, describe_run, judgments_file
 from selfinstruct.store import write_report as save_report
 
 NOTHING_TO_ASK = "nothing to ask: pass --rate, or leave the three questions on"
@@ -53,13 +53,22 @@ def heuristics_only(in_path: str, out: Path, n: int | None, seed: int) -> None:
     target = judgments_file(out)
     if target.parent.exists() and not target.parent.is_dir():
         raise UserError(f"{out} is a file, not a folder: choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    with exclusive_all([(target, "--out")]), atomic_outputs(target) as (output,):
-        for item in items:
-            record = heuristic_record(item)
-            record["valid"] = not record["heuristics"]
-            output.write(record)
-    write_report(out, None)
+    held = describe_run(out)
+    if held is not None:
+        raise UserError(
+            f"{out} holds {held}: --heuristics-only would replace its records; choose another --out"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot write to {out}: {exc.strerror}") from None
+    with exclusive(out, "--out", lock_file=out / LOCK_FILE):  # the run folder's own lock
+        with atomic_outputs(target) as (output,):
+            for item in items:
+                record = heuristic_record(item)
+                record["valid"] = not record["heuristics"]
+                output.write(record)
+        write_report(out, None)
     click.echo(f"heuristics on {len(items)} tasks in {time.monotonic() - started:.1f}s", err=True)
 
 
