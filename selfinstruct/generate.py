@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-from selfinstruct.backends.base import Api, Backend, Decoding
+from selfinstruct.backends.base import Api, Backend, Decoding, decoding_problem
 from selfinstruct.config import (
     CHAT_CLASSIFY_DECODING,
     CHAT_INSTRUCTION_STOP,
@@ -48,6 +48,11 @@ def build_backend(
     """The bundled model when neither --model nor --base-url is given, else a server, or a
     pool of servers when --base-url names several (``concurrency`` is each one's limit unless
     its URL carries ``#N``)."""
+    if model is not None and not model.strip():
+        raise UserError(
+            "--model is empty: name the model the server serves, or leave --model out for the "
+            "bundled model"
+        )
     chosen_api: Api | None = None if api == "auto" else api  # type: ignore[assignment]
     if base_url is not None and not isinstance(base_url, str):
         from selfinstruct.endpoints import parse_endpoints
@@ -116,12 +121,9 @@ def parse_decoding_overrides(
         # Servers answer nonsense values with an error on every request, or not at all (NaN).
         if isinstance(parsed, float) and not isfinite(parsed):
             raise UserError(f"--decoding {item!r}: {value!r} is not a finite number")
-        if param == "max_tokens" and parsed < 1:
-            raise UserError(f"--decoding {item!r}: max_tokens must be 1 or more")
-        if param == "temperature" and parsed < 0:
-            raise UserError(f"--decoding {item!r}: temperature must be 0 or more")
-        if param == "top_p" and not 0 <= parsed <= 1:
-            raise UserError(f"--decoding {item!r}: top_p must be between 0 and 1")
+        problem = decoding_problem(param, parsed) if param != "stop" else None
+        if problem is not None:
+            raise UserError(f"--decoding {item!r}: {problem}")
         overrides.setdefault(stage, {})[param] = parsed
     return overrides
 

@@ -323,6 +323,8 @@ def compute_stats(
             seed_instructions = [root.text for root in load_roots(seed_path)]
         else:
             seed_instructions = read_instructions(seed_path)
+        if not seed_instructions:
+            raise UserError(f"{seed_path}: holds no seed instructions (--seeds)")
         scores, best = max_rouge_l_to(data.instructions, seed_instructions)
         raw["rouge_l_to_seed"] = scores.tolist()
         summary["rouge_l_to_seed"] = {

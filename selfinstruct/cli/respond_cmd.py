@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
 import click
 
+from selfinstruct.backends.base import decoding_problem
 from selfinstruct.backends.routing import with_judge_model
 from selfinstruct.cli.running import (
     model_options,
@@ -37,6 +39,11 @@ def parse_decoding(items: tuple[str, ...]) -> dict[str, Any]:
             values[name] = _PARAMS[name](value)
         except ValueError:
             raise UserError(f"--decoding {item!r}: {value!r} is not a number") from None
+        if not math.isfinite(values[name]):
+            raise UserError(f"--decoding {item!r}: {value!r} is not a finite number")
+        problem = decoding_problem(name, values[name])
+        if problem is not None:
+            raise UserError(f"--decoding {item!r}: {problem}")
     return values
 
 
