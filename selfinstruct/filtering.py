@@ -22,6 +22,7 @@ from selfinstruct.novelty import Tokenizer
 from selfinstruct.output_guard import check_output, same_file
 from selfinstruct.parse import ParsedInstance
 from selfinstruct.records import Task, task_from_record
+from selfinstruct.store import judgments_file
 
 
 @dataclass(frozen=True)
@@ -160,13 +161,16 @@ def run_filter(
     rejects_path: Path | None,
     options: FilterOptions,
     against_path: str | None = None,
+    judged_path: str | None = None,
 ) -> FilterReport:
     """Filter ``in_path`` into ``out_path`` (``-`` for stdout) and the rejects file.
 
     Both files are written beside their targets and renamed over them together only when the
     whole input was read: after an error the previous output and rejects are untouched and no
     temporary file remains. Each file being written is locked (:mod:`selfinstruct.locking`),
-    so a second process writing the same output is refused at once.
+    so a second process writing the same output is refused at once. An output that is one of
+    the files read, or inside a run folder, is refused before anything is written
+    (:func:`selfinstruct.output_guard.check_output`).
     """
     against: list[str] = []
     if against_path is not None:
@@ -174,7 +178,11 @@ def run_filter(
         against = [task_from_record(obj, f"{name}:{n}").instruction
                    for n, obj in read_records(against_path)]  # fmt: skip
     to_stdout = str(out_path) == "-"
-    inputs = [in_path, against_path]
+    inputs: list[str | Path | None] = [in_path, against_path]
+    if judged_path is not None:  # read for options.judged: a judge folder's file is its verdicts
+        inputs.append(
+            judgments_file(Path(judged_path)) if Path(judged_path).is_dir() else judged_path
+        )
     check_output(out_path, "-o", inputs)
     if rejects_path is not None:
         check_output(rejects_path, "--rejects", inputs, what="the rejects")

@@ -156,3 +156,16 @@ def test_filter_refuses_a_hard_link_to_its_input_and_its_against_file(tmp_path):
     assert result.exit_code == 2
     assert result.stderr == "Error: the output would overwrite the input: choose another -o\n"
     assert src.read_bytes() == TASKS.read_bytes() and against.read_bytes() == SEEDS.read_bytes()
+
+
+def test_filter_refuses_to_replace_the_verdicts_it_reads(tmp_path):
+    judged = tmp_path / "j"
+    result = invoke("judge", str(TASKS), "--heuristics-only", "--out", str(judged))
+    assert result.exit_code == 0, result.output
+    verdicts = judged / "judgments.jsonl"
+    before = verdicts.read_bytes()
+    for given in (judged, verdicts):
+        result = invoke("filter", str(TASKS), "--judged", str(given), "-o", str(verdicts))
+        assert result.exit_code == 2
+        assert result.stderr == "Error: the output would overwrite the input: choose another -o\n"
+    assert verdicts.read_bytes() == before
