@@ -7,25 +7,28 @@ changes one parameter of one stage's decoding and keeps the rest.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from math import isfinite
 from typing import Any
 
-from selfinstruct.backends.base import Decoding
+from selfinstruct.backends.base import Decoding, decoding_problem
 from selfinstruct.errors import UserError
 
 
 def parse_decoding_overrides(
-    items: tuple[str, ...], stages: Collection[str]
+    items: Sequence[str], stages: Collection[str], default_stage: str | None = None
 ) -> dict[str, dict[str, Any]]:
     """``("instructions.temperature=1.0", ...)`` -> ``{"instructions": {"temperature": 1.0}}``.
 
-    ``stages`` are the names a command's ``--decoding`` accepts (every method has its own)."""
+    ``stages`` are the names a command's ``--decoding`` accepts (every method has its own);
+    ``default_stage`` takes an item that names none (``PARAM=VALUE``)."""
     overrides: dict[str, dict[str, Any]] = {}
     fields = {f.name for f in dataclasses.fields(Decoding)}
     for item in items:
         target, sep, value = item.partition("=")
         stage, dot, param = target.partition(".")
+        if not dot and default_stage is not None:
+            stage, dot, param = default_stage, ".", target
         if not sep or not dot:
             raise UserError(f"--decoding {item!r}: expected STAGE.PARAM=VALUE")
         if stage not in stages:
@@ -48,12 +51,9 @@ def parse_decoding_overrides(
         # Servers answer nonsense values with an error on every request, or not at all (NaN).
         if isinstance(parsed, float) and not isfinite(parsed):
             raise UserError(f"--decoding {item!r}: {value!r} is not a finite number")
-        if param == "max_tokens" and parsed < 1:
-            raise UserError(f"--decoding {item!r}: max_tokens must be 1 or more")
-        if param == "temperature" and parsed < 0:
-            raise UserError(f"--decoding {item!r}: temperature must be 0 or more")
-        if param == "top_p" and not 0 <= parsed <= 1:
-            raise UserError(f"--decoding {item!r}: top_p must be between 0 and 1")
+        problem = decoding_problem(param, parsed) if param != "stop" else None
+        if problem is not None:
+            raise UserError(f"--decoding {item!r}: {problem}")
         overrides.setdefault(stage, {})[param] = parsed
     return overrides
 

@@ -42,6 +42,7 @@ from typing import Any
 from selfinstruct.errors import UserError
 from selfinstruct.jsonio import atomic_outputs, dumps, write_jsonl
 from selfinstruct.locking import exclusive_all
+from selfinstruct.output_guard import check_output
 from selfinstruct.records import Task, iter_tasks
 from selfinstruct.resources import default_seed_path, prompt_path
 from selfinstruct.store import tasks_file
@@ -365,13 +366,20 @@ def export(
         targets = list(split_paths(output))  # type: ignore[arg-type]
     else:
         targets = [] if to_stdout else [Path(output)]  # type: ignore[arg-type]
+    seed_path = (
+        (Path(seeds) if seeds is not None else default_seed_path()) if include_seeds else None
+    )
+    for target in targets:
+        check_output(target, "-o", [path, seed_path])
     # Locked before any work, so a second export to the same file is refused at once.
     with exclusive_all([(target, "-o") for target in targets]):
         rng = random.Random(seed)
         tasks = load_tasks(path)
-        if include_seeds:
-            seed_path = Path(seeds) if seeds is not None else default_seed_path()
-            tasks += [task for _lineno, task in iter_tasks(seed_path)]
+        if seed_path is not None:
+            seed_tasks = [task for _lineno, task in iter_tasks(seed_path)]
+            if not seed_tasks:
+                raise UserError(f"{seed_path}: holds no seed tasks to include")
+            tasks += seed_tasks
         report = ExportReport()
         examples = _convert(
             tasks, fmt, system=system, rng=rng, end_marker=end_marker, report=report
@@ -457,6 +465,8 @@ def export_preference(
         report.written["-"] = _write_stdout([e.record for e in examples], False)
         return report
     targets = list(split_paths(output)) if split is not None else [Path(output)]
+    for target in targets:
+        check_output(target, "-o", [path])
     with exclusive_all([(target, "-o") for target in targets]):
         sides = [examples] if split is None else list(_split(examples, split, random.Random(seed)))
         parts = [(t, [e.record for e in side]) for t, side in zip(targets, sides, strict=True)]

@@ -17,8 +17,10 @@ from selfinstruct.errors import UserError
 from selfinstruct.filters import MAX_INSTANCES, filter_instances
 from selfinstruct.gate import InstructionGate
 from selfinstruct.jsonio import atomic_outputs, display_name, read_records, write_jsonl
+from selfinstruct.judgments import judgments_file
 from selfinstruct.locking import exclusive_all
 from selfinstruct.novelty import Tokenizer
+from selfinstruct.output_guard import check_output, same_file
 from selfinstruct.records import ParsedInstance, Task, task_from_record
 
 
@@ -158,13 +160,16 @@ def run_filter(
     rejects_path: Path | None,
     options: FilterOptions,
     against_path: str | None = None,
+    judged_path: str | None = None,
 ) -> FilterReport:
     """Filter ``in_path`` into ``out_path`` (``-`` for stdout) and the rejects file.
 
     Both files are written beside their targets and renamed over them together only when the
     whole input was read: after an error the previous output and rejects are untouched and no
     temporary file remains. Each file being written is locked (:mod:`selfinstruct.locking`),
-    so a second process writing the same output is refused at once.
+    so a second process writing the same output is refused at once. An output that is one of
+    the files read, or inside a run folder, is refused before anything is written
+    (:func:`selfinstruct.output_guard.check_output`).
     """
     against: list[str] = []
     if against_path is not None:
@@ -172,12 +177,15 @@ def run_filter(
         against = [task_from_record(obj, f"{name}:{n}").instruction
                    for n, obj in read_records(against_path)]  # fmt: skip
     to_stdout = str(out_path) == "-"
-    if str(in_path) != "-" and not to_stdout and _same_file(Path(in_path), Path(out_path)):
-        raise UserError("the output would overwrite the input: choose another -o")
+    inputs: list[str | Path | None] = [in_path, against_path]
+    if judged_path is not None:  # read for options.judged: a judge folder's file is its verdicts
+        inputs.append(
+            judgments_file(Path(judged_path)) if Path(judged_path).is_dir() else judged_path
+        )
+    check_output(out_path, "-o", inputs)
     if rejects_path is not None:
-        if str(in_path) != "-" and _same_file(Path(in_path), rejects_path):
-            raise UserError("the rejects would overwrite the input: choose another --rejects")
-        if not to_stdout and _same_file(Path(out_path), rejects_path):
+        check_output(rejects_path, "--rejects", inputs, what="the rejects")
+        if not to_stdout and same_file(Path(out_path), rejects_path):
             raise UserError("--rejects and -o name the same file: choose another --rejects")
     locks = [] if to_stdout else [(Path(out_path), "-o")]
     if rejects_path is not None:
@@ -214,7 +222,3 @@ def run_filter(
             for record in kept():
                 out.write(record)
     return report
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    return a.resolve() == b.resolve()

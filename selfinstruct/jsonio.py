@@ -76,6 +76,17 @@ def _decode(name: str, lineno: int, raw: bytes) -> str:
         raise UserError(f"{name}:{lineno}: not valid UTF-8 ({exc.reason})") from None
 
 
+def read_text(path: str | Path) -> str:
+    """A whole text file as UTF-8; bytes that are not are one line naming the file and line,
+    worded as for JSONL files."""
+    raw = Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        lineno = raw.count(b"\n", 0, exc.start) + 1
+        raise UserError(f"{display_name(path)}:{lineno}: not valid UTF-8 ({exc.reason})") from None
+
+
 def warn(message: str) -> None:
     """A one-line warning on stderr (readers run deep inside commands that print results)."""
     sys.stderr.write(f"warning: {message}\n")

@@ -325,6 +325,8 @@ def compute_stats(
         own = _run_method(path) if seeds is None and kind == "run folder" else None
         references = own[0].reference_texts(own[1]) if own is not None else None
         seed_instructions = references if references is not None else read_instructions(seed_path)
+        if not seed_instructions:
+            raise UserError(f"{seed_path}: holds no seed instructions (--seeds)")
         scores, best = max_rouge_l_to(data.instructions, seed_instructions)
         raw["rouge_l_to_seed"] = scores.tolist()
         summary["rouge_l_to_seed"] = {

@@ -76,6 +76,16 @@ def is_run_folder(path: Path) -> bool:
     return path.is_dir() and (settings_file(path).is_file() or tasks_file(path).is_file())
 
 
+def describe_run(folder: Path) -> str | None:
+    """What a run folder holds, for a refusal naming it ("a run of method 'judge' (model
+    'x')"); None when ``folder`` holds no run settings."""
+    if not settings_file(folder).is_file():
+        return None
+    method = saved_setting(folder, "method") or "self-instruct"
+    model = saved_setting(folder, "model")
+    return f"a run of method {method!r}" + (f" (model {model!r})" if model else "")
+
+
 def saved_setting(folder: Path, name: str) -> Any:
     """One saved setting of a run folder (None when there are no settings or no such one), for
     readers that need it whatever method wrote the folder."""

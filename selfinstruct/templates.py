@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from selfinstruct.errors import UserError
+from selfinstruct.jsonio import read_text
 
 _SENTINEL = "\x00QUERY\x00"
 
@@ -161,7 +162,7 @@ def resolve(choice: str | None, model_path: Path | None) -> ChatTemplate | None:
                 f"--template {choice}: not a built-in template ({', '.join(BUILTIN)}) "
                 "nor a Jinja file"
             )
-        return ChatTemplate(name=str(path), source=path.read_text(encoding="utf-8"))
+        return ChatTemplate(name=str(path), source=read_text(path))
     if model_path is None:
         return None
     return from_gguf(model_path)

@@ -540,17 +540,14 @@ def test_a_server_that_never_answers_ends_the_run_with_one_line(tmp_path):
 
 
 def test_progress_says_how_long_requests_have_waited(tmp_path, monkeypatch):
-    from selfinstruct import engine
-    from selfinstruct.generate import build_settings
-    from selfinstruct.methods import run
-    from selfinstruct.resources import default_seed_path
+    from selfinstruct import engine, registry
+    from selfinstruct.runner import run
 
     monkeypatch.setattr(engine, "TICK_SECONDS", 0.1)
     seen: list[tuple[int, float]] = []
     with StubServer(delay=0.0, faults=[Fault("slow", first=1, seconds=1.5)]) as stub:
         backend = OpenAIBackend(model="stub", base_url=stub.base_url, timeout=10)
-        settings = build_settings(n=1, backend=backend, seeds_file=default_seed_path(),
-                                  concurrency=1, seed=3)  # fmt: skip
+        settings = registry.get("self-instruct").configure(backend, n=1, concurrency=1, seed=3)
         result = run(settings, backend, tmp_path / "run",
                      on_progress=lambda p: seen.append((p.waiting, p.silent_seconds)))  # fmt: skip
     assert result.summary.status == "complete"

@@ -232,7 +232,7 @@ def test_resume_with_a_smaller_n_keeps_the_data_and_says_so(tmp_path):
 
 
 def test_classification_only_measures_novelty_against_classification_seeds(tmp_path):
-    from selfinstruct.methods.self_instruct import SelfInstruct
+    from selfinstruct.methods.self_instruct.method import SelfInstruct
     from selfinstruct.records import load_seed_tasks
     from selfinstruct.resources import default_seed_path
 

@@ -7,6 +7,7 @@ ends the run; they never invent an answer.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -32,6 +33,25 @@ RETRYABLE: frozenset[str] = frozenset(
 )
 
 
+def decoding_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` cannot be the decoding parameter ``name`` (None when it can): max_tokens
+    a whole number, 1 or more; the others finite numbers, temperature 0 or more, top_p
+    between 0 and 1 (the penalties may be negative)."""
+    if name == "max_tokens":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "max_tokens must be a whole number"
+        return "max_tokens must be 1 or more" if value < 1 else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{name} must be a number"
+    if not math.isfinite(value):
+        return f"{name} must be a finite number"
+    if name == "temperature" and value < 0:
+        return "temperature must be 0 or more"
+    if name == "top_p" and not 0 <= value <= 1:
+        return "top_p must be between 0 and 1"
+    return None
+
+
 @dataclass(frozen=True)
 class Decoding:
     max_tokens: int
@@ -40,6 +60,15 @@ class Decoding:
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
     stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Every way in (the CLI, Python, a settings file through pydantic) builds this type,
+        # so no path sends a value servers refuse on every request, or never answer (NaN).
+        for name in ("max_tokens", "temperature", "top_p", "frequency_penalty",
+                     "presence_penalty"):  # fmt: skip
+            problem = decoding_problem(name, getattr(self, name))
+            if problem is not None:
+                raise ValueError(f"decoding: {problem}")
 
     def sampling_options(self) -> dict[str, Any]:
         """The parameters every OpenAI-style API names the same way (stop is API-specific)."""

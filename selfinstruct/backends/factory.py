@@ -21,6 +21,11 @@ def build_backend(
     """The bundled model when neither --model nor --base-url is given, else a server, or a
     pool of servers when --base-url names several (``concurrency`` is each one's limit unless
     its URL carries ``#N``)."""
+    if model is not None and not model.strip():
+        raise UserError(
+            "--model is empty: name the model the server serves, or leave --model out for the "
+            "bundled model"
+        )
     chosen_api: Api | None = None if api == "auto" else api  # type: ignore[assignment]
     if base_url is not None and not isinstance(base_url, str):
         from selfinstruct.endpoints import parse_endpoints

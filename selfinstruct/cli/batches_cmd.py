@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from selfinstruct.errors import UserError
 from selfinstruct.pricing import parse_price
 from selfinstruct.store import is_run_folder
+
+if TYPE_CHECKING:
+    from selfinstruct.config import RunSettings
 
 
 @click.command()
@@ -37,22 +41,38 @@ def batches(run: Path, import_path: Path | None, price: str | None) -> None:
     from selfinstruct.locking import exclusive
     from selfinstruct.store import LOCK_FILE
 
+    settings = _saved_settings(run)  # before the import: a run that cannot go on takes none
     with exclusive(run, "--out", lock_file=run / LOCK_FILE):
         names = import_results(run, import_path)
     click.echo(f"imported {import_path} for {', '.join(names)}; continuing the run", err=True)
-    _continue(run)
+    _continue(run, settings)
 
 
-def _continue(run: Path) -> None:
+def _saved_settings(run: Path) -> RunSettings:
+    """The settings the run folder was written with, to continue it."""
+    from selfinstruct import registry
+    from selfinstruct.store import load_settings_file, saved_setting, settings_file
+
+    if not settings_file(run).is_file():
+        raise UserError(
+            f"{run} has no settings.json: the run cannot be continued; import into the run "
+            "folder that batch mode wrote"
+        )
+    method = saved_setting(run, "method") or "self-instruct"
+    if method not in registry.names():
+        known = ", ".join(registry.names())
+        raise UserError(f"{settings_file(run)}: unknown method {method!r} (known: {known})")
+    settings = load_settings_file(run, registry.settings_model(method))
+    assert settings is not None  # the file is there
+    return settings
+
+
+def _continue(run: Path, settings: RunSettings) -> None:
     """Run the folder's method again with its saved settings, in file-only batch mode."""
     from selfinstruct.backends.openai_api import OpenAIBackend
     from selfinstruct.batch.backend import BatchBackend
     from selfinstruct.cli.running import run_and_report
-    from selfinstruct.registry import settings_model
-    from selfinstruct.store import load_settings_file, saved_setting
 
-    settings = load_settings_file(run, settings_model(saved_setting(run, "method")))
-    assert settings is not None
     inner = OpenAIBackend(settings.model, base_url=settings.base_url, api_key="not-needed",
                           api=settings.api)  # fmt: skip
     backend = BatchBackend(inner, file_only=True, notify=lambda line: click.echo(line, err=True))

@@ -99,7 +99,7 @@ def filter(  # noqa: A001 - the command's name
         judged=load_judged(judged_path) if judged_path is not None else None, keep=keep,
         keep_top_ifd=keep_top_ifd,
     )  # fmt: skip
-    report = run_filter(in_path, out_path, rejects_path, options, against_path)
+    report = run_filter(in_path, out_path, rejects_path, options, against_path, judged_path)
     click.echo(f"kept {report.kept} of {report.read}", err=True)
     for reason, count in report.reasons.most_common():
         click.echo(f"  {reason}: {count}", err=True)

@@ -10,7 +10,8 @@ A subclass declares, as class attributes:
 - ``name``: the method's name (``selfinstruct <name>`` unless ``command`` says otherwise),
 - ``Settings``: its pydantic settings model (subclass of :class:`RunSettings`, with
   ``method: Literal["<name>"] = "<name>"``); its defaults are the reference's,
-- ``stages``: ``--decoding`` stage name -> the settings field holding that stage's decoding,
+- ``stages``: ``--decoding`` stage name -> the settings field holding that stage's decoding
+  (``default_stage``: the stage an override that names none changes),
 - ``logs``: record kinds it writes beyond the core's (kind -> file name in the run folder),
 - ``unit``: what the progress bar counts,
 
@@ -44,6 +45,7 @@ class Method(ABC):
     name: ClassVar[str]
     Settings: ClassVar[type[RunSettings]]
     stages: ClassVar[Mapping[str, str]] = {}
+    default_stage: ClassVar[str | None] = None
     logs: ClassVar[Mapping[str, str]] = {}
     unit: ClassVar[str] = "task"
 
@@ -90,7 +92,8 @@ class Method(ABC):
         base = cls.base_decodings(backend, values)
         defaults = {f: cls.Settings.model_fields[f].default for f in cls.stages.values()}
         chosen = {f: d for f, d in base.items() if d != defaults.get(f)}
-        for stage, params in parse_decoding_overrides(overrides, cls.stages).items():
+        parsed = parse_decoding_overrides(overrides, cls.stages, cls.default_stage)
+        for stage, params in parsed.items():
             field = cls.stages[stage]
             chosen[field] = dataclasses.replace(chosen.get(field, base[field]), **params)
         return chosen

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import re
 
-MARKER = re.compile(r"Rewrite the instruction below in (\d+) different ways.*?Instruction: (.*?)\n", re.S)
+MARKER = re.compile(
+    r"Rewrite the instruction below in (\d+) different ways.*?Instruction: (.*?)\n", re.S
+)
 OPENERS = ["Please", "Kindly", "Could you", "I need you to", "Try to", "Help me"]
 TOPICS = ["budget", "poem", "garden", "invoice", "volcano", "recipe", "contract", "galaxy"]
 ACTS = ["outline", "sketch", "draft", "work out", "put together", "figure out"]

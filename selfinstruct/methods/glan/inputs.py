@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from selfinstruct.errors import UserError
-from selfinstruct.jsonio import display_name, read_records
+from selfinstruct.jsonio import display_name, read_records, read_text
 
 BENCHMARK_FIELDS = ("question", "instruction", "prompt", "problem", "input", "text")
 WORD = re.compile(r"\w+")
@@ -103,7 +103,7 @@ def _yaml_rows(path: Path, name: str) -> list[tuple[str, str, str]]:
             "as JSONL"
         ) from None
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_text(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -150,7 +150,7 @@ def _text_rows(path: Path, name: str) -> list[tuple[str, str, str]]:
     # The open field and sub-field: (name, line) and whether a child has been seen under it.
     parents: list[tuple[str, int]] = []
     has_child = [False, False]
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path).splitlines()
 
     def childless(level: int) -> None:
         """The open node at ``level`` is closed: it must have had a child."""
@@ -219,7 +219,7 @@ def load_benchmark(path: str | Path) -> list[str]:
         raise UserError(f"{name}: no such benchmark file (--decontaminate)")
     items: list[str] = []
     if Path(path).suffix.lower() == ".txt":
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = read_text(path).splitlines()
         items = [line.strip() for line in lines if line.strip()]
     else:
         for lineno, obj in read_records(path):

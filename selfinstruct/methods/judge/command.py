@@ -23,12 +23,13 @@ from selfinstruct.errors import UserError
 from selfinstruct.export import load_tasks
 from selfinstruct.jsonio import atomic_outputs, read_jsonl
 from selfinstruct.judgments import judgments_file
-from selfinstruct.locking import exclusive_all
+from selfinstruct.locking import exclusive
 from selfinstruct.methods.judge.method import Judge, heuristic_record, sample
 from selfinstruct.methods.judge.report import build_report, describe
 from selfinstruct.methods.judge.settings import JudgeSettings
 from selfinstruct.pricing import parse_price
 from selfinstruct.runner import run
+from selfinstruct.store import LOCK_FILE, describe_run
 from selfinstruct.store import write_report as save_report
 
 NOTHING_TO_ASK = "nothing to ask: pass --rate, or leave the three questions on"
@@ -54,13 +55,22 @@ def heuristics_only(in_path: str, out: Path, n: int | None, seed: int) -> None:
     target = judgments_file(out)
     if target.parent.exists() and not target.parent.is_dir():
         raise UserError(f"{out} is a file, not a folder: choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    with exclusive_all([(target, "--out")]), atomic_outputs(target) as (output,):
-        for item in items:
-            record = heuristic_record(item)
-            record["valid"] = not record["heuristics"]
-            output.write(record)
-    write_report(out, None)
+    held = describe_run(out)
+    if held is not None:
+        raise UserError(
+            f"{out} holds {held}: --heuristics-only would replace its records; choose another --out"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot write to {out}: {exc.strerror}") from None
+    with exclusive(out, "--out", lock_file=out / LOCK_FILE):  # the run folder's own lock
+        with atomic_outputs(target) as (output,):
+            for item in items:
+                record = heuristic_record(item)
+                record["valid"] = not record["heuristics"]
+                output.write(record)
+        write_report(out, None)
     click.echo(f"heuristics on {len(items)} tasks in {time.monotonic() - started:.1f}s", err=True)
 
 

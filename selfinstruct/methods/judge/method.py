@@ -64,7 +64,13 @@ class Item:
 
 def input_fingerprint(path: Path) -> str:
     """What the data depends on: the file, or a run folder's tasks."""
-    return file_sha256(tasks_file(path) if path.is_dir() else path)
+    source = tasks_file(path) if path.is_dir() else path
+    if not source.is_file():
+        missing = (
+            "not a run folder with tasks (no tasks.jsonl)" if path.is_dir() else "no such file"
+        )
+        raise UserError(f"{path}: {missing}")
+    return file_sha256(source)
 
 
 def sample(tasks: list[Task], n: int, seed: int) -> list[Item]:

@@ -26,12 +26,6 @@ from selfinstruct.pricing import parse_price
 from selfinstruct.templates import resolve
 
 
-def with_stage(item: str) -> str:
-    """``max_tokens=256`` (the form before stages) means the teacher's ``respond.max_tokens``."""
-    target = item.partition("=")[0]
-    return item if "." in target else f"respond.{item}"
-
-
 @click.command("respond")
 @click.argument("in_path", metavar="IN", type=click.Path(exists=True))
 @out_option("data/respond")
@@ -84,8 +78,8 @@ def respond(in_path: str, out: Path, out_alias: str | None, **options: Any) -> N
     o = dict(options)
     if out_alias is not None:
         out = Path(out_alias)
-    decoding = tuple(with_stage(item) for item in o.pop("decoding"))
-    parse_decoding_overrides(decoding, Respond.stages)
+    decoding = o.pop("decoding")
+    parse_decoding_overrides(decoding, Respond.stages, Respond.default_stage)
     parse_price(o["price"])
     if o["system"] is not None and not o["system"].strip():
         raise UserError("--system must not be empty")

@@ -105,6 +105,7 @@ class Respond(Method):
     name = "respond"
     Settings = RespondSettings
     stages = {"respond": "decoding", "judge": "judge_decoding"}
+    default_stage = "respond"  # `--decoding max_tokens=256`, the form before stages
 
     def __init__(self, settings: RespondSettings, tasks: list[Task], api: str) -> None:
         self.s = settings
