@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +25,14 @@ from selfinstruct import registry
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 HEADING = "## Use from Python"
-# What the examples write, relative to the folder they run in (each path appears in the code).
+# What the examples write, relative to the folder they run in: (the path the code names, the
+# file that must hold records).
 WRITTEN = [
-    "data/py/tasks.jsonl",  # generate (Self-Instruct)
-    "data/py-r/tasks.jsonl",  # respond
-    "data/clean.jsonl",  # filter
-    "data/train.json",  # export (Alpaca's JSON array)
-    "data/questions/tasks.jsonl",  # the method of one's own
+    ('"data/py"', "data/py/tasks.jsonl"),  # generate (Self-Instruct)
+    ('"data/py-r"', "data/py-r/tasks.jsonl"),  # respond
+    ('"data/clean.jsonl"', "data/clean.jsonl"),  # filter
+    ('"data/train.json"', "data/train.json"),  # export (Alpaca's JSON array)
+    ('"data/questions"', "data/questions/tasks.jsonl"),  # the method of one's own
 ]
 
 
@@ -60,8 +63,8 @@ def test_the_use_from_python_examples_run_and_write_what_they_say(
     blocks = python_blocks(README.read_text(encoding="utf-8"))
     assert len(blocks) >= 2, "README's 'Use from Python' needs the pipeline and the method example"
     code = "\n".join(block for _, block in blocks)
-    for path in WRITTEN:
-        assert path in code, f"the examples no longer write {path}"
+    for named, _ in WRITTEN:
+        assert named in code, f"the examples no longer write {named}"
 
     models: list[FakeBackend] = []
 
@@ -73,11 +76,15 @@ def test_the_use_from_python_examples_run_and_write_what_they_say(
     registry.names()  # the built-ins, before the example registers its own method
     monkeypatch.setattr(registry, "_methods", dict(registry._methods))  # forgotten afterwards
     monkeypatch.chdir(tmp_path)
-    for first, block in blocks:
-        exec(compile(block, f"{README}:{first + 1}", "exec"), {"__name__": "readme_example"})
+    for number, (first, block) in enumerate(blocks):
+        # Each block runs as a script does: in a module of its own, known to sys.modules (pydantic
+        # looks the settings model's annotations up there).
+        module = types.ModuleType(f"readme_example_{number}")
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+        exec(compile(block, f"{README}:{first + 1}", "exec"), module.__dict__)
 
     assert models and all(model.requests for model in models), "the fake model was never asked"
-    for path in WRITTEN:
+    for _, path in WRITTEN:
         assert records(tmp_path / path), f"{path} holds no records"
     tasks = records(tmp_path / "data/py-r/tasks.jsonl")
     assert all(inst["original_output"] for task in tasks for inst in task["instances"])
