@@ -30,7 +30,7 @@ class GlanSettings(RunSettings):
 
     ``n`` is the number of questions asked for in all (disciplines x subjects x questions);
     the sizes and ``until`` are operational: a later run with larger sizes, or without
-    ``until``, extends the folder (see docs/glan.md for what extends exactly)."""
+    ``until``, extends the folder (see docs/methods/glan.md for what extends exactly)."""
 
     OPERATIONAL: ClassVar[frozenset[str]] = RunSettings.OPERATIONAL | frozenset(
         {"disciplines", "subjects", "questions", "until"}
