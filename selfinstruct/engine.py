@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from selfinstruct.backends.base import Backend, Completion, Request
@@ -38,7 +39,6 @@ from selfinstruct.config import RunSettings
 from selfinstruct.errors import UserError
 from selfinstruct.gate import Rejection
 from selfinstruct.jsonio import read_jsonl
-from selfinstruct.methods.base import Method
 from selfinstruct.pricing import cost, price_for
 from selfinstruct.ratelimit import RateLimiter
 from selfinstruct.store import Kind, RunFolder, failures_file
@@ -93,16 +93,19 @@ class Engine:
         backend: Backend,
         folder: RunFolder,
         *,
-        method: type[Method],
+        method: str,
         target: int,
         on_progress: Callable[[Progress], None] | None = None,
         price: tuple[float, float] | None = None,
         retry: RetryPolicy | None = None,
+        section: Callable[[Path], dict[str, Any] | None] | None = None,
     ) -> None:
+        """``section``: the method's own part of the summary (``Method.report``)."""
         self.settings = settings
         self.backend = backend
         self.folder = folder
         self.method = method
+        self.section = section
         self.on_progress = on_progress or (lambda progress: None)
         self.price = price_for(settings.model, price)
         self.cache = ResponseCache(folder.cache_path)
@@ -525,8 +528,8 @@ class Engine:
     def _summary(self, accepted: int, kind: StopKind, wall_seconds: float) -> RunSummary:
         return summarize(
             self.folder.path,
-            method=self.method.name,
-            section=self.method.report,
+            method=self.method,
+            section=self.section,
             stop=kind,
             stop_reason=self.stop_reason,
             target=self.progress.target,

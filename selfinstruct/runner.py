@@ -45,8 +45,8 @@ def run(
         if previous is not None and on_resume is not None:
             on_resume()
         engine = Engine(
-            settings, backend, folder, method=kind, target=settings.n,
-            on_progress=on_progress, price=price, retry=retry,
+            settings, backend, folder, method=kind.name, target=settings.n,
+            on_progress=on_progress, price=price, retry=retry, section=kind.report,
         )  # fmt: skip
     except BaseException:
         folder.close()

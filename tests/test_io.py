@@ -20,6 +20,7 @@ from selfinstruct.jsonio import (
     repair_tail,
     write_jsonl,
 )
+from selfinstruct.methods.self_instruct import SelfInstruct
 from selfinstruct.pricing import parse_price
 from selfinstruct.records import Task, iter_tasks, load_seed_tasks
 
@@ -487,6 +488,8 @@ def test_iter_tasks_wrong_type_names_field(tmp_path):
 
 # ------------------------------------------------------------------------- option parsing
 
+STAGES = SelfInstruct.stages
+
 
 def test_parse_decoding_overrides_good():
     assert parse_decoding_overrides(
@@ -495,7 +498,8 @@ def test_parse_decoding_overrides_good():
             "instructions.top_p=0.9",
             "classify.max_tokens=5",
             "generation_instances.stop=\\n\\n|Task:",
-        )
+        ),
+        STAGES,
     ) == {
         "instructions": {"temperature": 1.0, "top_p": 0.9},
         "classify": {"max_tokens": 5},
@@ -504,7 +508,7 @@ def test_parse_decoding_overrides_good():
 
 
 def test_parse_decoding_overrides_empty():
-    assert parse_decoding_overrides(()) == {}
+    assert parse_decoding_overrides((), STAGES) == {}
 
 
 @pytest.mark.parametrize(
@@ -520,13 +524,13 @@ def test_parse_decoding_overrides_empty():
 )
 def test_parse_decoding_overrides_bad(item, message):
     with pytest.raises(UserError) as err:
-        parse_decoding_overrides((item,))
+        parse_decoding_overrides((item,), STAGES)
     assert str(err.value).startswith(f"--decoding {item!r}: ")
     assert message in str(err.value)
 
 
 def test_parse_decoding_overrides_non_ascii_stop():
-    assert parse_decoding_overrides(("instructions.stop=。|é",)) == {
+    assert parse_decoding_overrides(("instructions.stop=。|é",), STAGES) == {
         "instructions": {"stop": ("。", "é")}
     }
 
