@@ -427,6 +427,16 @@ def _ranked(scored: list[dict[str, Any]], pairs: str) -> list[tuple[dict, dict]]
     return [(order[0], order[-1])]
 
 
+def _task_statement(record: dict[str, Any]) -> str:
+    """The instruction the answers followed: Unnatural Instructions' ``constraints`` (what the
+    output must look like) on their own line after it, as ``respond`` asked it."""
+    instruction = str(record["instruction"]).strip()
+    constraints = record.get("constraints")
+    if isinstance(constraints, str) and constraints.strip():
+        return f"{instruction}\n{constraints.strip()}"
+    return instruction
+
+
 def preference_pairs(
     records: Iterable[dict[str, Any]], report: ExportReport, pairs: str = "all"
 ) -> list[_Example]:
@@ -446,7 +456,7 @@ def preference_pairs(
             if len(scored) < 2:
                 report.skipped["fewer_than_two_scores"] += 1
                 continue
-            prompt = user_content(str(record["instruction"]), str(instance.get("input", "")))
+            prompt = user_content(_task_statement(record), str(instance.get("input", "")))
             for better, worse in _ranked(scored, pairs):
                 if better["score"] == worse["score"]:
                     report.skipped["tie"] += 1

@@ -115,6 +115,21 @@ def test_unnatural_instructions_constraints_stay_in_the_prompt_and_the_record(
     assert task["constraints"] == record["constraints"]
 
 
+def test_a_preference_prompt_carries_the_constraints_the_answers_followed() -> None:
+    candidates = [
+        {"model": "a", "output": "Yes", "score": 9},
+        {"model": "b", "output": "Maybe", "score": 2},
+    ]
+    record = {"instruction": "Decide whether the sentence is a question.",
+              "constraints": "The output should be 'Yes' or 'No'.",
+              "instances": [{"input": "Is it deep?", "output": "Yes", "candidates": candidates}]}  # fmt: skip
+    (pair,) = preference_pairs([record], ExportReport())
+    assert pair.record["prompt"] == (
+        "Decide whether the sentence is a question.\nThe output should be 'Yes' or 'No'.\n\n"
+        "Is it deep?"
+    )
+
+
 # ---------------------------------------------------------------- item 7: side by side
 
 
@@ -138,6 +153,11 @@ def test_three_models_are_rated_side_by_side_and_every_ranked_pair_exported(
                        "--compare", "--original-model", "text-davinci-003", model="gpt-4")  # fmt: skip
         assert done.returncode == 0, done.stderr
         asked = stub.state.bodies[before:]
+        hits = stub.hits
+        again = respond(stub.base_url, data, tmp_path / "gpt4", "--candidates", str(tmp_path / "opt"),
+                        "--compare", "--original-model", "text-davinci-003", model="gpt-4")  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        assert stub.hits == hits  # a rerun asks nothing again
     rated = [b["prompt"] for b in asked if b["prompt"].startswith("Several assistants")]
     assert len(rated) == len(RECORDS)  # one rating request per instance, all candidates in it
     assert all("[Response 3]" in p and "[Response 4]" not in p for p in rated)
@@ -246,6 +266,11 @@ def test_a_translated_run_answers_in_the_target_language_and_keeps_the_original(
         assert done.returncode == 0, done.stderr
         translated = [b["messages"][-1]["content"] for b in tr.state.bodies]  # a chat model
         taught = [b["prompt"] for b in teacher.state.bodies]
+        hits = (teacher.hits, tr.hits)
+        again = respond(teacher.base_url, data, out, "--translate", "zh", "--translate-model",
+                        "translator", "--translate-base-url", tr.base_url)  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        assert (teacher.hits, tr.hits) == hits  # a rerun asks nothing again
     assert len(translated) == 4 and all("into Chinese" in p for p in translated)
     assert len(taught) == 3 and all("Write the response in Chinese." in p for p in taught)
     tasks = lines(out / "tasks.jsonl")
@@ -278,6 +303,18 @@ def test_translate_option_errors(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, [*base, "--translate-model", "m"])
     assert result.exit_code == 2
     assert result.output.strip().endswith("--translate-model needs --translate LANGUAGE")
+    result = CliRunner().invoke(
+        main, [*base, "--translate", "zh", "--translate-base-url", "http://x/v1"]
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().endswith(
+        "--translate-base-url needs --translate-model: pass the model's name"
+    )
+    result = CliRunner().invoke(main, [*base, "--candidates", str(data)])
+    assert result.exit_code == 2
+    assert result.output.strip().endswith(
+        "--candidates are rated beside the teacher's answers: add --compare"
+    )
     result = CliRunner().invoke(main, [*base, "--translate", "xq"])
     assert result.exit_code == 2
     assert result.output.strip().endswith(
