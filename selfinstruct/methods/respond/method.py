@@ -51,7 +51,7 @@ from selfinstruct.methods.respond.prompts import (
     translate_prompt,
     with_constraints,
 )
-from selfinstruct.methods.respond.rating import parse_scores
+from selfinstruct.methods.respond.rating import parse_scores, scores_grammar
 from selfinstruct.methods.respond.settings import RespondSettings
 from selfinstruct.prompting import load_prompt
 from selfinstruct.records import Task
@@ -266,7 +266,8 @@ class Respond(Method):
         text = side_by_side_prompt(with_constraints(item.instruction, item.constraints),
                                    item.inputs[slot.instance],
                                    [c["output"] for c in slot.candidates])  # fmt: skip
-        return Request("compare", text, self.s.judge_decoding)
+        grammar = scores_grammar(len(slot.candidates)) if self.constrain else ""
+        return Request("compare", text, self.s.judge_decoding, grammar=grammar)
 
     async def __call__(self, engine: Engine) -> int:
         engine.progress.target = len(self.items)

@@ -25,3 +25,11 @@ def parse_scores(text: str, count: int) -> tuple[list[int] | None, str]:
         return None, ""
     reason = " ".join(line.strip() for line in lines[1:])
     return [int(p) for p in parts], reason
+
+
+def scores_grammar(count: int) -> str:
+    """A GBNF grammar for ``count`` scores on the first line, then optionally one line of
+    reasons: what the side-by-side prompt asks for, enforced where the backend can."""
+    score = " | ".join(f'"{n}"' for n in range(1, 11))
+    scores = ' " " '.join(["score"] * count)
+    return f'root ::= {scores} ("\\n" [^\\n]*)?\nscore ::= {score}\n'
