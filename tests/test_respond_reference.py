@@ -325,3 +325,25 @@ def test_translate_option_errors(tmp_path: Path) -> None:
 def is_chinese(text: str) -> bool:
     han = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
     return han >= max(2, len(text.replace(" ", "")) // 2)
+
+
+def test_the_fake_model_translates_and_rates_side_by_side(tmp_path: Path) -> None:
+    from fakes import FakeBackend
+
+    from selfinstruct.config import file_sha256, validated
+    from selfinstruct.methods.respond.settings import RespondSettings
+    from selfinstruct.runner import run
+
+    data = write_records(tmp_path / "data.json", NEAR)
+    backend = FakeBackend(api="chat")
+    settings = validated(RespondSettings, n=3, model=backend.model, base_url=None, api="chat",
+                         input_path=str(data), input_sha256=file_sha256(data), translate="zh",
+                         compare=True, n_responses=2)  # fmt: skip
+    run(settings, backend, tmp_path / "r")
+    stages = [r.stage for r in backend.requests]
+    assert stages.count("translate") == 4 and stages.count("compare") == 3
+    for task in lines(tmp_path / "r" / "tasks.jsonl"):
+        assert is_chinese(task["instruction"])
+        (instance,) = task["instances"]
+        assert [c["model"] for c in instance["candidates"]] == ["fake-model", "fake-model"]
+        assert instance["rating"]["mode"] == "side-by-side"
