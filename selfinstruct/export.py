@@ -343,8 +343,10 @@ def export(
     seed: int = 42,
     split: float | None = None,
     end_marker: str = "",
+    pairs: str | None = None,
 ) -> ExportReport:
-    """Convert the tasks at ``path`` to ``fmt`` and write them (stdout when ``output`` is None)."""
+    """Convert the tasks at ``path`` to ``fmt`` and write them (stdout when ``output`` is None).
+    ``pairs``: which ranked pairs ``preference`` writes (default ``all``)."""
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if split is not None:
@@ -359,8 +361,10 @@ def export(
     if system is not None and fmt in ("alpaca", "prompt-completion"):
         raise UserError(f"--system applies to chat formats, not {fmt}")
 
+    if pairs is not None and fmt != "preference":
+        raise UserError("--pairs applies to --format preference only")
     if fmt == "preference":
-        return export_preference(path, output, split, seed)
+        return export_preference(path, output, split, seed, pairs or "all")
     to_stdout = output is None or str(output) == "-"
     if split is not None:
         targets = list(split_paths(output))  # type: ignore[arg-type]
@@ -418,10 +422,40 @@ def describe_report(report: ExportReport) -> list[str]:
 # ---------------------------------------------------------------------------------------
 
 
-def preference_pairs(records: Iterable[dict[str, Any]], report: ExportReport) -> list[_Example]:
-    """One pair per scored instance: the best-scored candidate chosen, the worst rejected, as
-    TRL's DPO trainer reads them (``prompt``, ``chosen``, ``rejected``). Ties are skipped,
-    and so are instances with fewer than two parsed scores."""
+PAIRS = ("all", "best-vs-each", "best-vs-worst")
+
+
+def _ranked(scored: list[dict[str, Any]], pairs: str) -> list[tuple[dict, dict]]:
+    """(better, worse) pairs of scored candidates, best first; equal scores make no pair."""
+    order = sorted(scored, key=lambda c: -c["score"])  # stable: the first of equals first
+    if pairs == "all":
+        return [(a, b) for i, a in enumerate(order) for b in order[i + 1 :]]
+    if pairs == "best-vs-each":
+        return [(order[0], b) for b in order[1:]]
+    return [(order[0], order[-1])]
+
+
+def _task_statement(record: dict[str, Any]) -> str:
+    """The instruction the answers followed: Unnatural Instructions' ``constraints`` (what the
+    output must look like) on their own line after it, as ``respond`` asked it."""
+    instruction = str(record["instruction"]).strip()
+    constraints = record.get("constraints")
+    if isinstance(constraints, str) and constraints.strip():
+        return f"{instruction}\n{constraints.strip()}"
+    return instruction
+
+
+def preference_pairs(
+    records: Iterable[dict[str, Any]], report: ExportReport, pairs: str = "all"
+) -> list[_Example]:
+    """Ranked pairs per scored instance, as TRL's DPO trainer reads them (``prompt``,
+    ``chosen``, ``rejected``). ``all``: every pair of candidates with different scores, as
+    GPT-4-LLM released its comparison data; ``best-vs-each``: the best-scored candidate against
+    each other one; ``best-vs-worst``: one pair, the best against the worst. Pairs of equal
+    scores (ties) are skipped and counted, and so are instances with fewer than two parsed
+    scores."""
+    if pairs not in PAIRS:
+        raise UserError(f"unknown --pairs {pairs!r}; choose one of {', '.join(PAIRS)}")
     examples = []
     for record in records:
         for instance in record.get("instances", []):
@@ -430,22 +464,25 @@ def preference_pairs(records: Iterable[dict[str, Any]], report: ExportReport) ->
             if len(scored) < 2:
                 report.skipped["fewer_than_two_scores"] += 1
                 continue
-            best = max(scored, key=lambda c: c["score"])  # first of equals: stable
-            worst = min(scored, key=lambda c: c["score"])
-            if best["score"] == worst["score"]:
-                report.skipped["tie"] += 1
-                continue
-            prompt = user_content(str(record["instruction"]), str(instance.get("input", "")))
-            examples.append(_Example(prompt, {
-                "prompt": prompt, "chosen": best["output"], "rejected": worst["output"],
-                "chosen_model": best["model"], "rejected_model": worst["model"],
-                "chosen_score": best["score"], "rejected_score": worst["score"],
-            }))  # fmt: skip
+            prompt = user_content(_task_statement(record), str(instance.get("input", "")))
+            for better, worse in _ranked(scored, pairs):
+                if better["score"] == worse["score"]:
+                    report.skipped["tie"] += 1
+                    continue
+                examples.append(_Example(prompt, {
+                    "prompt": prompt, "chosen": better["output"], "rejected": worse["output"],
+                    "chosen_model": better["model"], "rejected_model": worse["model"],
+                    "chosen_score": better["score"], "rejected_score": worse["score"],
+                }))  # fmt: skip
     return examples
 
 
 def export_preference(
-    path: str | Path, output: str | Path | None, split: float | None, seed: int
+    path: str | Path,
+    output: str | Path | None,
+    split: float | None,
+    seed: int,
+    pairs: str = "all",
 ) -> ExportReport:
     from selfinstruct.jsonio import display_name, read_records
 
@@ -460,7 +497,7 @@ def export_preference(
         raise UserError(
             f"{display_name(source)}: no scored candidates; run `selfinstruct respond --compare`"
         )
-    examples = preference_pairs(records, report)
+    examples = preference_pairs(records, report, pairs)
     if output is None or str(output) == "-":
         report.written["-"] = _write_stdout([e.record for e in examples], False)
         return report

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 
 from stub_glan import glan_answer
-from stub_server import evolve_answer
+from stub_server import evolve_answer, respond_answer
 
 from selfinstruct.backends.base import Backend, BackendError, Completion, Request
 
@@ -123,7 +123,10 @@ class FakeBackend(Backend):
             raise BackendError("bad_request", "injected failure")
         evolved = evolve_answer(text, self.api == "chat")
         glan = glan_answer(text, self.api == "chat")  # GLAN's prompts, told by their wording
-        if glan is not None:
+        responded = respond_answer(text, self.api == "chat")  # respond's, told by their wording
+        if responded is not None:
+            answer = responded
+        elif glan is not None:
             answer = glan
         elif request.stage in ("evolve", "respond", "judge") and evolved is not None:
             answer = evolved

@@ -51,10 +51,32 @@ def test_respond_compare_scores_with_the_score_labels(tmp_path: Path) -> None:
     backend = ConstrainingFake()
     settings = validated(RespondSettings, n=3, model=backend.model, base_url=None,
                          api=backend.api, input_path=str(data),
-                         input_sha256=file_sha256(data), compare=True)  # fmt: skip
+                         input_sha256=file_sha256(data), compare=True,
+                         rating="separate")  # fmt: skip
     run(settings, backend, tmp_path / "r")
     labels = {(r.stage, r.labels) for r in backend.requests}
     assert labels == {("respond", ()), ("compare", SCORES)}
+
+
+@pytest.mark.parametrize("backend", [FakeBackend(), ConstrainingFake()])
+def test_side_by_side_scores_are_held_to_their_count_where_the_backend_can(
+    tmp_path: Path, backend: FakeBackend
+) -> None:
+    from llama_cpp import LlamaGrammar
+
+    data = write_alpaca(tmp_path / "data.json", count=3)
+    settings = validated(RespondSettings, n=3, model=backend.model, base_url=None,
+                         api=backend.api, input_path=str(data),
+                         input_sha256=file_sha256(data), compare=True)  # fmt: skip
+    run(settings, backend, tmp_path / "r")
+    grammars = {r.grammar for r in backend.requests if r.stage == "compare"}
+    if not backend.constrains_answers:
+        assert grammars == {""}
+        return
+    (grammar,) = grammars  # two candidates each: the original and the teacher's
+    score = " | ".join(f'"{n}"' for n in range(1, 11))
+    assert grammar == f'root ::= score " " score ("\\n" [^\\n]*)?\nscore ::= {score}\n'
+    LlamaGrammar.from_string(grammar, verbose=False)
 
 
 def test_labels_are_part_of_the_cache_key(tmp_path: Path) -> None:

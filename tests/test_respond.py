@@ -16,7 +16,7 @@ from test_judge import write_alpaca
 from selfinstruct.backends.base import Decoding
 from selfinstruct.cli import main
 from selfinstruct.export import ExportReport, preference_pairs
-from selfinstruct.methods.respond.method import respond_request, score_prompt
+from selfinstruct.methods.respond.method import respond_request
 from selfinstruct.methods.respond.settings import RespondSettings
 from selfinstruct.templates import builtin
 
@@ -32,6 +32,7 @@ def test_respond_compare_and_preference_export(tmp_path: Path) -> None:
     out = tmp_path / "r"
     with StubServer(delay=0.0) as stub:
         command = respond_command(stub.base_url, data, out, "--n-responses", "2", "--compare",
+                                  "--rating", "separate",
                                   "--original-model", "text-davinci-003")  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
@@ -80,7 +81,8 @@ def test_preference_pairs_skip_ties_and_unscored() -> None:
             {"input": "", "output": "x", "candidates": candidates}]}  # fmt: skip
 
     report = ExportReport()
-    pairs = preference_pairs([task(3, 9, 5), task(7, 7), task(None, 8), task(2, None, 6)], report)
+    records = [task(3, 9, 5), task(7, 7), task(None, 8), task(2, None, 6)]
+    pairs = preference_pairs(records, report, pairs="best-vs-worst")
     assert [(p.record["chosen"], p.record["rejected"]) for p in pairs] == [
         ("answer 1", "answer 0"),
         ("answer 2", "answer 0"),
@@ -112,7 +114,7 @@ def test_system_is_a_system_message_on_the_chat_api(tmp_path: Path) -> None:
         system, user = body["messages"]
         assert system == {"role": "system", "content": "Be brief."}
         assert user["role"] == "user"
-        users.append(user["content"].split("\n")[0])
+        users.append(user["content"].split("### Instruction:\n")[1].split("\n")[0])
     assert sorted(users) == sorted(r["instruction"] for r in originals)
 
 
@@ -124,7 +126,7 @@ def test_system_on_a_completion_server_is_a_prefix(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         bodies = stub.state.bodies
     assert len(bodies) == 3
-    assert all(b["prompt"].startswith("Be brief.\n\nRespond to the instruction below.")
+    assert all(b["prompt"].startswith("Be brief.\n\nBelow is an instruction that describes")
                for b in bodies)  # fmt: skip
 
 
@@ -134,12 +136,18 @@ def test_system_on_the_completion_api_goes_through_the_chat_template() -> None:
                               builtin("smollm2"), decoding, seed=3)  # fmt: skip
     assert request.prompt == (
         "<|im_start|>system\nBe brief.<|im_end|>\n"
-        "<|im_start|>user\nName a river.\n\nIn Europe.<|im_end|>\n<|im_start|>assistant\n"
+        "<|im_start|>user\nBelow is an instruction that describes a task, paired with an input "
+        "that provides further context. Write a response that appropriately completes the "
+        "request.\n\n### Instruction:\nName a river.\n\n### Input:\nIn Europe.\n\n"
+        "### Response:<|im_end|>\n<|im_start|>assistant\n"
     )
+    plain = respond_request("Name a river.", "In Europe.", "Be brief.", False,
+                            builtin("smollm2"), decoding, seed=3, framing="plain")  # fmt: skip
+    assert "<|im_start|>user\nName a river.\n\nIn Europe.<|im_end|>" in plain.prompt
     assert request.decoding.stop == ("\n\n", "<|im_end|>")
     assert not request.messages
-    plain = respond_request("Name a river.", "", None, False, builtin("smollm2"), decoding, 3)
-    assert plain.prompt.startswith("Respond to the instruction below.")  # no system: unchanged
+    bare = respond_request("Name a river.", "", None, False, builtin("smollm2"), decoding, 3)
+    assert bare.prompt.startswith("Below is an instruction that describes a task. Write")
 
 
 def test_the_judge_model_scores_and_the_teacher_answers(tmp_path: Path) -> None:
@@ -152,9 +160,9 @@ def test_the_judge_model_scores_and_the_teacher_answers(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         taught, judged = teacher.state.bodies, judge.state.bodies
     assert len(taught) == 3 and {b["model"] for b in taught} == {"teacher"}
-    assert all("Respond to the instruction below." in b["prompt"] for b in taught)
-    assert 3 <= len(judged) <= 6 and {b["model"] for b in judged} == {"judge"}
-    assert all(b["messages"][0]["content"].startswith(score_prompt("", "", "")[:30])
+    assert all(b["prompt"].startswith("Below is an instruction") for b in taught)
+    assert len(judged) == 3 and {b["model"] for b in judged} == {"judge"}
+    assert all(b["messages"][0]["content"].startswith("Several assistants answered")
                for b in judged)  # fmt: skip
     scored = [c for t in lines(out / "tasks.jsonl") for c in t["instances"][0]["candidates"]]
     assert any(c["score"] is not None for c in scored)
@@ -195,7 +203,7 @@ def test_system_with_the_bundled_model_uses_its_own_chat_template(
     request = respond_request("Name a river.", "", settings.system, False, settings.template,
                               settings.decoding, seed=1)  # fmt: skip
     assert request.prompt.startswith("<|im_start|>system\nBe brief.<|im_end|>\n")
-    assert request.prompt.endswith("<|im_start|>user\nName a river.<|im_end|>\n"
+    assert request.prompt.endswith("### Instruction:\nName a river.\n\n### Response:<|im_end|>\n"
                                    "<|im_start|>assistant\n")  # fmt: skip
 
 

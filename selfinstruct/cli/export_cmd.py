@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from selfinstruct.export import FORMATS
+from selfinstruct.export import FORMATS, PAIRS
 
 
 @click.command("export")
@@ -40,6 +40,13 @@ from selfinstruct.export import FORMATS
 )
 @click.option("--split", type=float, default=None, help="Train share, e.g. 0.95 (needs -o).")
 @click.option("--seed", type=int, default=42, show_default=True, help="Random seed.")
+@click.option(
+    "--pairs",
+    type=click.Choice(PAIRS),
+    default=None,
+    help="preference: every ranked pair (all, the default, as GPT-4-LLM released them), the "
+    "best against each other candidate, or one pair, the best against the worst.",
+)
 def export(
     path: Path,
     fmt: str,
@@ -51,6 +58,7 @@ def export(
     end_marker: str,
     split: float | None,
     seed: int,
+    pairs: str | None,
 ) -> None:
     """Convert a run folder (its tasks.jsonl) or a task/Alpaca file to a fine-tuning format.
 
@@ -60,6 +68,7 @@ def export(
     sharegpt           {"conversations": [{"from": "human"|"gpt", "value": ...}]}
     messages           {"messages": [{"role", "content"}]} (TRL, Axolotl)
     prompt-completion  the paper's {"prompt", "completion"}; completion = " " + output
+    preference         ranked pairs {"prompt", "chosen", "rejected"} of `respond --compare`
     """
     from selfinstruct.export import describe_report
     from selfinstruct.export import export as run_export
@@ -75,6 +84,7 @@ def export(
         seed=seed,
         split=split,
         end_marker=end_marker,
+        pairs=pairs,
     )
     for line in describe_report(report):
         click.echo(line, err=True)

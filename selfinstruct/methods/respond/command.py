@@ -21,6 +21,8 @@ from selfinstruct.decoding import parse_decoding_overrides
 from selfinstruct.errors import UserError
 from selfinstruct.export import load_tasks
 from selfinstruct.methods.respond.method import Respond
+from selfinstruct.methods.respond.prompts import language_name
+from selfinstruct.methods.respond.routing import with_stage_model
 from selfinstruct.methods.respond.settings import RespondSettings
 from selfinstruct.pricing import parse_price
 from selfinstruct.templates import resolve
@@ -46,7 +48,54 @@ from selfinstruct.templates import resolve
     show_default=True,
     help="New candidates per instance, each with its own seed.",
 )
-@click.option("--compare", is_flag=True, help="Score the original and new outputs 1-10.")
+@click.option(
+    "--framing",
+    type=click.Choice(["alpaca", "plain"]),
+    default=default(RespondSettings, "framing"),
+    show_default=True,
+    help="The teacher's question: Alpaca's prompt with or without input, as GPT-4-LLM asked "
+    "(alpaca), or the instruction and input alone (plain; a short template on a completion "
+    "API).",
+)
+@click.option(
+    "--compare",
+    is_flag=True,
+    help="Rate every candidate (the original, the new ones, --candidates) 1-10.",
+)
+@click.option(
+    "--rating",
+    type=click.Choice(["side-by-side", "separate"]),
+    default=default(RespondSettings, "rating"),
+    show_default=True,
+    help="With --compare: all candidates of an instance in one request, rated against each "
+    "other as GPT-4-LLM did (side-by-side), or each candidate alone (separate).",
+)
+@click.option(
+    "--candidates",
+    "candidate_paths",
+    multiple=True,
+    type=click.Path(),
+    help="An earlier run (or task file) with another model's answers to the same data, rated "
+    "beside the teacher's with --compare. Repeatable.",
+)
+@click.option(
+    "--translate",
+    metavar="LANGUAGE",
+    default=None,
+    help="Translate instructions and inputs into LANGUAGE (a code such as zh, or a name) "
+    "first, then answer in it; the original texts are kept (GPT-4-LLM's Chinese data).",
+)
+@click.option(
+    "--translate-model",
+    default=None,
+    help="With --translate: the model that translates (default: the teacher), on the "
+    "teacher's server unless --translate-base-url; same API key.",
+)
+@click.option(
+    "--translate-base-url",
+    default=None,
+    help="With --translate-model: the translator's OpenAI-compatible server.",
+)
 @click.option(
     "--judge-model",
     default=None,
@@ -72,8 +121,8 @@ def respond(in_path: str, out: Path, out_alias: str | None, **options: Any) -> N
     """Answer every instance of IN (a task/Alpaca file or a run folder) with a teacher model.
 
     Writes OUT/tasks.jsonl: each instance's new output, with the original output and both
-    models beside it (and with --compare, every candidate's score and reason). Then
-    `selfinstruct export OUT --format preference` writes DPO pairs.
+    models beside it (and with --compare, every candidate's score). Then
+    `selfinstruct export OUT --format preference` writes the ranked pairs (DPO).
     """
     o = dict(options)
     if out_alias is not None:
@@ -87,6 +136,14 @@ def respond(in_path: str, out: Path, out_alias: str | None, **options: Any) -> N
         raise UserError("--judge-base-url needs --judge-model: pass the judge's model name")
     if o["judge_model"] is not None and not o["compare"]:
         raise UserError("--judge-model scores candidates: it needs --compare")
+    if o["candidate_paths"] and not o["compare"]:
+        raise UserError("--candidates are rated beside the teacher's answers: add --compare")
+    if o["translate_base_url"] is not None and o["translate_model"] is None:
+        raise UserError("--translate-base-url needs --translate-model: pass the model's name")
+    if o["translate_model"] is not None and o["translate"] is None:
+        raise UserError("--translate-model needs --translate LANGUAGE")
+    if o["translate"] is not None:
+        language_name(o["translate"])
     tasks = load_tasks(in_path)
     if not tasks:
         raise UserError(f"{in_path}: holds no tasks")
@@ -97,6 +154,8 @@ def respond(in_path: str, out: Path, out_alias: str | None, **options: Any) -> N
         template = resolve(None, getattr(backend, "model_path", None))
     backend = with_judge_model(backend, o["judge_model"], o["judge_base_url"], api_key,
                                o["timeout"], o["concurrency"])  # fmt: skip
+    backend = with_stage_model(backend, "translate", o["translate_model"],
+                               o["translate_base_url"], api_key, o["timeout"], o["concurrency"])  # fmt: skip
     operational = {k: o.pop(k) for k in ("price", "quiet", "allow_setting_changes")}
     chosen = {k: v for k, v in o.items() if v is not None}
     settings = Respond.configure(
