@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
+from conftest import anchor
 from fakes import FakeBackend
 from helpers import lines
 
@@ -18,14 +19,6 @@ from selfinstruct.methods.evolve.report import evolve_stats
 from selfinstruct.runner import run
 from selfinstruct.stats import compute_stats, render_table
 
-ANCHOR = next(
-    (
-        p / "shared" / "anchors" / "alpaca_data_5000.json"
-        for p in Path(__file__).resolve().parents
-        if (p / "shared" / "anchors").is_dir()
-    ),
-    None,
-)
 RULES = {
     "apology", "empty_evolution", "judgement_unparseable", "no_information_gain", "prompt_leak",
     "stop_words_only",
@@ -227,16 +220,19 @@ def test_novelty_gate_drops_near_copies_of_other_lineages(tmp_path):
     assert not lines(tmp_path / "ungated" / "rejected.jsonl")  # off by default, as in the paper
 
 
+def test_alpaca_json_array_roots_carry_their_input():
+    """Alpaca's JSON array: an instruction is evolved with its input."""
+    alpaca = load_roots(anchor("alpaca_data_5000.json"), 2)
+    assert alpaca[0].text.startswith("Are the two sentences below grammatically correct?")
+    assert alpaca[0].text.endswith("Sentence 2: I goes to the store.")
+
+
 def test_plain_instructions_run_folders_and_bad_input(tmp_path):
     plain = tmp_path / "plain.jsonl"
     plain.write_text('{"instruction": "Name a river."}\n{"instruction": "Name a lake."}\n')
     roots = load_roots(plain)
     assert [r.text for r in roots] == ["Name a river.", "Name a lake."]
     assert roots[0].task is None  # nothing to keep as round 0
-    if ANCHOR is not None:  # Alpaca's JSON array: an instruction is evolved with its input
-        alpaca = load_roots(ANCHOR, 2)
-        assert alpaca[0].text.startswith("Are the two sentences below grammatically correct?")
-        assert alpaca[0].text.endswith("Sentence 2: I goes to the store.")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "Name a river."}\n{"text": "hello"}\n')
     with pytest.raises(UserError) as error:

@@ -7,16 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from conftest import anchor
 from helpers import kill_at, records
 from stub_server import StubServer
-
-ANCHORS = next(
-    (p / "shared" / "anchors" for p in Path(__file__).resolve().parents
-     if (p / "shared" / "anchors").is_dir()),
-    None,
-)  # fmt: skip
-needs_anchor = pytest.mark.skipif(ANCHORS is None, reason="needs the public anchors")
 
 
 def evolve_command(base_url: str, source: Path, out: Path, *extra: str) -> list[str]:
@@ -44,13 +37,11 @@ def final_data(out: Path) -> tuple[str, list[str], list[str]]:
     )
 
 
-@needs_anchor
 def test_cli_end_to_end_then_stats_and_export(tmp_path):
-    assert ANCHORS is not None
     out = tmp_path / "evolved"
     with StubServer(delay=0.0) as stub:
         command = evolve_command(
-            stub.base_url, ANCHORS / "alpaca_data_5000.json", out, "--rounds", "2", "--limit",
+            stub.base_url, anchor("alpaca_data_5000.json"), out, "--rounds", "2", "--limit",
             "20", "--seed", "4",
         )  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
