@@ -1,4 +1,8 @@
-"""Shared fixtures: paths to the public anchors, and a real OpenAI-compatible server.
+"""Shared fixtures: the public anchors, and a real OpenAI-compatible server.
+
+The anchors (the paper's seed tasks, Alpaca's 5,000 tasks) live in ``shared/anchors/`` beside the
+checkout (found upwards, so from a worktree too). A test that needs one asks :func:`anchor`: it
+is skipped where they are missing, but fails under CI (``CI`` set), where they must be.
 
 The server is llama-cpp-python's own (``python -m llama_cpp.server``) serving the bundled GGUF on
 127.0.0.1, started once per session for the tests that exercise the OpenAI path end to end.
@@ -6,6 +10,7 @@ The server is llama-cpp-python's own (``python -m llama_cpp.server``) serving th
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -17,7 +22,34 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-ANCHORS = REPO.parent / "shared" / "anchors"
+
+
+def find_anchors(start: Path) -> Path | None:
+    """The first ``shared/anchors`` folder above ``start``."""
+    return next(
+        (p / "shared" / "anchors" for p in start.parents if (p / "shared" / "anchors").is_dir()),
+        None,
+    )
+
+
+ANCHORS = find_anchors(Path(__file__).resolve()) or REPO.parent / "shared" / "anchors"
+
+
+def anchor(name: str) -> Path:
+    """The anchor file ``name``; skips the calling test when it is missing, or fails it under CI."""
+    path = ANCHORS / name
+    if path.is_file():
+        return path
+    message = (
+        f"public anchor missing: {path} "
+        "(put the paper's seed tasks and alpaca_data_5000.json in ../shared/anchors/)"
+    )
+    ci = os.environ.get("CI", "")
+    if ci.lower() not in ("", "0", "false"):
+        pytest.fail(f"{message}; CI={ci} so this fails instead of skipping", pytrace=False)
+    pytest.skip(message)
+
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 

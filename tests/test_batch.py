@@ -144,12 +144,22 @@ def test_a_120000_request_job_is_split_into_3_files():
 
 def test_files_split_at_the_byte_limit_and_by_model():
     lines = [Line(f"id{i}", "ab"[i % 2], "/v1/completions", {"x": "y" * 50}) for i in range(8)]
+    assert {len(line.encode()) for line in lines} == {126}  # two fit in 300 bytes, three do not
+
+    def ids(files: list[list[bytes]]) -> list[list[str]]:
+        return [[json.loads(raw)["custom_id"] for raw in f] for f in files]
+
+    # One model per file, each model's lines in arrival order, a file closed only when the next
+    # line would not fit.
     files = split(lines, max_lines=100, max_bytes=300)
     assert all(sum(map(len, f)) <= 300 for f in files)
-    assert all(len({json.loads(raw)["body"].get("x") and json.loads(raw)["custom_id"][-1]
-                    for raw in f}) >= 1 for f in files)  # fmt: skip
-    models = [{int(json.loads(raw)["custom_id"][2:]) % 2 for raw in f} for f in files]
-    assert all(len(m) == 1 for m in models)
+    assert ids(files) == [["id0", "id2"], ["id4", "id6"], ["id1", "id3"], ["id5", "id7"]]
+    assert ids(split(lines, max_lines=100, max_bytes=400)) == [
+        ["id0", "id2", "id4"], ["id6"], ["id1", "id3", "id5"], ["id7"],
+    ]  # fmt: skip
+    assert ids(split(lines, max_lines=3, max_bytes=10_000)) == [
+        ["id0", "id2", "id4"], ["id6"], ["id1", "id3", "id5"], ["id7"],
+    ]  # fmt: skip
 
 
 def cli(*args: str):

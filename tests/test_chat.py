@@ -39,11 +39,24 @@ def test_role_confusion_on_recorded_user_turns(row):
     assert role_confusion(clean_user_turn(row["text"])) == row["expected"]
 
 
-def test_recorded_turns_cover_every_reason():
-    reasons = Counter(row["expected"] for row in recorded_turns())
-    assert set(reasons) == {
-        None, "assistant_label", "writes_both_sides", "assistant_voice", "answers_own_question"
-    }  # fmt: skip
+@pytest.mark.parametrize(
+    ("turn", "reason"),
+    [
+        ("Could you give an example with a glacier in Oslo?", None),
+        ("Human: Could you shorten it to three sentences?", None),  # a harmless label, dropped
+        ("Thanks.\nAssistant: Sure, here is more about the glacier.", "assistant_label"),
+        ("**AI:** Here you go.", "assistant_label"),
+        ("Could you shorten it?\nUser: And make it funny.", "writes_both_sides"),
+        ("Sure, here is a shorter version of the poem.", "assistant_voice"),
+        ("As an AI, I would suggest the coastal route.", "assistant_voice"),
+        ("What is a glacier?\nAnswer: a river of ice.", "answers_own_question"),
+        # Checked in this order: a label for the assistant outranks the rest.
+        ("Sure, here is one.\nUser: thanks\nAssistant: welcome", "assistant_label"),
+        ("Sure, here is one.\nUser: thanks", "writes_both_sides"),
+    ],
+)
+def test_each_kind_of_role_confusion_is_named(turn, reason):
+    assert role_confusion(clean_user_turn(turn)) == reason
 
 
 def test_recorded_dialogues_from_the_bundled_model():

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import anchor
 from fakes import FakeBackend
 from helpers import lines
 
@@ -14,18 +16,9 @@ from selfinstruct.backends.base import BackendError, Completion, Request
 from selfinstruct.errors import UserError
 from selfinstruct.methods.evolve import Evolve
 from selfinstruct.methods.evolve.method import load_roots
-from selfinstruct.methods.evolve.report import evolve_stats
 from selfinstruct.runner import run
 from selfinstruct.stats import compute_stats, render_table
 
-ANCHOR = next(
-    (
-        p / "shared" / "anchors" / "alpaca_data_5000.json"
-        for p in Path(__file__).resolve().parents
-        if (p / "shared" / "anchors").is_dir()
-    ),
-    None,
-)
 RULES = {
     "apology", "empty_evolution", "judgement_unparseable", "no_information_gain", "prompt_leak",
     "stop_words_only",
@@ -227,16 +220,19 @@ def test_novelty_gate_drops_near_copies_of_other_lineages(tmp_path):
     assert not lines(tmp_path / "ungated" / "rejected.jsonl")  # off by default, as in the paper
 
 
+def test_alpaca_json_array_roots_carry_their_input():
+    """Alpaca's JSON array: an instruction is evolved with its input."""
+    alpaca = load_roots(anchor("alpaca_data_5000.json"), 2)
+    assert alpaca[0].text.startswith("Are the two sentences below grammatically correct?")
+    assert alpaca[0].text.endswith("Sentence 2: I goes to the store.")
+
+
 def test_plain_instructions_run_folders_and_bad_input(tmp_path):
     plain = tmp_path / "plain.jsonl"
     plain.write_text('{"instruction": "Name a river."}\n{"instruction": "Name a lake."}\n')
     roots = load_roots(plain)
     assert [r.text for r in roots] == ["Name a river.", "Name a lake."]
     assert roots[0].task is None  # nothing to keep as round 0
-    if ANCHOR is not None:  # Alpaca's JSON array: an instruction is evolved with its input
-        alpaca = load_roots(ANCHOR, 2)
-        assert alpaca[0].text.startswith("Are the two sentences below grammatically correct?")
-        assert alpaca[0].text.endswith("Sentence 2: I goes to the store.")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "Name a river."}\n{"text": "hello"}\n')
     with pytest.raises(UserError) as error:
@@ -275,10 +271,39 @@ def test_a_rewrite_cut_off_at_max_tokens_is_eliminated_before_its_response(tmp_p
 
 
 def test_summary_json_holds_the_counts_per_round_and_operation(tmp_path):
+    """Recounted from what the run wrote: passed rewrites in tasks.jsonl, eliminated ones (by
+    rule) in rejected.jsonl, failed requests in failures.jsonl."""
     result, _ = evolve(tmp_path, alpaca_input(tmp_path), rounds=2, seed=3)
-    saved = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
-    assert saved["evolve"] == evolve_stats(tmp_path / "out")  # what `stats` reports
+    out = tmp_path / "out"
+    saved = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert result.summary.evolve is not None
+    passed = [t for t in lines(out / "tasks.jsonl") if t["round"] >= 1]
+    rejected = lines(out / "rejected.jsonl")
+    assert not lines(out / "failures.jsonl")
+    for section, key in (("rounds", "round"), ("operations", "operation")):
+        want: dict[str, dict] = {}
+        for task in passed:
+            want.setdefault(str(task[key]), {"passed": 0, "eliminated": Counter()})
+            want[str(task[key])]["passed"] += 1
+        for record in rejected:
+            want.setdefault(str(record[key]), {"passed": 0, "eliminated": Counter()})
+            want[str(record[key])]["eliminated"][record["reason"]] += 1
+        assert set(saved["evolve"][section]) == set(want)
+        for name, row in want.items():
+            got = saved["evolve"][section][name]
+            evolved = row["passed"] + row["eliminated"].total()
+            assert (got["evolved"], got["passed"], got["failed_requests"]) == (
+                evolved, row["passed"], 0,
+            ), (section, name)  # fmt: skip
+            assert got["eliminated"] == dict(row["eliminated"]), (section, name)
+            assert got["pass_rate"] == row["passed"] / evolved
+    for round_ in ("1", "2"):
+        words = [len(t["instruction"].split()) for t in passed if str(t["round"]) == round_]
+        assert saved["evolve"]["rounds"][round_]["words_after"] == pytest.approx(
+            sum(words) / len(words)
+        )
+    assert saved["evolve"]["total"]["eliminated"] == dict(Counter(r["reason"] for r in rejected))
+    assert saved["evolve"]["total"]["passed"] == len(passed)
     assert set(saved["evolve"]["rounds"]) == {"1", "2"}
     total = saved["evolve"]["total"]
     assert total["evolved"] == 60

@@ -7,16 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from click.testing import CliRunner, Result
+from conftest import anchor
 from helpers import kill_at, records
 from stub_server import StubServer
 
-ANCHORS = next(
-    (p / "shared" / "anchors" for p in Path(__file__).resolve().parents
-     if (p / "shared" / "anchors").is_dir()),
-    None,
-)  # fmt: skip
-needs_anchor = pytest.mark.skipif(ANCHORS is None, reason="needs the public anchors")
+from selfinstruct.cli import main
 
 
 def evolve_command(base_url: str, source: Path, out: Path, *extra: str) -> list[str]:
@@ -24,9 +20,9 @@ def evolve_command(base_url: str, source: Path, out: Path, *extra: str) -> list[
             "--base-url", base_url, "--model", "stub", "--quiet", *extra]  # fmt: skip
 
 
-def selfinstruct(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "selfinstruct", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+def selfinstruct(*args: str) -> Result:
+    """A quick command in process (the runs whose process matters use evolve_command)."""
+    return CliRunner().invoke(main, list(args))
 
 
 def final_data(out: Path) -> tuple[str, list[str], list[str]]:
@@ -44,13 +40,11 @@ def final_data(out: Path) -> tuple[str, list[str], list[str]]:
     )
 
 
-@needs_anchor
 def test_cli_end_to_end_then_stats_and_export(tmp_path):
-    assert ANCHORS is not None
     out = tmp_path / "evolved"
     with StubServer(delay=0.0) as stub:
         command = evolve_command(
-            stub.base_url, ANCHORS / "alpaca_data_5000.json", out, "--rounds", "2", "--limit",
+            stub.base_url, anchor("alpaca_data_5000.json"), out, "--rounds", "2", "--limit",
             "20", "--seed", "4",
         )  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -65,12 +59,12 @@ def test_cli_end_to_end_then_stats_and_export(tmp_path):
     assert settings["method"] == "evolve" and settings["n"] == 20 and settings["rounds"] == 2
 
     stats = selfinstruct("stats", str(out), "--no-verbs")
-    assert stats.returncode == 0, stats.stderr
+    assert stats.exit_code == 0, stats.output
     assert "Evolution (per round, per operation)" in stats.stdout
 
     exported = tmp_path / "train.jsonl"
     done = selfinstruct("export", str(out), "--format", "openai", "-o", str(exported))
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.output
     assert len(exported.read_text().splitlines()) == summary["tasks"]
 
     # A run folder is an input too: evolve the evolved set once more.
@@ -88,17 +82,17 @@ def test_cli_bad_options_say_one_line(tmp_path):
     base = ["evolve", str(source), "-o", str(tmp_path / "out"), "--base-url",
             "http://127.0.0.1:9/v1", "--model", "stub"]  # fmt: skip
     done = selfinstruct(*base, "--operations", "deepen,widen")
-    assert done.returncode == 2
+    assert done.exit_code == 2
     assert "'widen' is not an operation; choose from constraints,deepen,concretize," in done.stderr
     done = selfinstruct("evolve", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o"))
-    assert done.returncode == 2
+    assert done.exit_code == 2
     assert (
         done.stderr.strip().splitlines()[-1] == f"Error: {tmp_path / 'missing.jsonl'}: no such file"
     )
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "Name a river."}\n')
     done = selfinstruct("evolve", str(bad), "-o", str(tmp_path / "o"))
-    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.exit_code == 2 and isinstance(done.exception, SystemExit)  # no traceback
     assert done.stderr.strip() == f"Error: {bad}:1: expected a non-empty 'instruction' string"
     assert not (tmp_path / "o").exists()  # nothing written before the input is known good
 

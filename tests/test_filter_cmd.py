@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from click.testing import CliRunner
 
@@ -85,9 +83,8 @@ def test_alpaca_json_array_in_alpaca_out(tmp_path):
 
 def test_stdin_to_stdout():
     payload = "".join(json.dumps(t) + "\n" for t in TASKS)
-    done = subprocess.run([sys.executable, "-m", "selfinstruct", "filter", "-"], input=payload,
-                          capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    done = CliRunner().invoke(main, ["filter", "-"], input=payload)
+    assert done.exit_code == 0, done.output
     assert [json.loads(x)["id"] for x in done.stdout.splitlines()] == ["a", "f"]
     assert "kept 2 of 6" in done.stderr
 

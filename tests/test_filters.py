@@ -5,7 +5,7 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import ANCHORS
+from conftest import anchor
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -433,12 +433,9 @@ def test_echo_phrases_come_from_the_prompt_files(monkeypatch):
         filters.prompt_phrases.cache_clear()
 
 
-SEEDS = ANCHORS / "self_instruct_seed_tasks.jsonl"
-ALPACA_5000 = ANCHORS / "alpaca_data_5000.json"
-
-
-@pytest.mark.skipif(not SEEDS.exists(), reason="needs the public anchors")
 def test_no_seed_or_alpaca_instruction_is_a_prompt_echo():
+    SEEDS = anchor("self_instruct_seed_tasks.jsonl")
+    ALPACA_5000 = anchor("alpaca_data_5000.json")
     seeds = [json.loads(line)["instruction"] for line in SEEDS.read_text("utf-8").splitlines()]
     alpaca = [r["instruction"] for r in json.loads(ALPACA_5000.read_text("utf-8"))]
     assert len(seeds) == 175 and len(alpaca) == 5000

@@ -67,9 +67,22 @@ def test_a_two_session_question_has_two_concepts_even_when_max_concepts_is_one()
 
 
 def test_sampling_is_a_function_of_the_seed_string():
-    a = pick_focus(SESSIONS, random.Random("7:glan-question:x.q01"), 0.5, 3)
-    b = pick_focus(SESSIONS, random.Random("7:glan-question:x.q01"), 0.5, 3)
-    assert a == b
+    """Question k's focus comes from its own seed string alone (so a resumed run asks the same
+    questions): not from the global random state, and not the same for every string."""
+
+    def pick(seed: str) -> tuple:
+        chosen = pick_focus(SESSIONS, random.Random(seed), 0.5, 3)
+        return tuple(s.number for s in chosen.sessions), chosen.concepts
+
+    random.seed(1)
+    first = pick("7:glan-question:x.q01")
+    random.seed(2)
+    assert (
+        pick("7:glan-question:x.q01") == first == ((2,), ("income elasticity", "price elasticity"))
+    )
+    assert pick("8:glan-question:x.q01") == ((1, 2), ("equilibrium", "price elasticity"))
+    assert pick("7:glan-question:x.q02") == ((1,), ("supply", "demand"))
+    assert len({pick(f"7:glan-question:x.q{k:02d}") for k in range(20)}) > 10
 
 
 # ---------------------------------------------------------------- decontamination

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ANCHORS
+from conftest import anchor
 
 from selfinstruct.backends.base import Completion
 from selfinstruct.cache import ResponseCache, request_key
@@ -23,8 +23,6 @@ from selfinstruct.jsonio import (
 from selfinstruct.methods.self_instruct import SelfInstruct
 from selfinstruct.pricing import parse_price
 from selfinstruct.records import Task, iter_tasks, load_seed_tasks
-
-PAPER_SEEDS = ANCHORS / "self_instruct_seed_tasks.jsonl"
 
 
 def seed(**overrides):
@@ -413,9 +411,8 @@ def test_load_seed_tasks_json_array(tmp_path):
     assert len(load_seed_tasks(path)) == 1
 
 
-@pytest.mark.skipif(not PAPER_SEEDS.is_file(), reason="paper seed file not available")
 def test_paper_seed_file_loads_unchanged():
-    tasks = load_seed_tasks(PAPER_SEEDS)
+    tasks = load_seed_tasks(anchor("self_instruct_seed_tasks.jsonl"))
     assert len(tasks) == 175
     assert tasks[0].id == "seed_task_0"
     assert all(len(t.instances) == 1 for t in tasks)

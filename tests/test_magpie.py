@@ -4,6 +4,7 @@ tokens, the query filters and the run."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from selfinstruct.errors import UserError
 from selfinstruct.methods.chat.dialogue import not_request
 from selfinstruct.methods.magpie import Magpie
 from selfinstruct.runner import run
-from selfinstruct.templates import BUILTIN, builtin, from_gguf, resolve
+from selfinstruct.templates import builtin, from_gguf, resolve
 
 SMOLLM2_PRE_QUERY = (
     "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
@@ -205,8 +206,23 @@ def test_cli_refuses_a_chat_api_before_starting(tmp_path):
     )
 
 
-def test_builtin_names_are_listed():
-    assert tuple(BUILTIN) == ("chatml", "smollm2", "llama3")
+@pytest.mark.parametrize("command", ["magpie", "chat"])
+def test_builtin_names_are_listed(command):
+    """--template's help names every built-in template, and each name it lists is one."""
+    from click.testing import CliRunner
+
+    from selfinstruct.cli import main
+
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # the help's line wrapping undone
+    listed = re.search(r"Chat template for raw completion \((.*?), or a Jinja file\)", text)
+    assert listed is not None, result.output
+    names = listed.group(1).split(", ")
+    assert names == ["chatml", "smollm2", "llama3"]
+    for name in names:
+        template = resolve(name, None)
+        assert template is not None and template.name == name and template.end_of_turn
 
 
 def test_resume_of_a_finished_run_writes_nothing_new(tmp_path):

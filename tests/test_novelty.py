@@ -512,9 +512,9 @@ def test_scans_left_for_later_equal_scans_made_at_once_across_recodings():
     many are computed together (the index re-codes its tokens as it grows in between)."""
     import json
 
-    from conftest import ANCHORS
+    from conftest import anchor
 
-    texts = [d["instruction"] for d in json.loads((ANCHORS / "alpaca_data_5000.json").read_text())]
+    texts = [d["instruction"] for d in json.loads(anchor("alpaca_data_5000.json").read_text())]
     now = NoveltyIndex(threshold=0.7)
     later = NoveltyIndex(threshold=0.7)
     now.first_rebuild = later.first_rebuild = 8  # several re-codings within the test

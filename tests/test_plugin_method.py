@@ -51,10 +51,10 @@ def test_from_python_with_its_own_log_and_stats_section(tmp_path: Path, tasks: P
     log = records(tmp_path / "para" / "paraphrases.jsonl")
     rejected = records(tmp_path / "para" / "rejected.jsonl")
     assert len(log) == 15 and len(model.requests) == 15
-    assert {r["stage"] for r in model.requests} == {"paraphrase"}
+    assert {r.stage for r in model.requests} == {"paraphrase"}
     assert kept and rejected  # some rewrites are near-duplicates of earlier ones
     assert sum(r["kept"] for r in log) == len(kept)
-    assert {r["reason"] for r in rejected} <= {"too_similar", "too_short", "too_long"}
+    assert "rouge_similar" in {r["reason"] for r in rejected}
     first = kept[0]
     source = json.loads(tasks.read_text(encoding="utf-8").splitlines()[0])
     assert first["source_instruction"] == source["instruction"]

@@ -137,4 +137,22 @@ def test_chat_message_keeps_braces_in_prompt():
 
 
 def test_load_prompt_reads_file():
-    assert load_prompt("instructions_header.txt") == read("instructions_header.txt")
+    """The file's text exactly (last newline kept, nothing stripped), from subfolders too."""
+    assert load_prompt("instructions_header.txt") == (
+        "Brainstorm a varied list of new tasks that a person might ask an assistant to carry out:\n"
+    )
+    judge = load_prompt("evolve/judge.txt")
+    assert judge.startswith("Here are two instructions that a user might give an AI assistant.")
+    assert judge.endswith(
+        "\nAnswer with one of the two labels, Equal or Not Equal, and nothing else.\nLabel:\n"
+    )
+
+
+def test_a_missing_prompt_file_is_one_line_naming_it():
+    from selfinstruct.errors import UserError
+
+    with pytest.raises(UserError) as error:
+        load_prompt("no_such_prompt.txt")
+    assert str(error.value) == (
+        f"prompt file {PROMPTS / 'no_such_prompt.txt'} is missing; reinstall selfinstruct"
+    )

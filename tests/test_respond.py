@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from helpers import lines
 from stub_server import StubServer
 from test_judge import write_alpaca
@@ -22,9 +20,14 @@ from selfinstruct.templates import builtin
 
 
 def respond_command(base_url: str, data: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "selfinstruct", "respond", str(data), "-o", str(out),
-            "--model", "teacher", "--base-url", base_url, "--api-key", "x",
-            "--api", "completion", "--quiet", *extra]  # fmt: skip
+    """`selfinstruct respond`'s arguments, for :func:`cli` (in process: nothing here needs a
+    process of its own)."""
+    return ["respond", str(data), "-o", str(out), "--model", "teacher", "--base-url", base_url,
+            "--api-key", "x", "--api", "completion", "--quiet", *extra]  # fmt: skip
+
+
+def cli(args: list[str]) -> Result:
+    return CliRunner().invoke(main, args)
 
 
 def test_respond_compare_and_preference_export(tmp_path: Path) -> None:
@@ -34,15 +37,15 @@ def test_respond_compare_and_preference_export(tmp_path: Path) -> None:
         command = respond_command(stub.base_url, data, out, "--n-responses", "2", "--compare",
                                   "--rating", "separate",
                                   "--original-model", "text-davinci-003")  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
+        done = cli(command)
+        assert done.exit_code == 0, done.output
         tasks = lines(out / "tasks.jsonl")
         # Two answers per instance, then a score per candidate (the stub ignores the seed, so
         # its two answers can be equal: equal score requests in flight together are both sent).
         distinct = sum(len({c["output"] for c in t["instances"][0]["candidates"]}) for t in tasks)
         assert 8 * 2 + distinct <= stub.hits <= 8 * 2 + 8 * 3
         hits = stub.hits
-        subprocess.run(command, check=True, capture_output=True)
+        assert cli(command).exit_code == 0
         assert stub.hits == hits  # a rerun asks nothing again
     originals = json.loads(data.read_text())
     assert [t["instruction"] for t in tasks] == [r["instruction"] for r in originals]
@@ -105,8 +108,8 @@ def test_system_is_a_system_message_on_the_chat_api(tmp_path: Path) -> None:
     with StubServer(delay=0.0) as stub:
         command = respond_command(stub.base_url, data, tmp_path / "r", "--system", "Be brief.")
         command[command.index("completion")] = "chat"
-        done = subprocess.run(command, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
+        done = cli(command)
+        assert done.exit_code == 0, done.output
         bodies = stub.state.bodies
     originals = json.loads(data.read_text())
     users = []
@@ -122,8 +125,8 @@ def test_system_on_a_completion_server_is_a_prefix(tmp_path: Path) -> None:
     data = write_alpaca(tmp_path / "data.json", count=3)
     with StubServer(delay=0.0) as stub:
         command = respond_command(stub.base_url, data, tmp_path / "r", "--system", "Be brief.")
-        done = subprocess.run(command, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
+        done = cli(command)
+        assert done.exit_code == 0, done.output
         bodies = stub.state.bodies
     assert len(bodies) == 3
     assert all(b["prompt"].startswith("Be brief.\n\nBelow is an instruction that describes")
@@ -156,8 +159,8 @@ def test_the_judge_model_scores_and_the_teacher_answers(tmp_path: Path) -> None:
     with StubServer(delay=0.0) as teacher, StubServer(delay=0.0, model="judge") as judge:
         command = respond_command(teacher.base_url, data, out, "--compare",
                                   "--judge-model", "judge", "--judge-base-url", judge.base_url)  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
+        done = cli(command)
+        assert done.exit_code == 0, done.output
         taught, judged = teacher.state.bodies, judge.state.bodies
     assert len(taught) == 3 and {b["model"] for b in taught} == {"teacher"}
     assert all(b["prompt"].startswith("Below is an instruction") for b in taught)

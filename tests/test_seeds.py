@@ -12,14 +12,12 @@ from itertools import combinations
 from pathlib import Path
 
 import pytest
+from conftest import anchor
 from constants import BLACKLIST_WITH_ALPACA
 from rouge_score import rouge_scorer
 from rouge_score.rouge_scorer import _score_lcs
 
 SEED_PATH = Path(__file__).resolve().parent.parent / "seeds" / "seed_tasks.jsonl"
-PAPER_SEED_PATH = (
-    Path(__file__).resolve().parents[2] / "shared" / "anchors" / "self_instruct_seed_tasks.jsonl"
-)
 
 MIN_TASKS = 175
 CLASSIFICATION_SHARE = (0.13, 0.17)
@@ -142,9 +140,7 @@ def test_no_near_duplicates_among_seeds(tasks, our_tokens):
 
 
 def test_distinct_from_paper_seed_tasks(tasks, scorer, our_tokens):
-    if not PAPER_SEED_PATH.is_file():
-        pytest.skip(f"paper seed file not available at {PAPER_SEED_PATH}")
-    paper = _load_jsonl(PAPER_SEED_PATH)
+    paper = _load_jsonl(anchor("self_instruct_seed_tasks.jsonl"))
     assert paper, "paper seed file is empty"
     paper_tokens = [scorer._tokenizer.tokenize(p["instruction"]) for p in paper]
     offenders = []

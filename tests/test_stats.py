@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import anchor
 from rouge_score import rouge_scorer
 
 from selfinstruct import novelty, verbnoun
@@ -23,11 +24,6 @@ from selfinstruct.stats import compute_stats, describe, max_rouge_l_to, render_t
 FIX = Path(__file__).parent / "fixtures"
 TASKS = FIX / "stats_tasks.jsonl"
 SEEDS = FIX / "stats_seeds.jsonl"
-ANCHORS = next(
-    (p / "shared" / "anchors" for p in Path(__file__).resolve().parents
-     if (p / "shared" / "anchors").is_dir()),
-    None,
-)  # fmt: skip
 
 needs_parser = pytest.mark.skipif(verbnoun.find_model() is None, reason="no spaCy English model")
 
@@ -363,10 +359,8 @@ def test_best_matches_blocks_bound_the_matrix(monkeypatch):
 
 def test_stats_do_not_depend_on_the_block_size(monkeypatch):
     """Same figures with tiny blocks as with one block, on Alpaca's data."""
-    if ANCHORS is None:
-        pytest.skip("public anchors not found")
-    alpaca = ANCHORS / "alpaca_data_5000.json"
-    seeds = ANCHORS / "self_instruct_seed_tasks.jsonl"
+    alpaca = anchor("alpaca_data_5000.json")
+    seeds = anchor("self_instruct_seed_tasks.jsonl")
     monkeypatch.setattr(novelty, "BEST_MATCH_CELLS", 1 << 40)
     whole = compute_stats(alpaca, seeds=seeds, verbs=False)
     monkeypatch.setattr(novelty, "BEST_MATCH_CELLS", 1000)

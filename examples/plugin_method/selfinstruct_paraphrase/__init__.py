@@ -147,7 +147,8 @@ class Paraphrase(Method):
             self.request,
             commit,
             wanted=lambda: self.committed < len(self.tasks),
-            lag=lambda k: k,  # every request is independent of the answers before it
+            # Every request is independent of the answers before it; none exists past the last.
+            lag=lambda k: k if k < len(self.tasks) else -len(self.tasks) - 1,
             needed=lambda: len(self.tasks) - self.committed,
         )
         return kept

@@ -1,13 +1,16 @@
-"""The stub model's answers to GLAN's prompts (told apart by their wording), for the stub server
-and the in-process fake backend: plausible, varied, a function of the prompt alone, and now and
-then wrong in the ways real models are (a duplicate, a line without subtopics, a session
-without concepts, a question that is too short), so the parsers' rejections are exercised."""
+"""The synthetic model's answers to GLAN's prompts (told apart by their wording, whatever the
+stage), for the stub server and the in-process fake backend: plausible, varied, a function of
+the prompt alone, and now and then wrong in the ways real models are (a duplicate, a line
+without subtopics, a session without concepts, a question that is too short), so the parsers'
+rejections are exercised."""
 
 from __future__ import annotations
 
 import hashlib
 import random
 import re
+
+PRIORITY = 10  # its prompts are told by their wording alone: asked first
 
 FIELDS = (
     "Natural Sciences", "Humanities", "Social Sciences", "Engineering and Technology",
@@ -141,3 +144,7 @@ def glan_answer(prompt: str, chat: bool) -> str | None:
         return text
     opening = OPENINGS.get(stage, "1.")
     return " " + text.removeprefix(opening).lstrip() if text.startswith(opening) else text
+
+
+def answer(prompt: str, *, chat: bool, stage: str | None, seed: object, salt: str) -> str | None:
+    return glan_answer(prompt, chat)

@@ -1,0 +1,101 @@
+"""The synthetic model's answers to the chat method's prompts: lists of subtopics, questions and
+writing requests, user turns and assistant replies. Any prompt that is none of the known ones is
+a conversation turn for the stub, so this module is asked late (after the methods told apart by
+their wording, a plug-in's too), before Self-Instruct's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._words import fill, rng_of
+
+PRIORITY = 80
+
+# The in-process fake's stages for these prompts.
+CHAT_STAGES = ("subtopics", "questions", "writing", "material", "user", "assistant")
+
+# The chat method's prompts (prompts/chat/*.txt), told apart by their wording.
+CHAT_MARKERS = (
+    ("subtopics", "specific subtopics within the broad area"),
+    ("questions", "questions that a curious person might ask"),
+    ("writing", "requests that a person might give an AI assistant asking it to write"),
+    ("material", "Read the passage below. Then write"),
+    ("user", "You are role-playing a human who is chatting"),
+)
+SELF_INSTRUCT_MARKERS = ("Brainstorm a varied list", "numbered list of instructions")
+QUESTION_TEMPLATES = (
+    "How do {adj} {noun}s affect {audience} in {place}?",
+    "Why are {noun}s in {place} becoming so {adj}?",
+    "What should {audience} know before buying a {adj} {noun}?",
+    "Can you compare a {adj} {noun} with a {noun2} for {audience}?",
+    "Which mistakes do {audience} make with {adj} {noun}s?",
+    "Is a {adj} {noun} worth it for {audience} living near {place}?",
+)
+FOLLOW_UPS = (
+    "Thanks. Could you give a concrete example with a {adj} {noun} in {place}?",
+    "That is too long for me. Can you shorten it to three sentences about the {noun}?",
+    "I am not sure that is right about the {noun}; {audience} I know say the opposite. Why?",
+    "Could you rewrite that for {audience} who have never seen a {noun}?",
+    "What would change if the {noun} were {adj} instead?",
+)
+CONFUSED = (
+    "Assistant: Sure, here is more about the {noun} for {audience}.",
+    "What is a {adj} {noun}?\nAnswer: a {noun} that is {adj}.",
+)
+
+
+def chat_stage(prompt: str) -> str | None:
+    """The chat method's stage of a prompt; "assistant" for a conversation turn (any prompt
+    that is none of the known ones)."""
+    for stage, marker in CHAT_MARKERS:
+        if marker in prompt:
+            return stage
+    known = ("Is it classification?", "Task:", "###", *SELF_INSTRUCT_MARKERS)
+    if not any(marker in prompt for marker in known):
+        return "assistant"
+    return None
+
+
+def chat_answer(stage: str, prompt: str, salt: str = "", seed: Any = None) -> str:
+    """Lists, user turns (one in six speaks as the assistant: the seed picks, so a second try
+    differs) and replies (one in twenty-five refuses) for the chat method."""
+    rng = rng_of("chat", stage, salt, prompt)
+    if stage == "subtopics":
+        return "\n".join(f"{j}. {fill('{adj} {noun}s and {noun2}s', rng)}" for j in range(1, 16))
+    if stage == "questions":
+        return "\n".join(f"{j}. {fill(rng.choice(QUESTION_TEMPLATES), rng)}" for j in range(1, 9))
+    if stage == "writing":
+        return "\n".join(
+            f"{j}. " + fill("Write a {adj} piece about the {noun} in {place} for {audience}, "
+                             "under 200 words.", rng)
+            for j in range(1, 9)
+        )  # fmt: skip
+    if stage == "material":
+        return "\n".join(
+            f"{j}. " + fill("{verb} the passage's point about the {noun} for {audience}.", rng)
+            for j in range(1, 6)
+        )
+    if stage == "user":
+        turn_rng = rng_of("user", salt, prompt, seed)
+        if turn_rng.random() < 1 / 6:
+            return fill(turn_rng.choice(CONFUSED), turn_rng)
+        return fill(turn_rng.choice(FOLLOW_UPS), turn_rng)
+    if rng.random() < 1 / 25:
+        return "I'm sorry, but I can't help with that."
+    return " ".join(
+        fill(template, rng)
+        for template in (
+            "The {noun} matters most to {audience} in {place}.",
+            "A {adj} {noun2} changes the picture, so start small.",
+            "Check the {noun} weekly and ask {audience} for advice.",
+        )[: 2 + rng.randrange(2)]
+    )
+
+
+def answer(prompt: str, *, chat: bool, stage: str | None, seed: Any, salt: str) -> str | None:
+    if stage is None:
+        dialogue = chat_stage(prompt)
+        return None if dialogue is None else chat_answer(dialogue, prompt, salt, seed)
+    if stage in CHAT_STAGES:
+        return chat_answer(chat_stage(prompt) or "assistant", prompt, salt, seed)
+    return None
