@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from selfinstruct import registry
 from selfinstruct.backends.base import Backend, Completion, Decoding, Request
 from selfinstruct.config import RunSettings
 from selfinstruct.engine import Engine
@@ -45,7 +46,7 @@ def test_a_freed_slot_is_used_before_the_rest_of_the_wave_is_committed(tmp_path:
     folder = RunFolder(tmp_path / "run")
     folder.open(settings)
     backend = WaveBackend(events)
-    engine = Engine(settings, backend, folder, method="test", target=1)
+    engine = Engine(settings, backend, folder, method=registry.get("alpaca"), target=1)
     decoding = Decoding(max_tokens=16, temperature=0.0, top_p=1.0)
     total = 2 * WAVE
 
