@@ -6,21 +6,25 @@ the failure policy (a failed request is logged, never invented; a streak of fail
 accepts nothing for ``STALL_LIMIT`` answers, a budget, Ctrl-C or SIGTERM stops the run cleanly;
 a run in which every request failed has failed), progress events and the summary.
 
-:meth:`Engine.in_order` is the loop that keeps data independent of timing: requests run
-concurrently but their answers are committed strictly in request order, and request ``k`` may
-only be built once the answers it is allowed to see are committed. A request that failed and that
-later answers were committed without is logged as *skipped*, and a resume replays it as a
-failure, so the data never depends on when a server was down.
+:meth:`Engine.ordered` is the one scheduler that keeps data independent of timing. Units of work
+k = 0, 1, 2, ... (coroutines that may make several requests each) run concurrently, but each takes
+its *turn* (its decision, which may depend on every earlier unit's) strictly in order k, and
+everything a unit writes reaches the files when it ends, also in order k: the files are the same
+whatever the timing, and a kill -9 leaves a prefix of them that a resume completes.
+:meth:`Engine.in_order` is its one-request case. A request that failed and that later units took
+their turns without is logged as *skipped*, and a resume replays it as a failure, so the data
+never depends on when a server was down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +86,48 @@ class Progress:
 
 # Settles answer k (None: it failed for good); True when it added anything.
 Commit = Callable[[int, Answer | None], bool]
+# Unit of work k: True when it added anything, None when it could not finish (the run stops).
+Unit = Callable[[int], Awaitable[bool | None]]
+Outcome = tuple[str, Completion | None, CallFailed | None]
+
+STALLED = (
+    f"no instruction accepted in the last {STALL_LIMIT} answers: the model is not producing "
+    "new, valid instructions"
+)
+
+
+@dataclass(eq=False)
+class _Order:
+    """One run of :meth:`Engine.ordered`."""
+
+    stage: str
+    skipped: set[int]
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    dropped: bool = False  # a unit past its turn did not finish: nothing more is written
+
+
+@dataclass(eq=False)
+class _Slot:
+    """Unit k of an ordered run: its task, its turn, and the records it wrote so far."""
+
+    k: int
+    order: _Order
+    task: asyncio.Task[bool | None] | None = None
+    decide: Callable[[], bool | None] | None = None  # set when the unit asks for its turn
+    turn: asyncio.Future[bool | None] | None = None
+    declined: bool = False
+    writes: list[tuple[Kind, dict[str, Any]]] | None = field(default_factory=list)
+    dropped: bool = False
+
+    @property
+    def waiting(self) -> bool:
+        """Asking for its turn, or ended (a unit that ends without one takes it then)."""
+        assert self.task is not None
+        return self.decide is not None or self.task.done()
+
+
+# The unit whose task (or turn) is running: its writes wait for its end.
+_SLOT: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar("_SLOT", default=None)
 
 
 class Engine:
@@ -144,7 +190,14 @@ class Engine:
         return self.stop_kind is not None
 
     def write(self, kind: Kind, record: dict[str, Any]) -> bool:
-        """Append a record to the run folder's log of ``kind`` (once per id)."""
+        """Append a record to the run folder's log of ``kind`` (once per id). Inside a unit of
+        :meth:`ordered` the record is written when the unit ends, in unit order."""
+        slot = _SLOT.get()
+        if slot is not None and slot.writes is not None:
+            slot.writes.append((kind, record))
+            return record["id"] not in self.folder.log(kind).ids
+        if slot is not None and slot.dropped:
+            return False  # a unit that did not finish: a resume writes it again, in order
         return self.folder.log(kind).write(record)
 
     def write_later(self, kind: Kind, record: Callable[[], dict[str, Any]]) -> None:
@@ -160,7 +213,7 @@ class Engine:
     def _write_later_now(self) -> None:
         later, self._later = self._later, []
         for kind, record in later:
-            self.write(kind, record())
+            self.folder.log(kind).write(record())  # already in order: never a unit's
 
     def known(self, kind: Kind) -> set[str]:
         """Ids already in the log of ``kind`` (from earlier sessions, on resume)."""
@@ -199,6 +252,7 @@ class Engine:
         """Run ``work`` alongside the ordered loop; the run waits for it before finishing."""
 
         async def guarded() -> None:
+            _SLOT.set(None)  # its writes are its own, not those of the unit that spawned it
             try:
                 await work
             except NotSent:
@@ -226,6 +280,146 @@ class Engine:
             self.progress.silent_seconds = self.client.silent_seconds()
         self.on_progress(self.progress)
 
+    async def ordered(
+        self,
+        stage: str,
+        unit: Unit,
+        *,
+        count: int | None = None,
+        wanted: Callable[[], bool] | None = None,
+        lag: Callable[[int], int] | None = None,
+        needed: Callable[[], int] | None = None,
+        limit: Callable[[], int] | None = None,
+        stalled: str = STALLED,
+    ) -> None:
+        """Run ``unit(k)`` for k = 0, 1, ... (``count`` of them, or while ``wanted()``), many at
+        once, so that the files are the same whatever the timing.
+
+        A unit makes its requests (:meth:`ask`; :meth:`ask_in_turn` for the one whose failure
+        later units must not depend on), then takes its turn once with ``await
+        engine.turn(decide)``: ``decide()`` runs in order k, after every earlier unit's, and
+        says whether the unit added anything. After its turn a unit may ask more (the answer to
+        what it kept). A unit that ends without a turn takes it then, with its return value;
+        None means it could not finish (the run is stopping). Everything a unit writes reaches
+        the files when it ends, in order k. Unit k starts only once units 0 .. k-1-lag(k)
+        (default: all before it) had their turns, so it may depend on exactly those; at most
+        ``limit()`` units wait for their turns at once (default: --concurrency, or a batching
+        backend's window but no more than ``needed()``, the items still wanted: a request sent
+        in a batch is paid for even if its answer is never used). A run whose turns add nothing
+        ``STALL_LIMIT`` times in a row stops with ``stalled``."""
+        order = _Order(stage, self._skipped_requests(stage))
+        slots: dict[int, _Slot] = {}
+        launched = turned = committed = 0
+
+        def more() -> bool:
+            return (wanted is None or wanted()) and not self.stopping
+
+        try:
+            while True:
+                committed = self._commit_ended(order, slots, committed, turned)
+                if not more():
+                    break
+                cap = limit() if limit is not None else self._ordered_limit(needed)
+                before = launched
+                while (
+                    launched - turned < cap
+                    and (count is None or launched < count)
+                    and (lag is None or launched - lag(launched) <= turned)
+                    and not self.stopping
+                ):
+                    slots[launched] = self._launch(order, unit, launched)
+                    launched += 1
+                current = slots.get(turned)
+                if current is None:
+                    break
+                if not current.waiting:
+                    self._write_later_now()  # the loop would wait idle: build pending records now
+                    while not current.waiting:
+                        order.wake.clear()
+                        await order.wake.wait()
+                        committed = self._commit_ended(order, slots, committed, turned)
+                elif launched > before:
+                    # Let the new requests go out now: the turns of the units already waiting (a
+                    # whole wave of them, tens of milliseconds) would otherwise hold them back.
+                    await asyncio.sleep(0)
+                productive = self._take_turn(current)
+                if productive is None:
+                    break
+                turned += 1
+                self._count_stall(productive, stalled)
+                self.report()
+            # Units past their turns finish (their writes are wanted); the others are told no.
+            waiting = [slots[k] for k in range(turned, launched)]
+            batch = bool(getattr(self.backend, "window", None))
+            for slot in waiting:
+                slot.declined = True
+                if slot.turn is not None and not slot.turn.done():
+                    slot.turn.set_result(None)
+                if batch and slot.task is not None:
+                    # A batch may take hours: the run does not wait for answers it no longer
+                    # needs (the backend cancels their batches when the run ends complete; a
+                    # resume takes them up).
+                    slot.task.cancel()
+            tasks = [slot.task for slot in slots.values() if slot.task is not None]
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._commit_ended(order, slots, committed, turned)
+        finally:
+            for slot in slots.values():
+                if slot.task is not None and not slot.task.done():
+                    slot.task.cancel()
+
+    async def turn(self, decide: Callable[[], bool]) -> bool:
+        """Inside a unit of :meth:`ordered`: run ``decide()`` in unit order (after every
+        earlier unit's turn; it must not await) and return what it returned, whether the unit
+        added anything. Raises NotSent when the run ends before this unit's turn."""
+        slot = _SLOT.get()
+        if slot is None or slot.decide is not None:
+            raise RuntimeError("turn() is taken once, inside a unit of Engine.ordered")
+        if slot.declined:
+            raise NotSent
+        slot.turn = asyncio.get_running_loop().create_future()
+        slot.decide = decide
+        slot.order.wake.set()
+        productive = await slot.turn
+        if productive is None:
+            raise NotSent
+        return productive
+
+    async def ask_in_turn(self, request: Request, decide: Callable[[Answer | None], bool]) -> bool:
+        """Inside unit k of :meth:`ordered`: ask ``request``, then take the unit's turn with
+        ``decide(answer)`` (None: the request failed for good). The failure is logged in order
+        as ``r<k>`` and marked skipped, and a resume replays it as a failure, so later units see
+        the same data whenever the server was down. Raises NotSent when the run stops first."""
+        slot = _SLOT.get()
+        if slot is None:
+            raise RuntimeError("ask_in_turn() is for a unit of Engine.ordered")
+        order, k = slot.order, slot.k
+        skipped = k in order.skipped
+        key, completion, failure = await self._ask_ordered(request, skipped)
+
+        def settle() -> bool | None:
+            if skipped:
+                return decide(None)  # failed in an earlier session; the data moved on
+            if failure is not None:
+                if self._never_reached(failure):
+                    self._fail_run(self._unreachable(failure))
+                    return None
+                self._record_failure(order.stage, f"r{k:06d}", failure, skipped=True)
+                return decide(None)
+            if completion is None:
+                return None  # not sent: the run is stopping
+            productive = decide(Answer(key, completion))
+            self._count_cut_off(completion)
+            return productive
+
+        try:
+            return await self.turn(settle)
+        except NotSent:
+            if slot.declined and failure is not None and not skipped:
+                # Answers already requested stay in the cache for a resume; failures are logged.
+                self._record_failure(order.stage, f"r{k:06d}", failure, skipped=False)
+            raise
+
     async def in_order(
         self,
         stage: str,
@@ -234,66 +428,18 @@ class Engine:
         wanted: Callable[[], bool],
         lag: Callable[[int], int],
         needed: Callable[[], int] | None = None,
+        count: int | None = None,
     ) -> None:
-        """Ask ``request_for(k)`` for k = 0, 1, ... while ``wanted()``, committing answers in
-        order. Request k is built only once answers 0 .. k-1-lag(k) are committed, so it may
-        depend on exactly those. ``commit`` returns whether the answer added anything (a run
-        that adds nothing for STALL_LIMIT answers in a row has stalled). ``needed``: at most
-        how many more requests can be of use (the items still wanted), which bounds what a
-        batching backend launches at once."""
-        skipped = self._skipped_requests(stage)
-        inflight: dict[int, asyncio.Task[tuple[str, Completion | None, CallFailed | None]]] = {}
-        launched = committed = 0
-        while wanted() and not self.stopping:
-            limit = self._ordered_limit(needed)
-            before = launched
-            while (
-                len(inflight) < limit
-                and launched - lag(launched) <= committed
-                and not self.stopping
-            ):
-                request = request_for(launched)
-                inflight[launched] = asyncio.create_task(
-                    self._ask_ordered(request, launched in skipped)
-                )
-                launched += 1
-            if committed not in inflight:
-                break
-            if not inflight[committed].done():
-                self._write_later_now()  # the loop would wait idle: build pending records now
-            elif launched > before:
-                # Let the new requests go out now: committing the answers already here (a whole
-                # wave of them, tens of milliseconds) would otherwise hold them back.
-                await asyncio.sleep(0)
-            key, completion, failure = await inflight.pop(committed)
-            ident = f"r{committed:06d}"
-            if committed in skipped:
-                commit(committed, None)  # failed in an earlier session; the data moved on
-            elif failure is not None:
-                if self._never_reached(failure):
-                    self._fail_run(self._unreachable(failure))
-                    break
-                self._record_failure(stage, ident, failure, skipped=True)
-                commit(committed, None)
-            elif completion is None:
-                break  # not sent: the run is stopping
-            else:
-                productive = commit(committed, Answer(key, completion))
-                self._count_commit(productive, completion)
-            committed += 1
-            self.report()
-        if inflight and getattr(self.backend, "window", None):
-            # A batch may take hours: the run does not wait for answers it no longer needs (the
-            # backend cancels their batches when the run ends complete; a resume takes them up).
-            for task in inflight.values():
-                task.cancel()
-            await asyncio.gather(*inflight.values(), return_exceptions=True)
-            return
-        # Answers already requested stay in the cache for a resume; failures are logged.
-        for k, task in sorted(inflight.items()):
-            _, _, failure = await task
-            if failure is not None and k not in skipped:
-                self._record_failure(stage, f"r{k:06d}", failure, skipped=False)
+        """:meth:`ordered` with one request per unit: ask ``request_for(k)`` for k = 0, 1, ...
+        (``count`` of them) while ``wanted()``, and commit the answers with ``commit(k,
+        answer)`` in order. Request k is built only once answers 0 .. k-1-lag(k) are
+        committed, so it may depend on exactly those. ``commit`` returns whether the answer
+        added anything (the stall rule)."""
+
+        async def unit(k: int) -> bool:
+            return await self.ask_in_turn(request_for(k), lambda answer: commit(k, answer))
+
+        await self.ordered(stage, unit, count=count, wanted=wanted, lag=lag, needed=needed)
 
     def stop(self, kind: StopKind, reason: str) -> None:
         """Stop sending new requests; answers already in flight are still saved."""
@@ -346,9 +492,66 @@ class Engine:
             if self.client.waiting:
                 self.report()
 
-    async def _ask_ordered(
-        self, request: Request, skipped: bool
-    ) -> tuple[str, Completion | None, CallFailed | None]:
+    def _launch(self, order: _Order, unit: Unit, k: int) -> _Slot:
+        slot = _Slot(k, order)
+
+        async def run() -> bool | None:
+            _SLOT.set(slot)
+            try:
+                return await unit(k)
+            except NotSent:
+                return None
+            except UserError as error:
+                self._fail_run(error)
+                return None
+            finally:
+                order.wake.set()
+
+        slot.task = asyncio.create_task(run())
+        return slot
+
+    def _take_turn(self, slot: _Slot) -> bool | None:
+        """Unit ``slot.k``'s turn: its decision (run here, in order; its writes are the
+        unit's), or its result when it ended without one. None: the run stops here."""
+        assert slot.task is not None
+        if slot.decide is None:
+            return slot.task.result()  # raises a unit's bug here
+        token = _SLOT.set(slot)
+        try:
+            productive = slot.decide()
+        finally:
+            _SLOT.reset(token)
+        assert slot.turn is not None
+        slot.turn.set_result(productive)
+        return productive
+
+    def _commit_ended(
+        self, order: _Order, slots: dict[int, _Slot], committed: int, turned: int
+    ) -> int:
+        """Write the records of the units that had their turns and ended, in order, up to the
+        first that did not finish: it and every unit after it are dropped (a resume redoes
+        them, so the files stay a prefix of an uninterrupted run's)."""
+        while committed < turned and not order.dropped:
+            slot = slots[committed]
+            assert slot.task is not None
+            if not slot.task.done():
+                break
+            failed = slot.task.cancelled() or slot.task.exception() is not None
+            if failed or slot.task.result() is None:
+                order.dropped = True
+                for later in slots.values():
+                    later.writes, later.dropped = None, True
+                if not slot.task.cancelled():
+                    slot.task.result()  # raises a unit's bug
+                break
+            writes, slot.writes = slot.writes or [], None
+            for kind, record in writes:
+                self.folder.log(kind).write(record)
+            del slots[committed]
+            committed += 1
+        return committed
+
+    async def _ask_ordered(self, request: Request, skipped: bool) -> Outcome:
         if skipped:
             return "", None, None
         try:
@@ -372,23 +575,22 @@ class Engine:
             return inflight_limit(self.settings.concurrency, self.backend)
         return max(1, min(window, needed())) if needed is not None else window
 
-    def _count_commit(self, productive: bool, completion: Completion) -> None:
-        """The stall rule, and the failure streak: an answer cut off at max_tokens is as
-        useless as a failed request, and a server that cuts every answer must stop the run."""
+    def _count_cut_off(self, completion: Completion) -> None:
+        """The failure streak: an answer cut off at max_tokens is as useless as a failed
+        request, and a server that cuts every answer must stop the run."""
         if completion.finish_reason == "length":
             self._bump_failures("an answer cut off at max_tokens")
         else:
             self._consecutive_failures = 0
+
+    def _count_stall(self, productive: bool, stalled: str) -> None:
+        """The stall rule: a run whose turns add nothing STALL_LIMIT times in a row stops."""
         if productive:
             self._unproductive = 0
             return
         self._unproductive += 1
         if self._unproductive >= STALL_LIMIT:
-            self.stop(
-                StopKind.STALLED,
-                f"no instruction accepted in the last {STALL_LIMIT} answers: the model is not "
-                "producing new, valid instructions",
-            )
+            self.stop(StopKind.STALLED, stalled)
 
     def _skipped_requests(self, stage: str) -> set[int]:
         if stage not in self._skipped:

@@ -1,6 +1,6 @@
 """kill -9 at any moment, then resume: the chat method's dialogues equal an uninterrupted run
-(`python -m selfinstruct chat` as a subprocess against the deterministic stub); and the same for
-Magpie on the bundled model with a fixed seed (slow)."""
+(`python -m selfinstruct chat` as a subprocess against the deterministic stub); and Magpie's files
+equal it line for line, against the stub and on the bundled model with a fixed seed (slow)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,43 @@ def dialogue_data(out: Path) -> tuple[list[str], list[str]]:
         # request_key includes the server address, which differs between the two stubs
         sorted(json.dumps({**r, "request_key": None}, sort_keys=True) for r in rejected),
     )
+
+
+def file_data(out: Path) -> tuple[bytes, list[str]]:
+    """tasks.jsonl as bytes, and rejected.jsonl's records in file order."""
+    rejected = records(out / "rejected.jsonl")
+    ids = [r["id"] for r in rejected]
+    assert len(ids) == len(set(ids))  # nothing written twice
+    # request_key includes the server address, which differs between the two stubs
+    return (out / "tasks.jsonl").read_bytes(), [json.dumps({**r, "request_key": None})
+                                                for r in rejected]  # fmt: skip
+
+
+def magpie_command(base_url: str, out: Path, n: int) -> list[str]:
+    return [sys.executable, "-m", "selfinstruct", "magpie", "--base-url", base_url, "--model",
+            "stub", "--api", "completion", "--template", "chatml", "--n", str(n), "--seed", "3",
+            "--concurrency", "4", "--out", str(out), "--quiet"]  # fmt: skip
+
+
+def test_magpie_kill_minus_nine_then_resume_writes_the_same_files(tmp_path):
+    with StubServer(delay=0.02) as stub:
+        straight = tmp_path / "straight"
+        done = subprocess.run(magpie_command(stub.base_url, straight, N), capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        expected = file_data(straight)
+        assert expected[0].count(b"\n") == N
+
+    with StubServer(delay=0.02) as stub:
+        out = tmp_path / "killed"
+        command = magpie_command(stub.base_url, out, N)
+        kills = kill_at(command, out, (("tasks", 2), ("tasks", 5), ("tasks", 9), ("tasks", 12)))
+        assert kills >= 3
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert file_data(out) == expected
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["status"] == "complete" and summary["tasks"] == N
 
 
 def test_chat_kill_minus_nine_then_resume_equals_straight_run(tmp_path):
@@ -100,7 +137,7 @@ def test_magpie_on_the_bundled_model_kill_then_resume_equals_straight_run(tmp_pa
     done = subprocess.run([sys.executable, str(script), str(straight)], capture_output=True,
                           text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    expected = dialogue_data(straight)
+    expected = file_data(straight)
     assert expected[0] or expected[1]
 
     out = tmp_path / "killed"
@@ -109,4 +146,4 @@ def test_magpie_on_the_bundled_model_kill_then_resume_equals_straight_run(tmp_pa
     assert -signal.SIGKILL in codes
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert dialogue_data(out) == expected
+    assert file_data(out) == expected

@@ -45,7 +45,7 @@ def test_a_freed_slot_is_used_before_the_rest_of_the_wave_is_committed(tmp_path:
     folder = RunFolder(tmp_path / "run")
     folder.open(settings)
     backend = WaveBackend(events)
-    engine = Engine(settings, backend, folder, method="test", target=1)
+    engine = Engine(settings, backend, folder, method="alpaca", target=1)
     decoding = Decoding(max_tokens=16, temperature=0.0, top_p=1.0)
     total = 2 * WAVE
 

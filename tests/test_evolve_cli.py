@@ -115,6 +115,8 @@ def test_kill_minus_nine_anywhere_then_resume_equals_straight_run(tmp_path):
         assert len(records(straight / "evolutions.jsonl")) == 90
         expected_counts = json.loads((straight / "summary.json").read_text())["evolve"]
         assert expected_counts["total"]["evolved"] == 90
+        # Some prompts are the same text with another seed (a rewrite asked of two items).
+        same_text = stub.state.stats()["repeated_prompts"]
 
     with StubServer(delay=0.01) as stub:
         out = tmp_path / "killed"
@@ -129,4 +131,4 @@ def test_kill_minus_nine_anywhere_then_resume_equals_straight_run(tmp_path):
         assert json.loads((out / "summary.json").read_text())["evolve"] == expected_counts
         # Answers received before a kill come from the cache; only requests in flight at the
         # moment of a kill (at most --concurrency each time) can have been sent twice.
-        assert stub.state.stats()["repeated_prompts"] <= 4 * kills
+        assert stub.state.stats()["repeated_prompts"] <= same_text + 4 * kills

@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -450,7 +451,8 @@ def test_respond_where_every_request_failed_exits_2(tmp_path):
     data = write_alpaca(tmp_path / "data.json", count=8)
     out = tmp_path / "r"
     with StubServer(delay=0.0, faults=[Fault("server")]) as stub:
-        command = respond_command(stub.base_url, data, out, "--max-retries", "1")
+        command = [sys.executable, "-m", "selfinstruct",
+                   *respond_command(stub.base_url, data, out, "--max-retries", "1")]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr

@@ -1,4 +1,5 @@
-"""GLAN: kill -9 at any level, then resume, gives the data of an uninterrupted run (stub)."""
+"""GLAN: kill -9 at any level, then resume, gives the files of an uninterrupted run, line for
+line (stub)."""
 
 from __future__ import annotations
 
@@ -19,14 +20,15 @@ def glan_command(base_url: str, out: Path) -> list[str]:
             str(out), "--seed", "5", "--concurrency", "4", "--quiet"]  # fmt: skip
 
 
-def final_data(out: Path) -> dict[str, list[str]]:
-    data = {}
+def final_data(out: Path) -> dict[str, list[str] | bytes]:
+    """Each log's lines in file order; tasks.jsonl as bytes."""
+    data: dict[str, list[str] | bytes] = {"tasks.jsonl": (out / "tasks.jsonl").read_bytes()}
     for name in LOGS:
         rows = records(out / f"{name}.jsonl")
         ids = [r["id"] for r in rows]
         assert len(ids) == len(set(ids))  # nothing written twice
         # request_key includes the server address, which differs between the two stubs
-        data[name] = sorted(json.dumps({**r, "request_key": None}, sort_keys=True) for r in rows)
+        data[name] = [json.dumps({**r, "request_key": None}) for r in rows]
     return data
 
 

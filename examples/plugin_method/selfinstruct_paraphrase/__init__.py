@@ -147,8 +147,9 @@ class Paraphrase(Method):
             self.request,
             commit,
             wanted=lambda: self.committed < len(self.tasks),
-            # Every request is independent of the answers before it; none exists past the last.
-            lag=lambda k: k if k < len(self.tasks) else -len(self.tasks) - 1,
+            # Every request is independent of the answers before it.
+            lag=lambda k: k,
+            count=len(self.tasks),
             needed=lambda: len(self.tasks) - self.committed,
         )
         return kept

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from selfinstruct.backends.base import Backend, Decoding, Request
 from selfinstruct.client import NotSent
 from selfinstruct.config import RunSettings
-from selfinstruct.engine import STALL_LIMIT, Engine, StopKind
+from selfinstruct.engine import STALL_LIMIT, Engine
 from selfinstruct.errors import UserError
 from selfinstruct.gate import InstructionGate, Rejection
 from selfinstruct.methods.base import Method
@@ -201,46 +201,37 @@ class Chat(Method):
         text = f"{question}\n\n{passage}" if source == "material" else question
         return Opening(source, question, text, origin, key)
 
-    async def _candidate_or_none(self, engine: Engine, k: int) -> Opening | Rejection | None:
-        try:
-            return await self.candidate(engine, k)
-        except NotSent:
-            return None
-
     # ------------------------------------------------------------------ the run
 
     async def __call__(self, engine: Engine) -> int:
         target = max(self.s.n, len(engine.known("tasks")))
         engine.progress.target = target
         window = max(1, self.s.concurrency)
-        pending: dict[int, asyncio.Task[Opening | Rejection | None]] = {}
         # A candidate rejected in an earlier session stays rejected, even one whose list request
         # failed then and would be answered now: the data never depends on when a server was down.
         self._earlier = set(engine.known("rejected"))
-        launched = decided = unproductive = 0
-        try:
-            while self.kept < target and not engine.stopping:
-                ahead = min(window, target - self.kept)
-                while launched < decided + ahead:
-                    pending[launched] = asyncio.ensure_future(
-                        self._candidate_or_none(engine, launched)
-                    )
-                    launched += 1
-                result = await pending.pop(decided)
-                if result is None:
-                    break  # the run is stopping
-                productive = self._decide(engine, decided, result)
-                decided += 1
-                unproductive = 0 if productive else unproductive + 1
-                if unproductive >= STALL_LIMIT:
-                    engine.stop(
-                        StopKind.STALLED,
-                        f"no opening accepted in the last {STALL_LIMIT} candidates: the model "
-                        "is not producing new, valid openings",
-                    )
+
+        async def opening(k: int) -> bool:
+            result = await self.candidate(engine, k)
+
+            def decide() -> bool:
+                productive = self._decide(engine, k, result)
                 engine.report(accepted=self.kept)
+                return productive
+
+            return await engine.turn(decide)
+
+        try:
+            await engine.ordered(
+                "opening",
+                opening,
+                wanted=lambda: self.kept < target,
+                limit=lambda: min(window, target - self.kept),
+                stalled=f"no opening accepted in the last {STALL_LIMIT} candidates: the model "
+                "is not producing new, valid openings",
+            )
         finally:
-            unfinished = [*pending.values(), *self._lists.values()]
+            unfinished = list(self._lists.values())
             for task in unfinished:
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)

@@ -15,16 +15,17 @@ A failed rewrite is rejected with its rule and its parent is evolved again in th
 passed one becomes the lineage's current instruction and a task of the output (instruction,
 the response as its one instance, and its lineage: root, parent, operation, round).
 
-The items of a round are independent of each other, so a round's requests all run at once; its
-outcomes are then committed in input order (the optional novelty gate, the only decision that
-depends on other items, sees them in that order), so the data never depends on timing. A
+Evolution (round r, item i) is unit ``(r - 1) * items + i`` of the engine's ordered scheduler: it
+starts once the item's round r - 1 is committed (so a round's items all run at once, and an item
+need not wait for the rest of the previous round), and outcomes are committed in (round, input)
+order (the optional novelty gate, the only decision that depends on other items, sees them in
+that order), so the data never depends on timing. A
 request that failed for good is recorded in ``evolutions.jsonl`` and replayed as a failure on a
 resume, as the rounds after it were built without it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import random
 from collections import Counter
@@ -314,22 +315,23 @@ class Evolve(Method):
                     record = {**root.task, "root_id": root.id, "parent_id": None,
                               "operation": None, "round": 0}  # fmt: skip
                     engine.report(tasks=int(engine.write("tasks", record)))
-        for round_ in range(1, self.s.rounds + 1):
-            if engine.stopping:
-                break
-            attempts = await asyncio.gather(
-                *(
-                    self._attempt(engine, round_, index, lineage, failed_before)
-                    for index, lineage in enumerate(lineages)
-                )
-            )
-            for attempt in attempts:
-                if attempt is None:
-                    break  # not finished (the run is stopping): a resume picks it up
-                self._commit(engine, attempt, lineages)
-            else:
-                continue
-            break
+        width = len(lineages)
+
+        async def evolution(k: int) -> bool | None:
+            round_, index = divmod(k, width)
+            attempt = await self._attempt(engine, round_ + 1, index, lineages[index], failed_before)
+            if attempt is None:
+                return None  # not finished (the run is stopping): a resume picks it up
+            # Every outcome is recorded: evolve has no stall rule.
+            return await engine.turn(lambda: self._commit(engine, attempt, lineages) or True)
+
+        await engine.ordered(
+            "evolve",
+            evolution,
+            count=width * self.s.rounds,
+            lag=lambda k: width - 1,  # an evolution rewrites its item's last round's outcome
+            limit=lambda: width,
+        )
         return self.passed
 
     @staticmethod

@@ -17,12 +17,13 @@ Each level's records go to their own log (taxonomy, subjects, syllabi, questions
 records to tasks), keyed by a path id such as ``f01.s02.d01.c02.q03``, and every record keeps
 its whole path. Every answer is cached, so a rerun replays the levels already done and goes
 on; ``until`` stops after a level. Questions are committed in the order (round k, subject), so
-a larger ``questions`` extends a folder exactly as a straight run would have made it.
+a larger ``questions`` extends a folder exactly as a straight run would have made it; a question
+and its answer are one unit of the engine's ordered scheduler, so every file is written in that
+order whatever the timing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
 from collections.abc import Callable, Sequence
@@ -156,13 +157,18 @@ class Glan(Method):
         self, engine: Engine, asks: list[tuple[Request, str]]
     ) -> list[Answer | None]:
         """Requests of one level, concurrently; answers in request order."""
-        results = await asyncio.gather(
-            *(engine.ask(r, ident) for r, ident in asks), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result  # NotSent (stopping), or a bug: after every request has settled
-        return [r for r in results if not isinstance(r, BaseException)]
+        answers: dict[int, Answer | None] = {}
+
+        async def one(k: int) -> bool:
+            request, ident = asks[k]
+            answers[k] = await engine.ask(request, ident)
+            return True
+
+        stage = asks[0][0].stage if asks else ""
+        await engine.ordered(stage, one, count=len(asks), limit=lambda: max(1, len(asks)))
+        if len(answers) < len(asks):
+            raise NotSent  # the run is stopping: what is written stays
+        return [answers[k] for k in range(len(asks))]
 
     def _parsed(
         self, engine: Engine, stage: str, ident: str, answer: Answer | None,
@@ -363,37 +369,42 @@ class Glan(Method):
             i for i in engine.known("rejected") if i.endswith("/answer")
         }
         engine.progress.finished = len(done & engine.known("questions"))
-        slots: dict[int, tuple[SyllabusNode, str, Pick]] = {}
 
-        def request_for(k: int) -> Request:
-            slots[k] = self._question_slot(syllabi, k)
-            return self.question_request(*slots[k])
+        async def question(k: int) -> bool:
+            syllabus, qid, pick = self._question_slot(syllabi, k)
+            kept: list[dict[str, Any]] = []
 
-        def commit(k: int, answer: Answer | None) -> bool:
-            syllabus, qid, pick = slots.pop(k)
-            if answer is None:
+            def decide(answer: Answer | None) -> bool:
+                record = None
+                if answer is not None:
+                    record = self._commit_question(engine, answer, syllabus, qid, pick)
+                if record is not None:
+                    kept.append(record)
+                return record is not None
+
+            request = self.question_request(syllabus, qid, pick)
+            if not await engine.ask_in_turn(request, decide):
                 return False
-            return self._commit_question(engine, answer, syllabus, qid, pick, done)
+            if "answers" in self.levels and qid not in done:
+                await self._answer(engine, kept[0])
+            return True
 
-        await engine.in_order(
-            "questions", request_for, commit,
-            wanted=lambda: True,
-            # Every question prompt depends on the syllabi only; none after the last is sent.
-            lag=lambda k: k if k < total else -1,
-        )  # fmt: skip
+        # Every question prompt depends on the syllabi only.
+        await engine.ordered("questions", question, count=total, lag=lambda k: k)
 
     def _commit_question(self, engine: Engine, answer: Answer, syllabus: SyllabusNode,
-                         qid: str, pick: Pick, done: set[str]) -> bool:  # fmt: skip
+                         qid: str, pick: Pick) -> dict[str, Any] | None:  # fmt: skip
+        """Question ``qid``, in order: its record when it is kept."""
         completion = answer.completion
         question = parse_question(completion.text, completion.finish_reason == "length")
         if isinstance(question, Rejection):
             engine.reject(qid, "question", question, completion.text, answer.key)
-            return False
+            return None
         verdict = self.novelty.query(question, top_k=0)
         if not verdict.novel:
             engine.reject(qid, "question", Rejection("rouge_similar",
                           {"max_score": verdict.max_score}), question, answer.key)  # fmt: skip
-            return False
+            return None
         if self.decontaminator is not None:
             hit = self.decontaminator.contaminated(question)
             if hit is not None:
@@ -402,7 +413,7 @@ class Glan(Method):
                     "overlap": round(score, 4), "benchmark_item": item,
                     "benchmark_text": self.decontaminator.items[item],
                 }), question, answer.key)  # fmt: skip
-                return False
+                return None
         self.novelty.add(question)
         self.kept += 1
         record = {
@@ -413,15 +424,13 @@ class Glan(Method):
         }  # fmt: skip
         engine.write("questions", record)
         engine.report(accepted=self.kept)
-        if "answers" in self.levels and qid not in done:
-            engine.spawn(self._answer(engine, record))
-        return True
+        return record
 
     # ------------------------------------------------------------------ level 5
 
     async def _answer(self, engine: Engine, question: dict[str, Any]) -> None:
         if engine.stopping:
-            return
+            raise NotSent  # the question's unit is redone on resume, in order
         qid = question["id"]
         request = self._request("answers", "answer.txt", self.s.answer_decoding,
                                 question=question["question"])  # fmt: skip

@@ -160,8 +160,9 @@ class Judge(Method):
             self.request,
             commit,
             wanted=lambda: committed[0] < self.total,
-            # No request depends on an answer; none exists past the last question.
-            lag=lambda k: k if k < self.total else -self.total - 1,
+            # No request depends on an answer.
+            lag=lambda k: k,
+            count=self.total,
         )
         return self.written
 

@@ -11,7 +11,8 @@ special tokens), or a completion endpoint that does not re-template. A chat API 
 
 Queries are committed in sample order and dropped when empty, cut off at max_tokens, not a
 request (an answer, a statement) or failing the instruction gate (rules and ROUGE-L novelty
-against every kept query).
+against every kept query). Sample k and the answer to its query are one unit of the engine's
+ordered scheduler, so the files are written in sample order whatever the timing.
 """
 
 from __future__ import annotations
@@ -69,10 +70,28 @@ class Magpie(Method):
     async def __call__(self, engine: Engine) -> int:
         target = max(self.s.n, len(engine.known("tasks")))
         engine.progress.target = target
-        await engine.in_order(
+
+        async def sample(k: int) -> bool:
+            kept: list[tuple[str, str]] = []
+
+            def decide(answer: Answer | None) -> bool:
+                found = self._commit(engine, k, answer, target)
+                if found is not None:
+                    kept.append(found)
+                return found is not None
+
+            if not await engine.ask_in_turn(self.query_request(k), decide):
+                return False
+            task_id, query = kept[0]
+            if task_id in engine.known("tasks"):
+                engine.report(finished=1)
+            else:
+                await self._answer(engine, task_id, query, k)
+            return True
+
+        await engine.ordered(
             "query",
-            self.query_request,
-            lambda k, answer: self._commit(engine, k, answer, target),
+            sample,
             wanted=lambda: self.kept < target,
             lag=lambda k: k,  # every query is sampled from the same pre-query template
             needed=lambda: target - self.kept,
@@ -88,24 +107,22 @@ class Magpie(Method):
             return Rejection("not_request")
         return self.gate.check(text)
 
-    def _commit(self, engine: Engine, k: int, answer: Answer | None, target: int) -> bool:
+    def _commit(
+        self, engine: Engine, k: int, answer: Answer | None, target: int
+    ) -> tuple[str, str] | None:
+        """Sample k's query, in order: its task id and text when it is kept."""
         if answer is None or self.kept >= target:
-            return False
+            return None
         completion = answer.completion
         query = completion.text.strip()
         rejection = self.check(query, completion.finish_reason == "length")
         if rejection is not None:
             engine.reject(f"r{k:06d}", "query", rejection, completion.text, answer.key)
-            return False
+            return None
         self.gate.admit(query)
         self.kept += 1
-        task_id = f"task_{self.kept:06d}"
         engine.report(accepted=self.kept)
-        if task_id not in engine.known("tasks"):
-            engine.spawn(self._answer(engine, task_id, query, k))
-        else:
-            engine.report(finished=1)
-        return True
+        return f"task_{self.kept:06d}", query
 
     async def _answer(self, engine: Engine, task_id: str, query: str, k: int) -> None:
         try:

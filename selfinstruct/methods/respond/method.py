@@ -213,7 +213,7 @@ class Respond(Method):
             return True
 
         await engine.in_order("translate", ask, translated, wanted=lambda: done[0] < len(texts),
-                              lag=lambda k: k if k < len(texts) else -len(texts) - 1)  # fmt: skip
+                              lag=lambda k: k, count=len(texts))  # fmt: skip
         if done[0] < len(texts) or engine.stopping:
             return False
         for item in self.items:
@@ -297,7 +297,7 @@ class Respond(Method):
             return True
 
         await engine.in_order("respond", self._ask, answered, wanted=lambda: done[0] < total,
-                              lag=lambda k: k if k < total else -total - 1)  # fmt: skip
+                              lag=lambda k: k, count=total)  # fmt: skip
         if not self.s.compare or engine.stopping:
             return self.written
         if self.s.rating == "separate":
@@ -326,7 +326,7 @@ class Respond(Method):
 
         await engine.in_order("compare", lambda k: self._score(pairs, k), scored,
                               wanted=lambda: done[0] < len(pairs),
-                              lag=lambda k: k if k < len(pairs) else -len(pairs) - 1)  # fmt: skip
+                              lag=lambda k: k, count=len(pairs))  # fmt: skip
         return done[0] == len(pairs)
 
     async def _rate_side_by_side(self, engine: Engine) -> bool:
@@ -351,7 +351,7 @@ class Respond(Method):
 
         await engine.in_order("compare", lambda k: self._rate(rated, k), scored,
                               wanted=lambda: done[0] < len(rated),
-                              lag=lambda k: k if k < len(rated) else -len(rated) - 1)  # fmt: skip
+                              lag=lambda k: k, count=len(rated))  # fmt: skip
         return done[0] == len(rated)
 
     def _settle(self, engine: Engine, index: int) -> None:
