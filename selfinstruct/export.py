@@ -9,11 +9,12 @@ One output record per (task, instance). Formats:
 * ``messages``: ``{"messages": [{"role", "content"}]}``, the generic chat shape (TRL, Axolotl).
 * ``prompt-completion``: the paper's GPT-3 fine-tuning shape ``{"prompt", "completion"}``.
   Each prompt uses a random template from ``prompts/finetune_with_input.txt`` or
-  ``prompts/finetune_no_input.txt``; an input that is one named field ("Sentence: ...") loses
-  its field name with probability 0.5; the completion is ``" " + output`` (a leading space,
-  since every template ends with a label such as "Output:") followed by ``end_marker``
-  (empty by default; the paper appended GPT-3's ``<|endoftext|>``). Pairs are de-duplicated
-  and shuffled.
+  ``prompts/finetune_no_input.txt``. As in the reference, half of the inputs (one draw per
+  example) are prepared: one with a single field name ("Sentence: ...", on one line or
+  several) loses it, and each blank line becomes a line break. The completion is the output,
+  after a space when the template ends with a label such as "Output:" (not after a template
+  that ends with a line break), followed by ``end_marker`` (empty by default; the paper
+  appended GPT-3's ``<|endoftext|>``). Pairs are de-duplicated and shuffled.
 
 A record with ``turns`` (or ``messages``): a list of ``{"role", "content"}``, as the chat and
 magpie methods write) becomes one multi-turn conversation in the chat formats (openai,
@@ -49,7 +50,10 @@ from selfinstruct.store import tasks_file
 
 FORMATS = ("alpaca", "openai", "sharegpt", "messages", "prompt-completion", "preference")
 OPENAI_ROLES = ("system", "user", "assistant")
-FIELD_NAME = re.compile(r"^[A-Z][\w ]{0,30}:\s")
+# A field name opening the input ("Sentence: ", "Customer review:\n"); the reference counts
+# names as the words before a colon anywhere in the input.
+FIELD_NAME = re.compile(r"^\w[\w ]{0,30}:\s")
+NAME_BEFORE_COLON = re.compile(r"(\w+):")
 PAPER_END_MARKER = "<|endoftext|>"
 
 
@@ -91,10 +95,13 @@ def load_tasks(path: str | Path) -> list[Task]:
 
 
 def load_templates(filename: str) -> list[str]:
-    """Templates of a prompt file, separated by lines holding only ``---``."""
+    """Templates of a prompt file, separated by lines holding only ``---``. A template is its
+    lines without the last one's line break, so blank lines before ``---`` are part of it: a
+    template without a closing label ends with the line breaks the output follows."""
     text = prompt_path(filename).read_text(encoding="utf-8")
-    blocks = re.split(r"^---[ \t]*$", text, flags=re.MULTILINE)
-    templates = [block.strip("\n") for block in blocks if block.strip()]
+    text = text.removesuffix("\n")
+    blocks = re.split(r"\n---[ \t]*\n", text)
+    templates = [block for block in blocks if block.strip()]
     if not templates:
         raise UserError(f"{prompt_path(filename)}: holds no templates")
     return templates
@@ -136,13 +143,17 @@ def _chat(
     return messages
 
 
-def strip_field_name(input_text: str, rng: random.Random) -> str:
-    """Drop a lone field name ("Sentence: ...") from a one-line input, half of the time."""
-    if "\n" in input_text.strip() or not FIELD_NAME.match(input_text):
-        return input_text
-    if rng.random() < 0.5:
-        return FIELD_NAME.sub("", input_text, count=1)
-    return input_text
+def prepare_input(input_text: str, rng: random.Random) -> str:
+    """The reference's preparation of an input, half of the time (one draw per example): an
+    input whose only field name opens it ("Sentence: ...", "Code:\n...") loses that name, and
+    each blank line ("\n\n") becomes one line break. A lone "name:" that does not open the
+    input (a time, "7:30"; a link, "http://") is not taken for a field name."""
+    text = input_text.strip()
+    if rng.random() >= 0.5:
+        return text
+    if len(set(NAME_BEFORE_COLON.findall(text))) == 1 and FIELD_NAME.match(text):
+        text = text.split(":", 1)[1].strip()
+    return text.replace("\n\n", "\n")
 
 
 def _convert(
@@ -194,18 +205,17 @@ def _convert(
                 turns.append({"from": "gpt", "value": instance.output.strip()})
                 record = {"conversations": turns}
             else:  # prompt-completion
-                input_text = strip_field_name(instance.input.strip(), rng)
-                if input_text.strip():
+                input_text = prepare_input(instance.input, rng)
+                if input_text:
                     template = rng.choice(with_input)
-                    prompt = template.format(
-                        instruction=instruction.strip(), input=input_text.strip()
-                    )
+                    prompt = template.format(instruction=instruction.strip(), input=input_text)
                 else:
                     template = rng.choice(no_input)
                     prompt = template.format(instruction=instruction.strip())
+                space = "" if prompt.endswith("\n") else " "  # after a label: " Output"
                 record = {
                     "prompt": prompt,
-                    "completion": " " + instance.output.strip() + end_marker,
+                    "completion": space + instance.output.strip() + end_marker,
                 }
             examples.append(_Example(instruction, record))
     return examples

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from fakes import FakeBackend
@@ -12,6 +13,7 @@ from selfinstruct.backends.base import Completion, Request
 from selfinstruct.gate import Rejection
 from selfinstruct.methods.alpaca.method import Alpaca, Item, parse_items
 from selfinstruct.methods.alpaca.settings import ALPACA_DECODING, AlpacaSettings
+from selfinstruct.prompting import load_prompt
 from selfinstruct.records import load_seed_tasks
 from selfinstruct.resources import default_seed_path
 
@@ -167,3 +169,11 @@ def test_a_folder_of_one_method_is_not_resumed_by_another(tmp_path):
     assert str(caught.value) == (
         f"{out} was generated with method='self-instruct', not 'alpaca': use another --out"
     )
+
+
+def test_header_names_only_the_references_kinds_of_task():
+    # The reference's requirements name open-ended generation, classification and editing as
+    # examples of task types; they do not steer the list towards reasoning, maths or code.
+    header = load_prompt("alpaca/header.txt").lower()
+    assert re.search(r"\bclassification\b", header) and re.search(r"\bediting\b", header)
+    assert not re.search(r"\b(reasoning|maths?|coding|code|programming)\b", header)

@@ -8,6 +8,7 @@ import random
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -18,15 +19,15 @@ from selfinstruct.export import (
     export,
     load_templates,
     openai_problem,
+    prepare_input,
     split_paths,
-    strip_field_name,
 )
 
 FIX = Path(__file__).parent / "fixtures"
 TASKS = FIX / "export_tasks.jsonl"  # 4 tasks, 7 instances, one with an empty output
 SEEDS = FIX / "stats_seeds.jsonl"  # 2 seed tasks, one instance each
 REPO = Path(__file__).resolve().parents[1]
-SEED_1_LENGTH = 5
+SEED_11_LENGTH = 5
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -113,10 +114,10 @@ def prompt_completion(*extra: str) -> list[dict]:
 
 
 def test_prompt_completion_format():
-    records = prompt_completion("--seed", "1")
+    records = prompt_completion("--seed", "11")
     # 7 instances - 1 empty output = 6; the two identical "Blue" instances collapse when
-    # they draw the same template, as they do with seed 1: 5 remain
-    assert len(records) == SEED_1_LENGTH
+    # they draw the same template, as they do with seed 11: 5 remain
+    assert len(records) == SEED_11_LENGTH
     with_input = load_templates("finetune_with_input.txt")
     no_input = load_templates("finetune_no_input.txt")
     haiku = [r for r in records if "haiku" in r["prompt"]]
@@ -124,8 +125,9 @@ def test_prompt_completion_format():
     assert haiku[0]["prompt"] in {
         t.format(instruction="Write a haiku about autumn.") for t in no_input
     }
-    assert haiku[0]["completion"] == (
-        " Leaves drift slowly down\ncold wind hums an old refrain\nthe year exhales gold"
+    space = "" if haiku[0]["prompt"].endswith("\n") else " "
+    assert haiku[0]["completion"] == space + (
+        "Leaves drift slowly down\ncold wind hums an old refrain\nthe year exhales gold"
     )
     instruction = "Classify the sentiment of the sentence."
     allowed = {
@@ -135,9 +137,9 @@ def test_prompt_completion_format():
     }
     loves = [r for r in records if "love this movie" in r["prompt"]]
     assert len(loves) == 1 and loves[0]["prompt"] in allowed
-    assert loves[0]["completion"] == " positive"
+    assert loves[0]["completion"] == ("" if loves[0]["prompt"].endswith("\n") else " ") + "positive"
     for record in records:
-        assert record["completion"].startswith(" ") and not record["completion"].startswith("  ")
+        assert not record["completion"].startswith("  ")
     assert len({(r["prompt"], r["completion"]) for r in records}) == len(records)
 
 
@@ -160,18 +162,66 @@ def test_prompt_completion_end_marker_and_reproducible():
     assert len(orders) > 1  # the seed changes templates/order
 
 
-def test_field_name_stripping_rule():
+def prepared(text: str, draws: int = 2000) -> Counter:
     rng = random.Random(0)
-    outcomes = [strip_field_name("Sentence: I love this movie.", rng) for _ in range(2000)]
-    stripped = outcomes.count("I love this movie.")
-    assert stripped + outcomes.count("Sentence: I love this movie.") == 2000
-    assert 900 < stripped < 1100  # probability 0.5
-    # multi-line inputs, lower-case or long field names are left alone
-    multi = "Paragraph one.\n\nParagraph two: more details here."
-    assert all(strip_field_name(multi, rng) == multi for _ in range(50))
-    assert all(strip_field_name("note: lower case", rng) == "note: lower case" for _ in range(50))
-    long_name = "A" + "b" * 31 + ": text"
-    assert all(strip_field_name(long_name, rng) == long_name for _ in range(50))
+    return Counter(prepare_input(text, rng) for _ in range(draws))
+
+
+def test_field_name_stripping_rule():
+    outcomes = prepared("Sentence: I love this movie.")
+    assert set(outcomes) == {"I love this movie.", "Sentence: I love this movie."}
+    assert 900 < outcomes["I love this movie."] < 1100  # probability 0.5
+    # Two field names, a name that is not at the start, or one too long to be a name: kept.
+    for text in (
+        "Sentence 1: The cat sat.\nSentence 2: The dog ran.",
+        "Paragraph: Rain fell all day.\nQuestion: Did it rain?",
+        "The meeting starts at 7:30 sharp.",
+        "A" + "b" * 31 + ": text",
+    ):
+        assert set(prepared(text, 50)) == {text}, text
+
+
+def test_lone_field_name_stripped_from_a_multi_line_input():
+    # The reference counts the field names in the whole input: one name, even on an input of
+    # several lines, is dropped half of the time.
+    text = "Code:\ndef double(x):\n    return 2 * x"
+    assert set(prepared(text)) == {text, "def double(x):\n    return 2 * x"}
+    assert set(prepared("note: lower case", 200)) == {"note: lower case", "lower case"}
+
+
+def test_blank_lines_collapsed_half_of_the_time():
+    # In the same half, the reference replaces each blank line ("\n\n") with one newline.
+    text = "Paragraph one.\n\nParagraph two: more details here."
+    outcomes = prepared(text)
+    assert set(outcomes) == {text, "Paragraph one.\nParagraph two: more details here."}
+    assert 900 < outcomes[text] < 1100
+    poem = "Poem:\nRoses are red.\n\nViolets are blue."
+    assert set(prepared(poem)) == {poem, "Roses are red.\nViolets are blue."}
+
+
+def unlabelled(templates: list[str]) -> list[str]:
+    return [t for t in templates if t.endswith("\n")]
+
+
+def test_some_templates_carry_no_label():
+    # As the reference's: 3 of the 7 with-input and 3 of the 6 no-input templates end with the
+    # input or instruction and a line break, with no label for the output.
+    with_input = load_templates("finetune_with_input.txt")
+    no_input = load_templates("finetune_no_input.txt")
+    assert len(unlabelled(with_input)) == 3 and len(unlabelled(no_input)) == 3
+    for template in with_input + no_input:
+        assert template.endswith("\n") or template.endswith(":"), template
+
+
+def test_completion_after_a_label_starts_with_a_space_else_not():
+    seen = {True: 0, False: 0}
+    for seed in range(20):
+        for record in prompt_completion("--seed", str(seed)):
+            label = not record["prompt"].endswith("\n")
+            seen[label] += 1
+            output = record["completion"].removeprefix(" " if label else "")
+            assert output == output.strip() and output, record
+    assert seen[True] and seen[False]
 
 
 def test_include_seeds():

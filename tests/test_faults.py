@@ -119,7 +119,7 @@ def test_transient_invalid_json_is_retried(tmp_path):
 
 def test_truncated_instruction_response_is_rejected_whole(tmp_path):
     out = tmp_path / "run"
-    truncate = Fault("length", match="Brainstorm a varied list", times=3)
+    truncate = Fault("length", match="Write a list of tasks:", times=3)
     with StubServer(delay=0.0, faults=[truncate]) as stub:
         result = run_library(stub, out, n=10)
     truncated = [r for r in lines(out / "rejected.jsonl") if r["reason"] == "response_truncated"]

@@ -17,7 +17,7 @@ def task(ident: str, instruction: str) -> dict:
 
 TASKS = [
     task("echo", "Make every new instruction differ from the others in topic, wording and kind."),
-    task("header", "Brainstorm a varied list of new tasks that a person might ask about cats."),
+    task("header", "Write a list of classification tasks about cats and their moods."),
     task("program_title", "Write a Program that prints the first ten prime numbers."),
     task("program_upper", "WRITE A PROGRAM TO REVERSE A LINKED LIST IN PLACE."),
     task("fine", "Explain why leaves change colour in autumn to a child."),

@@ -56,12 +56,26 @@ def test_completion_boundary_needs_space_after_dot():
     assert parse_instructions(text) == ["Round the number 10.5 to an integer."]
 
 
-def test_completion_at_most_seven_items():
+def test_completion_keeps_every_item():
+    # The reference keeps every item its split yields: only the stop sequences end the list.
     text = " Item nine." + "".join(f"\n{n}. Item {n}." for n in range(10, 20))
     items = parse_instructions(text)
-    assert len(items) == 7
+    assert len(items) == 11
     assert items[0] == "Item nine."
-    assert items[-1] == "Item 15."
+    assert items[-1] == "Item 19."
+
+
+def test_completion_sub_list_does_not_crowd_out_later_items():
+    # A numbered sub-list splits into items of its own (as in the reference); the instruction
+    # after it is still kept.
+    text = (
+        " Plan a weekend trip with these steps:"
+        + "".join(f"\n{n}. Step {n} of the plan." for n in range(1, 7))
+        + "\n10. Name three rivers in Europe."
+    )
+    items = parse_instructions(text)
+    assert len(items) == 8
+    assert items[-1] == "Name three rivers in Europe."
 
 
 def test_completion_max_items_parameter():
@@ -159,9 +173,10 @@ def test_chat_blank_lines_between_items():
     ]
 
 
-def test_chat_at_most_seven_items():
+def test_chat_keeps_every_item_unless_capped():
     text = "\n".join(f"{n}. Task number {n}." for n in range(1, 12))
-    assert len(parse_instructions(text, chat=True)) == 7
+    assert len(parse_instructions(text, chat=True)) == 11
+    assert len(parse_instructions(text, chat=True, max_items=7)) == 7
 
 
 def test_chat_capitalises_first_letter():
@@ -195,8 +210,8 @@ def test_chat_echoes_of_shown_items_dropped_before_the_cap():
     ]
     text = "\n".join(f"{n}. {item}" for n, item in enumerate(echoes + NEW, start=1))
     assert parse_instructions(text, chat=True, shown=SHOWN) == NEW
-    # Without ``shown`` the cap is spent on the echoes: the new items are lost.
-    assert parse_instructions(text, chat=True)[:7] == [
+    # Without ``shown`` a cap of 7 is spent on the echoes: the new items are lost.
+    assert parse_instructions(text, chat=True, max_items=7) == [
         normalise_instruction(e.strip('"*')) for e in echoes[:7]
     ]
 
@@ -204,7 +219,8 @@ def test_chat_echoes_of_shown_items_dropped_before_the_cap():
 def test_chat_echo_dropping_keeps_cap_on_new_items():
     new = [f"Invent a new card game number {n} for four players." for n in range(1, 10)]
     text = "\n".join(f"{n}. {item}" for n, item in enumerate(SHOWN[:3] + new, start=1))
-    assert parse_instructions(text, chat=True, shown=SHOWN) == new[:7]
+    assert parse_instructions(text, chat=True, shown=SHOWN, max_items=7) == new[:7]
+    assert parse_instructions(text, chat=True, shown=SHOWN) == new
 
 
 def test_chat_near_echo_is_not_dropped():
@@ -216,7 +232,7 @@ def test_chat_near_echo_is_not_dropped():
 
 
 def test_completion_ignores_shown():
-    # The reference caps completion items as they come; novelty rejects an echo later.
+    # The reference keeps completion items as they come; novelty rejects an echo later.
     text = " Give three tips for staying healthy.\n10. Name three rivers in Europe."
     assert parse_instructions(text, shown=SHOWN) == [
         "Give three tips for staying healthy.",

@@ -101,6 +101,21 @@ def test_classification_header_mentions_labels():
     assert "label" in read("instructions_header_classification.txt").lower()
 
 
+def test_instruction_header_only_asks_for_tasks():
+    # The reference's header asks for a series of tasks and nothing more: the sampled
+    # demonstrations, not the header, set what kind of tasks come next.
+    header = read("instructions_header.txt").lower()
+    assert "tasks" in header
+    assert not re.search(r"\b(varied|diverse|different|new|person|assistant|ask)\b", header)
+
+
+def test_classification_header_asks_for_labels_where_it_can():
+    # The reference asks for the possible labels when possible, not for every label always.
+    header = read("instructions_header_classification.txt").lower()
+    assert not re.search(r"\b(varied|diverse|every|each|always)\b", header)
+    assert re.search(r"\bwhere (you can|possible)\b", header)
+
+
 # ---------------------------------------------------------------- chat wrappers
 
 
@@ -168,6 +183,21 @@ def test_output_first_count():
     assert len(output_first_tasks()) == 16
 
 
+def is_label_only(block: str) -> bool:
+    lines = block.split("\n")
+    return len(lines) == 2 and lines[1].startswith("Class label: ")
+
+
+def test_output_first_shows_tasks_without_input():
+    # As in the reference: two demonstrations are a task that needs no input, answered by its
+    # class label alone, and the header says what to write for such a task.
+    label_only = [block for block in output_first_tasks() if is_label_only(block)]
+    assert len(label_only) == 2
+    header, _ = split_header(read("instances_output_first.txt"))
+    assert re.search(r"\bneeds no input\b", header)
+    assert "class label" in header.split(".")[-2].lower()
+
+
 @pytest.mark.parametrize("index", range(16))
 def test_output_first_task_structure(index):
     block = output_first_tasks()[index]
@@ -176,9 +206,11 @@ def test_output_first_task_structure(index):
     assert not any(line.startswith("Task:") for line in lines[1:])
     assert lines[1].startswith("Class label: ")
     labels = [line[len("Class label: ") :] for line in lines if line.startswith("Class label: ")]
+    assert all(label.strip() for label in labels)
+    if is_label_only(block):
+        return
     assert 2 <= len(labels) <= 3
     assert len(set(labels)) == len(labels)
-    assert all(label.strip() for label in labels)
     for line in lines[1:]:
         if line.startswith("Class label: "):
             continue

@@ -138,9 +138,7 @@ def test_chat_message_keeps_braces_in_prompt():
 
 def test_load_prompt_reads_file():
     """The file's text exactly (last newline kept, nothing stripped), from subfolders too."""
-    assert load_prompt("instructions_header.txt") == (
-        "Brainstorm a varied list of new tasks that a person might ask an assistant to carry out:\n"
-    )
+    assert load_prompt("instructions_header.txt") == "Write a list of tasks:\n"
     judge = load_prompt("evolve/judge.txt")
     assert judge.startswith("Here are two instructions that a user might give an AI assistant.")
     assert judge.endswith(

@@ -39,7 +39,12 @@ def test_completion_instruction_answers_continue_item_nine():
 
 def test_chat_instruction_answers_restart_numbering_and_echo_seeds():
     parsed = [parse_instructions(r["text"], chat=True) for r in answers("chat", "instructions")]
-    assert [len(p) for p in parsed] == [7, 7, 7]  # at most 7 new items per response
+    assert [len(p) for p in parsed] == [8, 8, 7]  # every item the model wrote
+    capped = [
+        parse_instructions(r["text"], chat=True, max_items=7)
+        for r in answers("chat", "instructions")
+    ]
+    assert [len(p) for p in capped] == [7, 7, 7]
     assert parsed[0][0] == "Is the speaker being sarcastic? Answer yes or no."
     # The small chat model mostly repeats the in-context seeds: novelty must reject those.
     index = NoveltyIndex()

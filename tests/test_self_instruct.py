@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
+from answers.self_instruct import fake_instructions
 from fakes import FakeBackend
 from helpers import lines, run_generate
 
@@ -130,3 +132,35 @@ def test_from_the_third_request_every_prompt_shows_6_seeds_and_2_machine(tmp_pat
     # Only the first prompts can see fewer than 2 machine instructions: the pool is empty.
     assert mixes[2:] == [(6, 2)] * (len(mixes) - 2)
     assert all(mix in ((8, 0), (6, 2)) for mix in mixes[:2])
+
+
+class TenItemAnswers(FakeBackend):
+    """Every bootstrap answer holds ten items (9 to 18), as a model may write before a stop."""
+
+    async def complete(self, request, text):
+        completion = await super().complete(request, text)
+        if request.stage != "instructions":
+            return completion
+        return dataclasses.replace(completion, text=fake_instructions(text, count=10))
+
+
+def first_answer_items(out) -> int:
+    accepted = [m for m in lines(out / "machine_instructions.jsonl") if m["iteration"] == 0]
+    rejected = [r for r in lines(out / "rejected.jsonl") if r["id"].startswith("r000000.")]
+    return len(accepted) + len(rejected)
+
+
+def test_every_item_of_an_answer_is_considered_by_default(tmp_path):
+    # The reference keeps every item its split yields (its stop sequences end the list).
+    run_generate(tmp_path / "run", n=40, backend=TenItemAnswers(), concurrency=1)
+    assert first_answer_items(tmp_path / "run") == 10
+    settings = json.loads((tmp_path / "run" / "settings.json").read_text())
+    assert settings["max_instructions_per_answer"] is None
+
+
+def test_max_instructions_per_answer_caps_an_answer(tmp_path):
+    run_generate(
+        tmp_path / "run", n=40, backend=TenItemAnswers(), concurrency=1,
+        max_instructions_per_answer=7,
+    )  # fmt: skip
+    assert first_answer_items(tmp_path / "run") == 7

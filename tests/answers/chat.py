@@ -22,7 +22,11 @@ CHAT_MARKERS = (
     ("material", "Read the passage below. Then write"),
     ("user", "You are role-playing a human who is chatting"),
 )
-SELF_INSTRUCT_MARKERS = ("Brainstorm a varied list", "numbered list of instructions")
+SELF_INSTRUCT_MARKERS = (
+    "Write a list of tasks:",
+    "Write a list of classification tasks",
+    "numbered list of instructions",
+)
 QUESTION_TEMPLATES = (
     "How do {adj} {noun}s affect {audience} in {place}?",
     "Why are {noun}s in {place} becoming so {adj}?",

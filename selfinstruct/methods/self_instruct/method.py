@@ -151,7 +151,12 @@ class SelfInstruct(Method):
                 return False
             before = len(self.machine)
             for j, text in enumerate(
-                parse_instructions(completion.text, chat=self.chat, shown=shown)
+                parse_instructions(
+                    completion.text,
+                    chat=self.chat,
+                    max_items=self.s.max_instructions_per_answer,
+                    shown=shown,
+                )
             ):
                 if len(self.machine) >= target:
                     break

@@ -165,24 +165,27 @@ def echo_key(text: str) -> str:
 
 
 def parse_instructions(
-    text: str, chat: bool = False, max_items: int = 7, shown: Sequence[str] = ()
+    text: str, chat: bool = False, max_items: int | None = None, shown: Sequence[str] = ()
 ) -> list[str]:
     """New instructions from a response to the numbered-list prompt.
 
     Completion responses continue the open item directly; chat responses restate numbers,
-    possibly restarting at 1. Empty items are kept as "" so the filters count them.
+    possibly restarting at 1. Empty items are kept as "" so the filters count them. Every item
+    is kept, as in the reference (its stop sequences end the list); ``max_items`` keeps only
+    the first ones.
 
     Chat models often restate the prompt's own items before their new ones; in chat mode an item
     that echoes one of ``shown`` (the instructions in the prompt, compared by :func:`echo_key`) is
     dropped *before* the ``max_items`` cap, so the echoes do not use up the new items' places.
-    Completion mode keeps the reference's rule (cap only; novelty rejects an echo later).
+    Completion mode keeps the reference's rule (novelty rejects an echo later).
     """
     if not chat:
-        items = _completion_items(text)
-        return [normalise_instruction(item) for item in items][:max_items]
-    echoes = {key for key in map(echo_key, shown) if key}
-    items = [normalise_instruction(item) for item in _chat_items(text)]
-    return [item for item in items if echo_key(item) not in echoes][:max_items]
+        items = [normalise_instruction(item) for item in _completion_items(text)]
+    else:
+        echoes = {key for key in map(echo_key, shown) if key}
+        items = [normalise_instruction(item) for item in _chat_items(text)]
+        items = [item for item in items if echo_key(item) not in echoes]
+    return items if max_items is None else items[:max_items]
 
 
 # A chat answer to "Is it classification?": optional short labels ending in ":" or "?" (the

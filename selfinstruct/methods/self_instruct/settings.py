@@ -47,6 +47,12 @@ class SelfInstructSettings(InstructionRunSettings):
         "k-1-min(pool_lag, k//2)",
     )
     classification_only: bool = False
+    max_instructions_per_answer: int | None = Field(
+        default=None,
+        ge=1,
+        description="keep at most this many new instructions from one bootstrap answer (None: "
+        "every item, as the reference, whose stop sequences end the list at item 15)",
+    )
     max_instances: int = 5
     instruction_decoding: Decoding = INSTRUCTION_DECODING
     classify_decoding: Decoding = CLASSIFY_DECODING
