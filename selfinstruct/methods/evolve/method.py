@@ -109,6 +109,7 @@ class Attempt:
     stage: str  # the last stage reached: evolve, respond or judge
     text: str | None = None
     response: str | None = None
+    response_cut: bool = False  # the response stopped at max_tokens (kept, flagged)
     reason: str | None = None  # None: passed (so far)
     detail: dict[str, Any] = field(default_factory=dict)
     failed: bool = False  # a request failed for good
@@ -176,6 +177,9 @@ def load_roots(path: Path, limit: int | None = None) -> list[Root]:
 # ---------------------------------------------------------------------------------- prompts
 
 
+DEMONSTRATION_LABELS = ["Example instruction:", "Example with a more complex input:"]
+
+
 def evolve_prompt(operation: str, instruction: str) -> str:
     if operation == IN_BREADTH:
         return load_prompt("evolve/in_breadth.txt").format(instruction=instruction)
@@ -191,6 +195,8 @@ def leak_phrases() -> tuple[str, ...]:
     """What an evolved instruction must not copy: the paper's phrases and our labels."""
     labels = prompt_labels(load_prompt("evolve/in_depth.txt"))
     labels += prompt_labels(load_prompt("evolve/in_breadth.txt"))
+    # complicate-input's demonstrations name their parts: a rewrite must not copy those either.
+    labels += DEMONSTRATION_LABELS
     return tuple(dict.fromkeys(LEAK_PHRASES + tuple(labels)))
 
 
@@ -279,9 +285,16 @@ class Evolve(Method):
         rng = random.Random(f"{self.s.seed}:evolve:{round_}:{lineage.root.id}")
         return rng.choice(self.s.operations), rng.randrange(2**31)
 
+    def _request(self, stage: str, text: str, decoding: Decoding, **extra: Any) -> Request:
+        """A call as the reference code makes it: on a chat API with the system message."""
+        messages: tuple[tuple[str, str], ...] = ()
+        if self.chat and self.s.system is not None:
+            messages = (("system", self.s.system), ("user", text))
+        return Request(stage, text, decoding, messages=messages, **extra)
+
     def _evolve_request(self, operation: str, instruction: str, seed: int) -> Request:
-        decoding = self.s.evolve_decoding
-        return Request("evolve", evolve_prompt(operation, instruction), decoding, seed=seed)
+        text = evolve_prompt(operation, instruction)
+        return self._request("evolve", text, self.s.evolve_decoding, seed=seed)
 
     def _response_request(self, instruction: str, seed: int) -> Request:
         # A chat model is simply asked the instruction, as the paper does; a completion model
@@ -291,11 +304,12 @@ class Evolve(Method):
             if self.chat
             else load_prompt("evolve/respond.txt").format(instruction=instruction)
         )
-        return Request("respond", text, self.s.response_decoding, seed=seed)
+        return self._request("respond", text, self.s.response_decoding, seed=seed)
 
     def _judge_request(self, parent: str, child: str) -> Request:
         labels = JUDGEMENT_LABELS if self.constrain else ()
-        return Request("judge", judge_prompt(parent, child), self.s.judge_decoding, labels=labels)
+        text = judge_prompt(parent, child)
+        return self._request("judge", text, self.s.judge_decoding, labels=labels)
 
     # ------------------------------------------------------------------ the run
 
@@ -372,7 +386,8 @@ class Evolve(Method):
             if answer is None:
                 return None if engine.stopping else _with(attempt, failed=True)
             response = answer.completion.text.strip()
-            attempt = _with(attempt, response=response, key=answer.key)
+            cut = answer.completion.finish_reason == "length"
+            attempt = _with(attempt, response=response, response_cut=cut, key=answer.key)
             if is_apology(response):
                 return _with(attempt, reason=APOLOGY)
             if only_stop_words(response):
@@ -461,7 +476,10 @@ class Evolve(Method):
                     "id": attempt.id,
                     "instruction": attempt.text,
                     "is_classification": None,
-                    "instances": [{"input": "", "output": attempt.response}],
+                    "instances": [
+                        {"input": "", "output": attempt.response,
+                         "truncated": attempt.response_cut}  # fmt: skip
+                    ],
                     **lineage_fields,
                 },
             )

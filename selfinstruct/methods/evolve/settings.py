@@ -13,13 +13,14 @@ from selfinstruct.config import InstructionRunSettings
 EVOLVE_OPERATIONS: tuple[str, ...] = (
     "constraints", "deepen", "concretize", "reasoning", "complicate-input", "breadth",
 )  # fmt: skip
-# The rewrite: room for a rewritten instruction that carries a table or code (in-depth
-# "complicate the input"). Completion models are stopped where they would open a new label.
 # A completion model runs on past its answer into a new labelled block: stop it there.
 COMPLETION_EVOLVE_STOP = ("\n#",)
 COMPLETION_RESPONSE_STOP = ("\nRequest:",)
-EVOLVE_DECODING = Decoding(max_tokens=1024, temperature=0.7, top_p=1.0)
-EVOLVE_RESPONSE_DECODING = Decoding(max_tokens=1024, temperature=0.7, top_p=1.0)
+# The reference code (WizardLM's Evol_Instruct, openai_access.py) makes every call with these
+# (the paper gives none), and with the system message below.
+EVOLVE_DECODING = Decoding(max_tokens=2048, temperature=1.0, top_p=0.95)
+EVOLVE_RESPONSE_DECODING = Decoding(max_tokens=2048, temperature=1.0, top_p=0.95)
+REFERENCE_SYSTEM = "You are a helpful assistant."
 # The equality check is one label: "Equal" or "Not Equal".
 EVOLVE_JUDGE_DECODING = Decoding(max_tokens=8, temperature=0.0, top_p=1.0, stop=("\n",))
 
@@ -36,6 +37,11 @@ class EvolveSettings(InstructionRunSettings):
     rounds: int = Field(default=4, ge=1, le=100)
     operations: tuple[str, ...] = EVOLVE_OPERATIONS
     novelty: bool = False
+    system: str | None = Field(
+        default=REFERENCE_SYSTEM,
+        description="system message of every call on a chat API (None: none); a completion "
+        "model gets the prompt alone",
+    )
     keep_inputs: bool = Field(
         default=True,
         description="write each input task (round 0) beside its evolutions, as the paper's "
