@@ -87,11 +87,17 @@ def _default(name: str) -> Any:
     help="Model that answers the questions, on the same server (default: --model).",
 )
 @click.option(
+    "--question-novelty",
+    is_flag=True,
+    help="Ours, not the paper's: drop a question whose ROUGE-L to a kept question is above "
+    "--threshold.",
+)
+@click.option(
     "--threshold",
     type=FiniteFloatRange(min=0, max=1),
     default=_default("threshold"),
     show_default=True,
-    help="Drop a question whose ROUGE-L to a kept question is above this.",
+    help="With --question-novelty: the ROUGE-L F above which a question is dropped.",
 )
 @click.option(
     "--decontaminate",

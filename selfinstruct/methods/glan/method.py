@@ -400,11 +400,12 @@ class Glan(Method):
         if isinstance(question, Rejection):
             engine.reject(qid, "question", question, completion.text, answer.key)
             return None
-        verdict = self.novelty.query(question, top_k=0)
-        if not verdict.novel:
-            engine.reject(qid, "question", Rejection("rouge_similar",
-                          {"max_score": verdict.max_score}), question, answer.key)  # fmt: skip
-            return None
+        if self.s.question_novelty:
+            verdict = self.novelty.query(question, top_k=0)
+            if not verdict.novel:
+                engine.reject(qid, "question", Rejection("rouge_similar",
+                              {"max_score": verdict.max_score}), question, answer.key)  # fmt: skip
+                return None
         if self.decontaminator is not None:
             hit = self.decontaminator.contaminated(question)
             if hit is not None:
@@ -438,7 +439,8 @@ class Glan(Method):
         if answer is None:
             return
         completion = answer.completion
-        text = parse_answer(completion.text, completion.finish_reason == "length")
+        cut = completion.finish_reason == "length"  # kept and flagged, as the paper keeps it
+        text = parse_answer(completion.text)
         if isinstance(text, Rejection):
             engine.reject(f"{qid}/answer", "answer", text, completion.text, answer.key)
             engine.report(finished=1)
@@ -446,7 +448,7 @@ class Glan(Method):
         path = {k: v for k, v in question.items() if k not in ("id", "question", "request_key")}
         written = engine.write("tasks", {
             "id": qid, "instruction": question["question"], "is_classification": None,
-            "instances": [{"input": "", "output": text}], **path,
+            "instances": [{"input": "", "output": text, "truncated": cut}], **path,
             "answer_model": self.s.answer_model or self.s.model,
         })  # fmt: skip
         engine.report(finished=1, tasks=int(written))

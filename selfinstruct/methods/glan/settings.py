@@ -52,6 +52,11 @@ class GlanSettings(RunSettings):
     two_session_share: float = Field(default=0.5, ge=0, le=1)
     max_concepts: int = Field(default=3, ge=1, le=10, description="key concepts per question")
     answer_model: str | None = None
+    question_novelty: bool = Field(
+        default=False,
+        description="ours, not the paper's: drop a question whose ROUGE-L F to a kept one is "
+        "above threshold",
+    )
     threshold: float = Field(default=0.7, ge=0, le=1)
     tokenizer: Literal["rouge", "unicode"] = "rouge"
     decontaminate_path: str | None = None
