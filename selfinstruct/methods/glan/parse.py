@@ -232,10 +232,9 @@ def parse_question(text: str, truncated: bool = False) -> str | Rejection:
     return body
 
 
-def parse_answer(text: str, truncated: bool = False) -> str | Rejection:
-    """The answer text as the model wrote it (a restated ``Answer:`` removed)."""
-    if truncated:
-        return Rejection("answer_truncated")
+def parse_answer(text: str) -> str | Rejection:
+    """The answer text as the model wrote it (a restated ``Answer:`` removed); a cut answer is
+    kept (the method flags it)."""
     body = re.sub(r"(?is)^\s*\**answer\**\s*:\s*", "", text).strip()
     if not body:
         return Rejection("answer_empty")
