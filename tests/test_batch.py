@@ -440,3 +440,23 @@ def test_abandoning_cancels_running_batches_and_says_so(tmp_path):
     assert all(said), notes
     assert sorted(m.group(1) for m in said if m) == ["batch_0001", "batch_0002"]
     assert sorted(m.group(2) for m in said if m) == ["b00001", "b00002"]
+
+
+def test_answers_with_a_malformed_usage_are_kept_and_warned_about_once(tmp_path, capsys):
+    with FakeBatchServer(malformed_usage=True) as fake:
+        result, _ = run_generate(tmp_path / "run", 10, backend=batch_backend(fake),
+                                 method="alpaca")  # fmt: skip
+        base_url = fake.base_url
+    assert result.stop.value == "complete"
+    assert len(records(tmp_path / "run" / "tasks.jsonl")) == 10
+    assert not (tmp_path / "run" / "failures.jsonl").read_text()
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == [
+        f"warning: {base_url} sent an answer whose token usage is malformed: the answer is kept "
+        "and its unknown token counts are taken as 0 (token and cost figures, and --max-tokens "
+        "and --max-cost, count less than was used)"
+    ]
+    downloaded = [e for e in records(tmp_path / "run" / "batches" / "state.jsonl")
+                  if e["event"] == "downloaded"]  # fmt: skip
+    assert downloaded and all(e["usage"]["prompt_tokens"] == 0 for e in downloaded)
+    assert all(e["usage"]["completion_tokens"] > 0 for e in downloaded)

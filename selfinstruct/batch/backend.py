@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from selfinstruct.backends.base import Backend, BackendError, Completion, Request
-from selfinstruct.backends.openai_api import OpenAIBackend
+from selfinstruct.backends.openai_api import OpenAIBackend, usage_tokens
 from selfinstruct.batch.files import (
     MAX_BYTES,
     MAX_LINES,
@@ -393,9 +393,10 @@ class BatchBackend(Backend):
                 results[result.custom_id] = result
                 if result.ok:
                     self._answers[result.custom_id] = (path, offset)
-                    body_usage = (result.body or {}).get("usage") or {}
-                    usage["prompt_tokens"] += int(body_usage.get("prompt_tokens") or 0)
-                    usage["completion_tokens"] += int(body_usage.get("completion_tokens") or 0)
+                    # A malformed usage counts as 0 (the answer warns when it is read).
+                    prompt, completion, _ = usage_tokens((result.body or {}).get("usage"))
+                    usage["prompt_tokens"] += prompt
+                    usage["completion_tokens"] += completion
         ids = input_ids(batch_input_file(self.folder, state.name))
         usage["completed"] = sum(1 for i in ids if i in results and results[i].ok)
         usage["failed"] = len(ids) - usage["completed"]
