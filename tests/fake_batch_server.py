@@ -13,9 +13,9 @@ every later batch holding it, fails validation), ``token_limit`` (a batch of mor
 retrieves), ``output_fault`` (every download of an output file answers this HTTP status, or, for
 200, a body that is not JSON Lines; set it to None to let downloads through), ``files_status``
 (``GET /files`` answers this status: a provider without a file list), ``echo_auth`` (error
-bodies and a failed batch's error messages echo the Authorization header, as some gateways do),
-``malformed_usage`` (every answer's usage has ``"prompt_tokens": "lots"``). ``creates`` records
-every batch created, with its custom_ids, so a test counts submissions.
+bodies, a failed batch's and an expired line's error messages echo the Authorization header, as
+some gateways do), ``malformed_usage`` (every answer's usage has ``"prompt_tokens": "lots"``).
+``creates`` records every batch created, with its custom_ids, so a test counts submissions.
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ class FakeBatchServer(StubServer):
         if bad is not None:
             batch.final = "failed"
             batch.errors = [{"code": "invalid_request", "line": bad,
-                             "message": "The request body could not be validated."}]  # fmt: skip
+                             "message": self._echo("The request body could not be validated.")}]  # fmt: skip
             return batch
         expiring = self.expire_every and self.expire_batches > 0
         if expiring:
@@ -246,8 +246,8 @@ class FakeBatchServer(StubServer):
             if expiring and number % self.expire_every == 0:
                 self.expired.append(line["custom_id"])
                 record.update(response=None, error={"code": "batch_expired",
-                              "message": "This request could not be executed before the "
-                              "completion window expired."})  # fmt: skip
+                              "message": self._echo("This request could not be executed before "
+                              "the completion window expired.")})  # fmt: skip
                 errors.append(record)
                 continue
             payload = line_payload(line["body"], line["url"].endswith("chat/completions"),

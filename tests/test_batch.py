@@ -460,3 +460,37 @@ def test_answers_with_a_malformed_usage_are_kept_and_warned_about_once(tmp_path,
                   if e["event"] == "downloaded"]  # fmt: skip
     assert downloaded and all(e["usage"]["prompt_tokens"] == 0 for e in downloaded)
     assert all(e["usage"]["completion_tokens"] > 0 for e in downloaded)
+
+
+DOWNLOAD_FAULTS = {
+    401: "HTTP 401: the server rejected the API key",
+    400: "HTTP 400: Error code: 400 - the file is not available",
+    500: "HTTP 500: Error code: 500 - the file is not available",
+    200: "line 1 is not a batch result line",
+}
+
+
+@pytest.mark.parametrize("fault", DOWNLOAD_FAULTS, ids=["401", "400", "500", "not-jsonl"])
+def test_an_output_file_that_cannot_be_downloaded_stops_the_run_and_a_rerun_fetches_it(
+    tmp_path, straight, fault
+):
+    out = tmp_path / "run"
+    with FakeBatchServer(output_fault=fault) as fake:
+        stopped = subprocess.run(command(fake, out), capture_output=True, text=True, timeout=60)
+        tries = fake.output_downloads
+        saved = list((out / "batches").glob("*.output.jsonl"))
+        fake.output_fault = None
+        done = subprocess.run(command(fake, out), capture_output=True, text=True, timeout=120)
+        submitted = fake.submitted()
+    assert stopped.returncode == 2, stopped.stderr
+    assert "Traceback" not in stopped.stderr and "Unclosed" not in stopped.stderr
+    assert stopped.stderr.strip().splitlines()[-1] == (
+        f"Error: batch batch_0001 (b00001) is completed, but its output file file-2 could not "
+        f"be downloaded from {fake.base_url} in 5 attempts (last: {DOWNLOAD_FAULTS[fault]}); "
+        "run the same command again to fetch it"
+    )
+    assert tries == 5  # tried again with backoff, then stopped
+    assert not saved  # nothing unreadable was saved
+    assert done.returncode == 0, done.stderr
+    assert len(submitted) == len(set(submitted))  # the rerun submitted nothing twice
+    assert tasks(out) == straight

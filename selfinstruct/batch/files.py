@@ -109,12 +109,28 @@ def read_results(path: Path) -> Iterator[tuple[int, int, Result]]:
             yield number, start, parse_result(path, number, raw)
 
 
-def parse_result(path: Path, number: int, raw: bytes) -> Result:
+def _result_line(raw: bytes) -> dict[str, Any] | None:
+    """A result line's JSON object, or None when it is not one (no custom_id)."""
     try:
         data = json.loads(raw)
-        custom_id = str(data["custom_id"])
-    except (ValueError, KeyError, TypeError):
-        raise UserError(f"{path}, line {number}: not a batch result line (no custom_id)") from None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and "custom_id" in data else None
+
+
+def results_problem(data: bytes) -> str | None:
+    """Why ``data`` is not a result file (its first line that is no result line), or None."""
+    for number, raw in enumerate(data.splitlines(), start=1):
+        if raw.strip() and _result_line(raw) is None:
+            return f"line {number} is not a batch result line"
+    return None
+
+
+def parse_result(path: Path, number: int, raw: bytes) -> Result:
+    data = _result_line(raw)
+    if data is None:
+        raise UserError(f"{path}, line {number}: not a batch result line (no custom_id)")
+    custom_id = str(data["custom_id"])
     response = data.get("response") or {}
     error = data.get("error") or {}
     status = response.get("status_code") if isinstance(response, dict) else None

@@ -1,7 +1,9 @@
 """The provider's files and batches APIs, through the official ``openai`` client.
 
 Upload and create first look for what an earlier, killed session may already have done (a file
-of the same name; a batch of that input file), so a rerun never submits anything twice.
+of the same name; a batch of that input file), so a rerun never submits anything twice. Every
+text the provider sends back (an error, a batch's errors, a downloaded file) has the API key
+redacted: some gateways echo the Authorization header.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 import openai
 
 from selfinstruct.backends.base import BackendError
-from selfinstruct.backends.openai_api import status_error
+from selfinstruct.backends.openai_api import redact, status_error
 
 
 @dataclass
@@ -39,6 +41,7 @@ def provider_error(exc: Exception, where: str) -> BackendError:
 class Provider:
     def __init__(self, base_url: str | None, api_key: str, timeout: float) -> None:
         self.where = base_url or "the OpenAI API"
+        self._secret = api_key
         self.client = openai.AsyncOpenAI(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
         )
@@ -72,11 +75,20 @@ class Provider:
         )  # fmt: skip
         return batch.id
 
+    def redact(self, text: str) -> str:
+        return redact(text, self._secret)
+
+    def error(self, exc: Exception) -> BackendError:
+        """A provider call's failure as a backend error, without the key."""
+        error = provider_error(exc, self.where)
+        error.message = self.redact(error.message)
+        return error
+
     async def retrieve(self, batch_id: str) -> BatchInfo:
         batch = await self.client.batches.retrieve(batch_id)
         counts = batch.request_counts
         errors = [
-            f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else "")
+            self.redact(f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else ""))
             for e in ((batch.errors.data or []) if batch.errors else [])
         ]
         return BatchInfo(
@@ -87,8 +99,12 @@ class Provider:
         )  # fmt: skip
 
     async def content(self, file_id: str) -> bytes:
+        """A file's bytes; a key echoed in them (an error line's message) is redacted."""
         response = await self.client.files.content(file_id)
-        return response.content
+        data = response.content
+        if len(self._secret) >= 4:
+            data = data.replace(self._secret.encode(), b"[redacted]")
+        return data
 
     async def cancel(self, batch_id: str) -> None:
         await self.client.batches.cancel(batch_id)
