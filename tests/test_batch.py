@@ -494,3 +494,16 @@ def test_an_output_file_that_cannot_be_downloaded_stops_the_run_and_a_rerun_fetc
     assert done.returncode == 0, done.stderr
     assert len(submitted) == len(set(submitted))  # the rerun submitted nothing twice
     assert tasks(out) == straight
+
+
+def test_a_provider_without_a_file_list_is_named_as_such_not_as_an_unknown_model(tmp_path):
+    out = tmp_path / "run"
+    with FakeBatchServer(files_status=404) as fake:
+        done = subprocess.run(command(fake, out), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "Unclosed" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"Error: {fake.base_url} answered HTTP 404 to GET /v1/files (the provider's file list), "
+        "which batch mode needs: the server has no Batch API; run without --batch, or check "
+        "--base-url"
+    ]

@@ -40,7 +40,7 @@ from selfinstruct.batch.files import (
     split,
     write_atomic,
 )
-from selfinstruct.batch.provider import BatchInfo, Provider
+from selfinstruct.batch.provider import BatchInfo, Provider, missing_endpoint
 from selfinstruct.batch.state import TERMINAL, BatchState, FileState
 from selfinstruct.cache import request_key
 from selfinstruct.client import NotSent, request_description
@@ -169,7 +169,7 @@ class BatchBackend(Backend):
                     self._state.record({"event": "abandoned", "file": state.name})
                     continue
                 await self._call("cancel", partial(provider.cancel, batch_id))
-            except BackendError as error:
+            except (BackendError, UserError) as error:
                 self.notify(f"batch file {state.name} could not be cancelled: {error}")
                 continue
             self._state.record({"event": "cancelled", "file": state.name, "batch_id": batch_id})
@@ -333,6 +333,9 @@ class BatchBackend(Backend):
             try:
                 return await work()
             except Exception as exc:  # noqa: BLE001 - every failure becomes a BackendError
+                missing = missing_endpoint(exc, self._provider_for().where)
+                if missing is not None:
+                    raise missing from None
                 error = self._provider_for().error(exc)
                 if not error.retryable or attempt == PROVIDER_ATTEMPTS - 1:
                     raise error from None

@@ -15,6 +15,7 @@ import openai
 
 from selfinstruct.backends.base import BackendError
 from selfinstruct.backends.openai_api import redact, status_error
+from selfinstruct.errors import UserError
 
 
 @dataclass
@@ -36,6 +37,29 @@ def provider_error(exc: Exception, where: str) -> BackendError:
     if isinstance(exc, openai.APIConnectionError):
         return BackendError("connection", f"cannot connect to {where}: {exc}")
     return BackendError("malformed", f"unreadable answer from {where}: {exc}")
+
+
+# What a provider endpoint is, by method and the last part of its path.
+_ENDPOINTS = {
+    ("GET", "files"): "the provider's file list",
+    ("POST", "files"): "the provider's file upload",
+    ("GET", "batches"): "the provider's batch list",
+    ("POST", "batches"): "the provider's batch creation",
+}
+
+
+def missing_endpoint(exc: Exception, where: str) -> UserError | None:
+    """A 404 from an endpoint batch mode needs: the server has no Batch API (a 404 is not an
+    unknown model here: a batch line's model is only checked when the batch runs)."""
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code != 404:
+        return None
+    method, path = exc.request.method, exc.request.url.path
+    name = _ENDPOINTS.get((method, path.rstrip("/").rsplit("/", 1)[-1]))
+    return UserError(
+        f"{where} answered HTTP 404 to {method} {path}" + (f" ({name})" if name else "")
+        + ", which batch mode needs: the server has no Batch API; run without --batch, or "
+        "check --base-url"
+    )  # fmt: skip
 
 
 class Provider:
