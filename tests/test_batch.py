@@ -507,3 +507,23 @@ def test_a_provider_without_a_file_list_is_named_as_such_not_as_an_unknown_model
         "which batch mode needs: the server has no Batch API; run without --batch, or check "
         "--base-url"
     ]
+
+
+def test_a_batch_file_on_a_full_disk_says_how_to_go_on(tmp_path, monkeypatch):
+    import errno
+
+    from selfinstruct.batch import files
+    from selfinstruct.errors import UserError
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    target = tmp_path / "batches" / "b00001.output.jsonl"
+    with pytest.raises(UserError) as caught:
+        files.write_atomic(target, b"{}\n")
+    assert str(caught.value) == (
+        f"cannot write {target}: the disk is full; free space and run the same command again "
+        "to resume"
+    )
+    assert list(target.parent.iterdir()) == []  # no half file left behind

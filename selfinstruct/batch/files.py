@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from selfinstruct.errors import UserError
+from selfinstruct.jsonio import write_error
 
 # The OpenAI Batch API's limits per input file.
 MAX_LINES = 50_000
@@ -71,7 +72,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.replace(temp, path)
     except OSError as exc:
         temp.unlink(missing_ok=True)
-        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+        raise write_error(path, exc) from None
 
 
 def input_ids(path: Path) -> list[str]:
