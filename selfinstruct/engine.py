@@ -452,6 +452,28 @@ class Engine:
 
     async def run(self, body: Callable[[Engine], Coroutine[Any, Any, int]]) -> RunResult:
         """Run a method's body; it returns how many instructions it accepted in all."""
+        try:
+            return await self._run(body)
+        except BaseException:
+            await self._cancel_the_rest()
+            raise
+        finally:
+            # Also when a write failed (a full disk): a client left open prints "Unclosed
+            # client session" after the error's one line.
+            await self.backend.aclose()
+
+    async def _cancel_the_rest(self) -> None:
+        """After an error out of the body (a full disk): send nothing more, and cancel and
+        wait for every other task of the run, so that none fails later on a closed client."""
+        self.client.stop()
+        await asyncio.sleep(0)  # tasks just created start (a coroutine never started warns)
+        current = asyncio.current_task()
+        rest = [task for task in asyncio.all_tasks() if task is not current]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+
+    async def _run(self, body: Callable[[Engine], Coroutine[Any, Any, int]]) -> RunResult:
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         handled = self._install_signals(loop)
@@ -478,7 +500,6 @@ class Engine:
         self.cache.close()
         if kind in (StopKind.COMPLETE, StopKind.BUDGET):
             await self.backend.abandon_pending()
-        await self.backend.aclose()
         if self._fatal is not None:
             raise self._fatal  # after the files are closed and the summary written
         return RunResult(self.folder.path, kind, summary)

@@ -10,8 +10,12 @@ A batch ends after ``polls`` retrieves. Faults, each chosen by a deterministic r
 ``expired``, the line in the error file), ``invalid_line`` (that line of the first batch, and
 every later batch holding it, fails validation), ``token_limit`` (a batch of more lines than this fails with
 ``token_limit_exceeded``), ``later_polls`` (every batch after the first takes this many
-retrieves). ``creates`` records every batch created, with its custom_ids, so a
-test counts submissions.
+retrieves), ``output_fault`` (every download of an output file answers this HTTP status, or, for
+200, a body that is not JSON Lines; set it to None to let downloads through), ``files_status``
+(``GET /files`` answers this status: a provider without a file list), ``echo_auth`` (error
+bodies, a failed batch's and an expired line's error messages echo the Authorization header, as
+some gateways do), ``malformed_usage`` (every answer's usage has ``"prompt_tokens": "lots"``).
+``creates`` records every batch created, with its custom_ids, so a test counts submissions.
 """
 
 from __future__ import annotations
@@ -88,6 +92,10 @@ class FakeBatchServer(StubServer):
         invalid_line: int = 0,
         token_limit: int | None = None,
         later_polls: int | None = None,
+        output_fault: int | None = None,
+        files_status: int | None = None,
+        echo_auth: bool = False,
+        malformed_usage: bool = False,
     ) -> None:
         super().__init__(delay=0.0)
         self.polls = polls
@@ -97,8 +105,15 @@ class FakeBatchServer(StubServer):
         self.invalid_line = invalid_line
         self.poisoned: set[str] = set()  # custom_ids that fail validation
         self.token_limit = token_limit
+        self.output_fault = output_fault
+        self.files_status = files_status
+        self.echo_auth = echo_auth
+        self.malformed_usage = malformed_usage
+        self.output_downloads = 0  # downloads of an output file, failed or not
+        self._authorization = ""
         self.files: dict[str, dict[str, Any]] = {}
         self.contents: dict[str, bytes] = {}
+        self.outputs: set[str] = set()  # ids of the output files
         self.batches: dict[str, Batch] = {}
         self.creates: list[Batch] = []
         self.uploads: list[str] = []  # file names, in upload order
@@ -113,14 +128,23 @@ class FakeBatchServer(StubServer):
         route = path.split("?", 1)[0].removeprefix("/v1")
         self.state.hits[f"{method} {route}"] += 1
         parts = route.strip("/").split("/")
+        self._authorization = headers.get("authorization", "")
         if parts[0] == "files":
             if method == "POST" and len(parts) == 1:
                 return self._json(self._upload(headers, body))
             if method == "GET" and len(parts) == 1:
+                if self.files_status is not None:
+                    return self._error(self.files_status, "Not Found")
                 return self._json(self._list(list(self.files.values())))
             if method == "GET" and len(parts) == 3 and parts[2] == "content":
                 if parts[1] not in self.contents:
                     return 404, {}, b'{"error": {"message": "no such file"}}'
+                if parts[1] in self.outputs:
+                    self.output_downloads += 1
+                    if self.output_fault == 200:
+                        return 200, {}, b"<html><body>Service temporarily unavailable</body>"
+                    if self.output_fault is not None:
+                        return self._error(self.output_fault, "the file is not available")
                 return 200, {}, self.contents[parts[1]]
         if parts[0] == "batches":
             if method == "POST" and len(parts) == 1:
@@ -137,6 +161,15 @@ class FakeBatchServer(StubServer):
                     return self._json(batch.json())
             return 404, {}, b'{"error": {"message": "no such batch"}}'
         return await super()._route(method, path, headers, body)
+
+    def _error(self, status: int, message: str) -> tuple[int, dict[str, str], bytes]:
+        return status, {}, json.dumps({"error": {"message": self._echo(message)}}).encode()
+
+    def _echo(self, message: str) -> str:
+        """An error message, with the request's Authorization header if ``echo_auth``."""
+        if self.echo_auth:
+            return f"{message} (request had Authorization: {self._authorization})"
+        return message
 
     @staticmethod
     def _json(data: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
@@ -189,7 +222,7 @@ class FakeBatchServer(StubServer):
         if self.token_limit is not None and len(lines) > self.token_limit:
             batch.final = "failed"
             batch.errors = [{"code": "token_limit_exceeded", "line": None,
-                             "message": "Enqueued token limit reached."}]  # fmt: skip
+                             "message": self._echo("Enqueued token limit reached.")}]  # fmt: skip
             return batch
         if len(self.creates) == 1 and 0 < self.invalid_line <= len(lines):
             self.poisoned.add(lines[self.invalid_line - 1]["custom_id"])
@@ -198,7 +231,7 @@ class FakeBatchServer(StubServer):
         if bad is not None:
             batch.final = "failed"
             batch.errors = [{"code": "invalid_request", "line": bad,
-                             "message": "The request body could not be validated."}]  # fmt: skip
+                             "message": self._echo("The request body could not be validated.")}]  # fmt: skip
             return batch
         expiring = self.expire_every and self.expire_batches > 0
         if expiring:
@@ -213,18 +246,21 @@ class FakeBatchServer(StubServer):
             if expiring and number % self.expire_every == 0:
                 self.expired.append(line["custom_id"])
                 record.update(response=None, error={"code": "batch_expired",
-                              "message": "This request could not be executed before the "
-                              "completion window expired."})  # fmt: skip
+                              "message": self._echo("This request could not be executed before "
+                              "the completion window expired.")})  # fmt: skip
                 errors.append(record)
                 continue
             payload = line_payload(line["body"], line["url"].endswith("chat/completions"),
                                    self._lines)  # fmt: skip
+            if self.malformed_usage:
+                payload["usage"]["prompt_tokens"] = "lots"
             record.update(response={"status_code": 200, "request_id": f"req_{self._lines}",
                                     "body": payload}, error=None)  # fmt: skip
             output.append(record)
         encode = lambda rows: "".join(json.dumps(r) + "\n" for r in rows).encode()  # noqa: E731
         batch.output_file_id = self._store(f"{batch.id}_output.jsonl", encode(output),
                                            "batch_output")["id"]  # fmt: skip
+        self.outputs.add(batch.output_file_id)
         if errors:
             batch.error_file_id = self._store(f"{batch.id}_error.jsonl", encode(errors),
                                               "batch_output")["id"]  # fmt: skip

@@ -450,3 +450,90 @@ def test_abandoning_cancels_running_batches_and_says_so(tmp_path):
     assert all(said), notes
     assert sorted(m.group(1) for m in said if m) == ["batch_0001", "batch_0002"]
     assert sorted(m.group(2) for m in said if m) == ["b00001", "b00002"]
+
+
+def test_answers_with_a_malformed_usage_are_kept_and_warned_about_once(tmp_path, capsys):
+    with FakeBatchServer(malformed_usage=True) as fake:
+        result, _ = run_generate(tmp_path / "run", 10, backend=batch_backend(fake),
+                                 method="alpaca")  # fmt: skip
+        base_url = fake.base_url
+    assert result.stop.value == "complete"
+    assert len(records(tmp_path / "run" / "tasks.jsonl")) == 10
+    assert not (tmp_path / "run" / "failures.jsonl").read_text()
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == [
+        f"warning: {base_url} sent an answer whose token usage is malformed: the answer is kept "
+        "and its unknown token counts are taken as 0 (token and cost figures, and --max-tokens "
+        "and --max-cost, count less than was used)"
+    ]
+    downloaded = [e for e in records(tmp_path / "run" / "batches" / "state.jsonl")
+                  if e["event"] == "downloaded"]  # fmt: skip
+    assert downloaded and all(e["usage"]["prompt_tokens"] == 0 for e in downloaded)
+    assert all(e["usage"]["completion_tokens"] > 0 for e in downloaded)
+
+
+DOWNLOAD_FAULTS = {
+    401: "HTTP 401: the server rejected the API key",
+    400: "HTTP 400: Error code: 400 - the file is not available",
+    500: "HTTP 500: Error code: 500 - the file is not available",
+    200: "line 1 is not a batch result line",
+}
+
+
+@pytest.mark.parametrize("fault", DOWNLOAD_FAULTS, ids=["401", "400", "500", "not-jsonl"])
+def test_an_output_file_that_cannot_be_downloaded_stops_the_run_and_a_rerun_fetches_it(
+    tmp_path, straight, fault
+):
+    out = tmp_path / "run"
+    with FakeBatchServer(output_fault=fault) as fake:
+        stopped = subprocess.run(command(fake, out), capture_output=True, text=True, timeout=60)
+        tries = fake.output_downloads
+        saved = list((out / "batches").glob("*.output.jsonl"))
+        fake.output_fault = None
+        done = subprocess.run(command(fake, out), capture_output=True, text=True, timeout=120)
+        submitted = fake.submitted()
+    assert stopped.returncode == 2, stopped.stderr
+    assert "Traceback" not in stopped.stderr and "Unclosed" not in stopped.stderr
+    assert stopped.stderr.strip().splitlines()[-1] == (
+        f"Error: batch batch_0001 (b00001) is completed, but its output file file-2 could not "
+        f"be downloaded from {fake.base_url} in 5 attempts (last: {DOWNLOAD_FAULTS[fault]}); "
+        "run the same command again to fetch it"
+    )
+    assert tries == 5  # tried again with backoff, then stopped
+    assert not saved  # nothing unreadable was saved
+    assert done.returncode == 0, done.stderr
+    assert len(submitted) == len(set(submitted))  # the rerun submitted nothing twice
+    assert tasks(out) == straight
+
+
+def test_a_provider_without_a_file_list_is_named_as_such_not_as_an_unknown_model(tmp_path):
+    out = tmp_path / "run"
+    with FakeBatchServer(files_status=404) as fake:
+        done = subprocess.run(command(fake, out), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "Unclosed" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"Error: {fake.base_url} answered HTTP 404 to GET /v1/files (the provider's file list), "
+        "which batch mode needs: the server has no Batch API; run without --batch, or check "
+        "--base-url"
+    ]
+
+
+def test_a_batch_file_on_a_full_disk_says_how_to_go_on(tmp_path, monkeypatch):
+    import errno
+
+    from selfinstruct.batch import files
+    from selfinstruct.errors import UserError
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    target = tmp_path / "batches" / "b00001.output.jsonl"
+    with pytest.raises(UserError) as caught:
+        files.write_atomic(target, b"{}\n")
+    assert str(caught.value) == (
+        f"cannot write {target}: the disk is full; free space and run the same command again "
+        "to resume"
+    )
+    assert list(target.parent.iterdir()) == []  # no half file left behind

@@ -594,3 +594,32 @@ def test_evolve_where_every_request_failed_exits_2(tmp_path):
     assert done.returncode == 2, done.stderr
     assert EVERY_FAILED_500 in done.stderr.splitlines()
     assert json.loads((out / "summary.json").read_text())["stop"] == "failed"
+
+
+@pytest.mark.parametrize(
+    "name, room",
+    [("tasks.jsonl", 3), ("machine_instructions.jsonl", 3), ("classification.jsonl", 0)],
+)
+def test_a_disk_that_fills_up_during_a_cli_run_is_one_line_and_nothing_else(tmp_path, name, room):
+    """The error says how to go on, and nothing follows it: no "Unclosed client session" nor
+    connector dump from an HTTP client left open. What was written is kept; the same command
+    goes on."""
+    out = tmp_path / "run"
+    helper = str(Path(__file__).resolve().parent / "full_disk.py")
+    with StubServer(delay=0.0) as stub:
+        args = generate_command(stub.base_url, out, 20)[3:]
+        full = subprocess.run([sys.executable, helper, name, str(room), *args],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        kept = lines(out / name)
+        again = subprocess.run(generate_command(stub.base_url, out, 20), capture_output=True,
+                               text=True, timeout=120)  # fmt: skip
+    assert full.returncode == 2
+    assert "Unclosed" not in full.stderr
+    assert full.stderr.splitlines() == [
+        f"Error: cannot write {out / name}: the disk is full; free space and run the same "
+        "command again to resume"
+    ]
+    assert len(kept) == room
+    assert again.returncode == 0, again.stderr
+    assert lines(out / name)[:room] == kept
+    assert len(lines(out / "tasks.jsonl")) == 20

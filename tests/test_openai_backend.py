@@ -367,3 +367,29 @@ def test_concurrent_requests_each_send_their_own_body():
         return [answer.text for answer in answers]
 
     assert run(go()) == [f"P{i}" for i in range(20)]
+
+
+@pytest.mark.parametrize(
+    "usage, tokens",
+    [
+        ({"prompt_tokens": "lots", "completion_tokens": 2}, (0, 2)),
+        ({"prompt_tokens": 7, "completion_tokens": [3]}, (7, 0)),
+        ({"prompt_tokens": -1, "completion_tokens": 2.5}, (0, 0)),
+        ("n/a", (0, 0)),
+    ],
+)
+def test_a_malformed_usage_keeps_the_answer_counts_unknown_as_0_and_warns_once(
+    capsys, usage, tokens
+):
+    body = chat_body("Yes")
+    body["usage"] = usage
+    backend = backend_with(capture([], body))
+    first = run(backend.complete(REQUEST, "p"))
+    second = run(backend.complete(REQUEST, "p"))
+    assert first.text == second.text == "Yes"
+    assert (first.prompt_tokens, first.completion_tokens) == tokens
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: http://127.0.0.1:9/v1 sent an answer whose token usage is malformed: the "
+        "answer is kept and its unknown token counts are taken as 0 (token and cost figures, "
+        "and --max-tokens and --max-cost, count less than was used)"
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from stub_server import Fault, StubServer, generate_command
@@ -59,3 +60,28 @@ def test_rejected_key_is_one_clear_line_without_the_key(tmp_path):
             assert_nowhere(out, done)
         # Each request in flight (at most --concurrency 8 per run) is sent once: no retry of a 401.
         assert 2 <= stub.state.fault_hits["status"] <= 16
+
+
+def test_batch_mode_never_writes_the_key_a_gateway_echoes(tmp_path):
+    """Echoed in a failed batch's errors (the state file, a line on stderr), in expired lines
+    (the saved error file), and in the error body of a download that fails (the last line)."""
+    from fake_batch_server import FakeBatchServer
+
+    out = tmp_path / "run"
+    fake = FakeBatchServer(echo_auth=True, token_limit=6, expire_every=3, output_fault=500)
+    with fake:
+        command = [sys.executable, "-m", "selfinstruct", "generate", "--method", "alpaca",
+                   "--batch", "--base-url", fake.base_url, "--model", "stub", "--api", "chat",
+                   "--api-key", SECRET, "--n", "20", "--out", str(out), "--quiet",
+                   "--poll-interval", "0.01", "--batch-quiet", "0.05"]  # fmt: skip
+        stopped = run(command, key_in_env=False)
+        fake.output_fault = None
+        done = run(command, key_in_env=False)
+        echoed = [b.errors for b in fake.creates if b.errors]
+    assert echoed and all(SECRET in e["message"] for errors in echoed for e in errors)
+    assert fake.expired
+    assert stopped.returncode == 2 and b"could not be downloaded" in stopped.stderr
+    assert done.returncode == 0, done.stderr
+    for finished in (stopped, done):
+        assert_nowhere(out, finished)
+    assert b"[redacted]" in (out / "batches" / "state.jsonl").read_bytes()

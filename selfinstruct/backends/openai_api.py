@@ -24,6 +24,7 @@ from selfinstruct.backends.base import (
     Request,
 )
 from selfinstruct.errors import UserError
+from selfinstruct.jsonio import warn
 
 # Names of base (non-chat) models served through the completion API.
 _COMPLETION_MODELS = ("davinci-002", "babbage-002", "gpt-3.5-turbo-instruct")
@@ -149,6 +150,37 @@ def request_options(client: openai.AsyncOpenAI, path: str) -> FinalRequestOption
     )
 
 
+def redact(text: str, secret: str) -> str:
+    """Never let the key reach an error message or a record (servers may echo it)."""
+    if secret and len(secret) >= 4:
+        return text.replace(secret, "[redacted]")
+    return text
+
+
+def _count(value: object) -> int | None:
+    """A token count: a whole number >= 0 (or its decimal text); None when it is not one."""
+    if isinstance(value, str) and value.strip().isdecimal():
+        return int(value)
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def usage_tokens(usage: object) -> tuple[int, int, bool]:
+    """(prompt tokens, completion tokens, well formed) of a response's ``usage``. A missing
+    usage or count is 0; so is a count that is not a whole number (or a usage that is not an
+    object), and then the usage is not well formed."""
+    if usage is None:
+        return 0, 0, True
+    if not isinstance(usage, dict):
+        return 0, 0, False
+    values = (usage.get("prompt_tokens"), usage.get("completion_tokens"))
+    counts = [0 if value is None else _count(value) for value in values]
+    return counts[0] or 0, counts[1] or 0, None not in counts
+
+
 class OpenAIBackend(Backend):
     def __init__(
         self,
@@ -179,6 +211,7 @@ class OpenAIBackend(Backend):
             http_client=http_client,
         )
         self._options = request_options(self._client, self.path)
+        self._usage_warned = False
 
     @property
     def path(self) -> str:
@@ -247,9 +280,7 @@ class OpenAIBackend(Backend):
             choice = data["choices"][0]
             answer = choice["message"].get("content") if chat else choice.get("text")
             finish_reason = choice.get("finish_reason") or "stop"
-            usage = data.get("usage") or {}
-            prompt_tokens = int(usage.get("prompt_tokens") or 0)
-            completion_tokens = int(usage.get("completion_tokens") or 0)
+            prompt_tokens, completion_tokens = self._usage(data.get("usage"))
         except json.JSONDecodeError as exc:
             raise BackendError(
                 "malformed", f"response body is not JSON ({exc.msg})", raw=self._redact(raw)
@@ -278,11 +309,21 @@ class OpenAIBackend(Backend):
             completion_tokens=completion_tokens,
         )
 
+    def _usage(self, usage: object) -> tuple[int, int]:
+        """Prompt and completion tokens. A usage that is there but malformed does not cost the
+        answer: its unknown counts are taken as 0, with one warning per run."""
+        prompt_tokens, completion_tokens, well_formed = usage_tokens(usage)
+        if not well_formed and not self._usage_warned:
+            self._usage_warned = True
+            warn(
+                f"{self.where} sent an answer whose token usage is malformed: the answer is "
+                "kept and its unknown token counts are taken as 0 (token and cost figures, "
+                "and --max-tokens and --max-cost, count less than was used)"
+            )
+        return prompt_tokens, completion_tokens
+
     def _redact(self, text: str) -> str:
-        """Never let the key reach an error message or a record (servers may echo it)."""
-        if self._secret and len(self._secret) >= 4:
-            return text.replace(self._secret, "[redacted]")
-        return text
+        return redact(text, self._secret)
 
     @property
     def where(self) -> str:

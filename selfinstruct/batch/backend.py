@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from selfinstruct.backends.base import Backend, BackendError, Completion, Request
-from selfinstruct.backends.openai_api import OpenAIBackend
+from selfinstruct.backends.openai_api import OpenAIBackend, redact, usage_tokens
 from selfinstruct.batch.files import (
     MAX_BYTES,
     MAX_LINES,
@@ -36,10 +36,11 @@ from selfinstruct.batch.files import (
     input_lines,
     read_line_at,
     read_results,
+    results_problem,
     split,
     write_atomic,
 )
-from selfinstruct.batch.provider import BatchInfo, Provider, provider_error
+from selfinstruct.batch.provider import BatchInfo, Provider, missing_endpoint
 from selfinstruct.batch.state import TERMINAL, BatchState, FileState
 from selfinstruct.cache import request_key
 from selfinstruct.client import NotSent, request_description
@@ -168,7 +169,7 @@ class BatchBackend(Backend):
                     self._state.record({"event": "abandoned", "file": state.name})
                     continue
                 await self._call("cancel", partial(provider.cancel, batch_id))
-            except BackendError as error:
+            except (BackendError, UserError) as error:
                 self.notify(f"batch file {state.name} could not be cancelled: {error}")
                 continue
             self._state.record({"event": "cancelled", "file": state.name, "batch_id": batch_id})
@@ -189,7 +190,8 @@ class BatchBackend(Backend):
             kind = "server"  # expired, cancelled or refused for load: worth another file
         else:
             kind = "bad_request"
-        raise BackendError(kind, f"batch line {result.code}: {result.message}")  # type: ignore[arg-type]
+        message = redact(f"batch line {result.code}: {result.message}", self.inner.api_key)
+        raise BackendError(kind, message)  # type: ignore[arg-type]
 
     def _answer(self, saved: tuple[Path, int]) -> Completion:
         path, offset = saved
@@ -315,14 +317,15 @@ class BatchBackend(Backend):
         state = self._state.files[name]
         try:
             info = await self._submit_and_wait(state)
+            if info.status == "failed":
+                await self._refused(state, info)
+                return
+            await self._save_results(state, info)
         except BackendError as error:
             self.notify(f"batch file {name}: {error}")
             self._fail_waiters(name, error)
-            return
-        if info.status == "failed":
-            await self._refused(state, info)
-            return
-        await self._save_results(state, info)
+        except UserError as error:
+            self._halt(error)
 
     async def _call(self, what: str, work: Callable[[], Any]) -> Any:
         """A provider call, tried PROVIDER_ATTEMPTS times on transient faults."""
@@ -330,7 +333,10 @@ class BatchBackend(Backend):
             try:
                 return await work()
             except Exception as exc:  # noqa: BLE001 - every failure becomes a BackendError
-                error = provider_error(exc, self._provider_for().where)
+                missing = missing_endpoint(exc, self._provider_for().where)
+                if missing is not None:
+                    raise missing from None
+                error = self._provider_for().error(exc)
                 if not error.retryable or attempt == PROVIDER_ATTEMPTS - 1:
                     raise error from None
                 await asyncio.sleep(min(self.poll_interval, 2.0**attempt))
@@ -371,16 +377,48 @@ class BatchBackend(Backend):
 
     async def _save_results(self, state: FileState, info: BatchInfo) -> None:
         assert self._state is not None and self.folder is not None
-        provider = self._provider_for()
         saved: list[str] = []
         for kind, file_id in (("output", info.output_file_id), ("error", info.error_file_id)):
             if not file_id:
                 continue
-            data = await self._call("download", lambda f=file_id: provider.content(f))
+            data = await self._download(state, info, kind, file_id)
             path = batch_output_file(self.folder, state.name, kind)
             write_atomic(path, data)
             saved.append(str(path.relative_to(self.folder)))
         self._finish(state, saved, "downloaded")
+
+    async def _download(self, state: FileState, info: BatchInfo, kind: str, file_id: str) -> bytes:
+        """A result file, tried PROVIDER_ATTEMPTS times whatever went wrong (an HTTP error, a
+        body that is no result file): the answers are done and wait at the provider, so when
+        it still fails the run stops, and the same command fetches them later."""
+        provider = self._provider_for()
+        problem = ""
+        for attempt in range(PROVIDER_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(min(self.poll_interval, 2.0 ** (attempt - 1)))
+            try:
+                data: bytes = await provider.content(file_id)
+            except Exception as exc:  # noqa: BLE001 - every failure is tried again
+                problem = provider.error(exc).message
+                continue
+            problem = results_problem(data) or ""
+            if not problem:
+                return data
+        raise UserError(
+            f"batch {info.id} ({state.name}) is {info.status}, but its {kind} file {file_id} "
+            f"could not be downloaded from {provider.where} in {PROVIDER_ATTEMPTS} attempts "
+            f"(last: {problem}); run the same command again to fetch it"
+        )
+
+    def _halt(self, error: UserError) -> None:
+        """A failure no retry fixes now (a result file that cannot be fetched, a full disk):
+        every waiting request gets it, so the run stops with it as its one line. The state log
+        keeps each file where it was; the same command takes them up again."""
+        self._stopped = True
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(error)
+        self._waiting.clear()
 
     def _finish(self, state: FileState, saved: list[str], event: str) -> None:
         """Record the saved result files, then answer every request waiting on the file."""
@@ -393,9 +431,10 @@ class BatchBackend(Backend):
                 results[result.custom_id] = result
                 if result.ok:
                     self._answers[result.custom_id] = (path, offset)
-                    body_usage = (result.body or {}).get("usage") or {}
-                    usage["prompt_tokens"] += int(body_usage.get("prompt_tokens") or 0)
-                    usage["completion_tokens"] += int(body_usage.get("completion_tokens") or 0)
+                    # A malformed usage counts as 0 (the answer warns when it is read).
+                    prompt, completion, _ = usage_tokens((result.body or {}).get("usage"))
+                    usage["prompt_tokens"] += prompt
+                    usage["completion_tokens"] += completion
         ids = input_ids(batch_input_file(self.folder, state.name))
         usage["completed"] = sum(1 for i in ids if i in results and results[i].ok)
         usage["failed"] = len(ids) - usage["completed"]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from selfinstruct.errors import UserError
+from selfinstruct.jsonio import write_error
 
 # The OpenAI Batch API's limits per input file.
 MAX_LINES = 50_000
@@ -71,7 +72,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.replace(temp, path)
     except OSError as exc:
         temp.unlink(missing_ok=True)
-        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+        raise write_error(path, exc) from None
 
 
 def input_ids(path: Path) -> list[str]:
@@ -109,12 +110,28 @@ def read_results(path: Path) -> Iterator[tuple[int, int, Result]]:
             yield number, start, parse_result(path, number, raw)
 
 
-def parse_result(path: Path, number: int, raw: bytes) -> Result:
+def _result_line(raw: bytes) -> dict[str, Any] | None:
+    """A result line's JSON object, or None when it is not one (no custom_id)."""
     try:
         data = json.loads(raw)
-        custom_id = str(data["custom_id"])
-    except (ValueError, KeyError, TypeError):
-        raise UserError(f"{path}, line {number}: not a batch result line (no custom_id)") from None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and "custom_id" in data else None
+
+
+def results_problem(data: bytes) -> str | None:
+    """Why ``data`` is not a result file (its first line that is no result line), or None."""
+    for number, raw in enumerate(data.splitlines(), start=1):
+        if raw.strip() and _result_line(raw) is None:
+            return f"line {number} is not a batch result line"
+    return None
+
+
+def parse_result(path: Path, number: int, raw: bytes) -> Result:
+    data = _result_line(raw)
+    if data is None:
+        raise UserError(f"{path}, line {number}: not a batch result line (no custom_id)")
+    custom_id = str(data["custom_id"])
     response = data.get("response") or {}
     error = data.get("error") or {}
     status = response.get("status_code") if isinstance(response, dict) else None

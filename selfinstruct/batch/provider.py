@@ -1,7 +1,9 @@
 """The provider's files and batches APIs, through the official ``openai`` client.
 
 Upload and create first look for what an earlier, killed session may already have done (a file
-of the same name; a batch of that input file), so a rerun never submits anything twice.
+of the same name; a batch of that input file), so a rerun never submits anything twice. Every
+text the provider sends back (an error, a batch's errors, a downloaded file) has the API key
+redacted: some gateways echo the Authorization header.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from pathlib import Path
 import openai
 
 from selfinstruct.backends.base import BackendError
-from selfinstruct.backends.openai_api import status_error
+from selfinstruct.backends.openai_api import redact, status_error
+from selfinstruct.errors import UserError
 
 
 @dataclass
@@ -36,9 +39,33 @@ def provider_error(exc: Exception, where: str) -> BackendError:
     return BackendError("malformed", f"unreadable answer from {where}: {exc}")
 
 
+# What a provider endpoint is, by method and the last part of its path.
+_ENDPOINTS = {
+    ("GET", "files"): "the provider's file list",
+    ("POST", "files"): "the provider's file upload",
+    ("GET", "batches"): "the provider's batch list",
+    ("POST", "batches"): "the provider's batch creation",
+}
+
+
+def missing_endpoint(exc: Exception, where: str) -> UserError | None:
+    """A 404 from an endpoint batch mode needs: the server has no Batch API (a 404 is not an
+    unknown model here: a batch line's model is only checked when the batch runs)."""
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code != 404:
+        return None
+    method, path = exc.request.method, exc.request.url.path
+    name = _ENDPOINTS.get((method, path.rstrip("/").rsplit("/", 1)[-1]))
+    return UserError(
+        f"{where} answered HTTP 404 to {method} {path}" + (f" ({name})" if name else "")
+        + ", which batch mode needs: the server has no Batch API; run without --batch, or "
+        "check --base-url"
+    )  # fmt: skip
+
+
 class Provider:
     def __init__(self, base_url: str | None, api_key: str, timeout: float) -> None:
         self.where = base_url or "the OpenAI API"
+        self._secret = api_key
         self.client = openai.AsyncOpenAI(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
         )
@@ -72,11 +99,20 @@ class Provider:
         )  # fmt: skip
         return batch.id
 
+    def redact(self, text: str) -> str:
+        return redact(text, self._secret)
+
+    def error(self, exc: Exception) -> BackendError:
+        """A provider call's failure as a backend error, without the key."""
+        error = provider_error(exc, self.where)
+        error.message = self.redact(error.message)
+        return error
+
     async def retrieve(self, batch_id: str) -> BatchInfo:
         batch = await self.client.batches.retrieve(batch_id)
         counts = batch.request_counts
         errors = [
-            f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else "")
+            self.redact(f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else ""))
             for e in ((batch.errors.data or []) if batch.errors else [])
         ]
         return BatchInfo(
@@ -87,8 +123,12 @@ class Provider:
         )  # fmt: skip
 
     async def content(self, file_id: str) -> bytes:
+        """A file's bytes; a key echoed in them (an error line's message) is redacted."""
         response = await self.client.files.content(file_id)
-        return response.content
+        data = response.content
+        if len(self._secret) >= 4:
+            data = data.replace(self._secret.encode(), b"[redacted]")
+        return data
 
     async def cancel(self, batch_id: str) -> None:
         await self.client.batches.cancel(batch_id)
