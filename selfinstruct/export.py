@@ -429,6 +429,8 @@ def export(
     ``hf`` and ``parquet`` write a dataset folder of ``rows``-shaped rows (default
     ``messages``) with its card, and ``push_to_hub`` uploads it (see :mod:`selfinstruct.hub`)."""
     check_options(fmt, output, split=split, include_seeds=include_seeds, system=system, pairs=pairs)
+    if public and push_to_hub is None:
+        raise UserError("--public applies to --push-to-hub only")
     if fmt in CONTAINERS or rows is not None or push_to_hub is not None:
         from selfinstruct.hub import export_dataset
 

@@ -226,5 +226,7 @@ def test_push_errors(fake_run: Path, tmp_path: Path):
         output.splitlines()[-1]
         == "Error: --push-to-hub uploads parquet files: use --format parquet"
     )
+    code, output = export(str(fake_run), "--format", "parquet", "-o", "x", "--public")
+    assert output.splitlines()[-1] == "Error: --public applies to --push-to-hub only"
     code, output = export(str(fake_run), "--format", "parquet", "--push-to-hub", "nope")
     assert output.splitlines()[-1] == "Error: --push-to-hub 'nope': give OWNER/NAME"
