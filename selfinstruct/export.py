@@ -31,6 +31,7 @@ split is by instruction, so all instances of a task land on the same side.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import sys
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from selfinstruct import trainers
 from selfinstruct.errors import UserError
 from selfinstruct.jsonio import atomic_outputs, dumps, write_jsonl
 from selfinstruct.locking import exclusive_all
@@ -48,7 +50,11 @@ from selfinstruct.records import Task, iter_tasks
 from selfinstruct.resources import default_seed_path, prompt_path
 from selfinstruct.store import tasks_file
 
-FORMATS = ("alpaca", "openai", "sharegpt", "messages", "prompt-completion", "preference")
+BASE_FORMATS = ("alpaca", "openai", "sharegpt", "messages", "prompt-completion", "preference")
+CONTAINERS = ("hf", "parquet")
+FORMATS = BASE_FORMATS + trainers.SHAPES + CONTAINERS
+PREFERENCE_FORMATS = ("preference", *trainers.PAIR_SHAPES)
+ROW_SHAPES = BASE_FORMATS + trainers.SHAPES  # what --rows may choose for hf and parquet
 OPENAI_ROLES = ("system", "user", "assistant")
 # A field name opening the input ("Sentence: ", "Customer review:\n"); the reference counts
 # names as the words before a colon anywhere in the input.
@@ -62,6 +68,8 @@ class ExportReport:
     written: dict[str, int] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
+    #: Further lines for stderr (a trainer's config entry, the card, the upload).
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -321,16 +329,24 @@ def _write_stdout(records: list[dict[str, Any]], as_array: bool) -> int:
     return write_jsonl("-", records)
 
 
-def _write_files(parts: list[tuple[Path, list[dict[str, Any]]]], as_array: bool) -> None:
-    """Write each (path, records) beside its path; rename them all only when all are written."""
-    targets = [target for target, _records in parts]
+def _write_files(
+    parts: list[tuple[Path, list[dict[str, Any]]]],
+    as_array: bool,
+    extra: list[tuple[Path, str]] | None = None,
+) -> None:
+    """Write each (path, records), and each (path, text) of ``extra``, beside its path; rename
+    them all only when all are written."""
+    extra = extra or []
+    targets = [target for target, _records in parts] + [target for target, _text in extra]
     with atomic_outputs(*targets) as outputs:
-        for output, (_target, records) in zip(outputs, parts, strict=True):
+        for output, (_target, records) in zip(outputs, parts, strict=False):
             if as_array:
                 output.write_text(_array_text(records))
             else:
                 for record in records:
                     output.write(record)
+        for output, (_target, text) in zip(outputs[len(parts) :], extra, strict=True):
+            output.write_text(text)
 
 
 def split_paths(output: str | Path) -> tuple[Path, Path]:
@@ -339,6 +355,66 @@ def split_paths(output: str | Path) -> tuple[Path, Path]:
     suffix = out.suffix
     stem = out.name[: -len(suffix)] if suffix else out.name
     return out.with_name(f"{stem}.train{suffix}"), out.with_name(f"{stem}.validation{suffix}")
+
+
+def check_options(
+    fmt: str,
+    output: str | Path | None,
+    *,
+    split: float | None,
+    include_seeds: bool,
+    system: str | None,
+    pairs: str | None,
+) -> None:
+    """One line for an option that does not fit ``fmt`` (nothing is read or written yet)."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if split is not None:
+        if output is None or str(output) == "-":
+            raise UserError("--split writes two files: give -o FILE")
+        if not 0 < split < 1:
+            raise UserError(f"--split must be between 0 and 1 (exclusive), got {split}")
+    if include_seeds and fmt != "prompt-completion":
+        raise UserError("--include-seeds applies to --format prompt-completion only")
+    if system is not None and not system.strip():
+        raise UserError("--system must not be empty")
+    if system is not None and fmt in ("alpaca", "prompt-completion", "axolotl-alpaca"):
+        raise UserError(f"--system applies to chat formats, not {fmt}")
+    if pairs is not None and fmt not in ("preference", "trl-dpo"):
+        raise UserError("--pairs applies to --format preference and trl-dpo only")
+
+
+def collect(
+    path: str | Path,
+    fmt: str,
+    *,
+    system: str | None = None,
+    seed_path: Path | None = None,
+    seed: int = 42,
+    end_marker: str = "",
+    pairs: str | None = None,
+    report: ExportReport,
+) -> tuple[list[_Example], random.Random]:
+    """The examples of ``path`` in ``fmt`` (a row shape, not hf/parquet), and the random
+    generator a split goes on with."""
+    rng = random.Random(seed)
+    if fmt in PREFERENCE_FORMATS:
+        return preference_examples(path, fmt, pairs or "all", system, report), rng
+    tasks = load_tasks(path)
+    if seed_path is not None:
+        seed_tasks = [task for _lineno, task in iter_tasks(seed_path)]
+        if not seed_tasks:
+            raise UserError(f"{seed_path}: holds no seed tasks to include")
+        tasks += seed_tasks
+    base = trainers.base_format(fmt) if fmt in trainers.SFT_SHAPES else fmt
+    examples = _convert(tasks, base, system=system, rng=rng, end_marker=end_marker, report=report)
+    if fmt in trainers.SFT_SHAPES:
+        shaped = trainers.shape_rows([e.record for e in examples], fmt, system, report.skipped)
+        examples = [_Example(e.group, row) for e, row in zip(examples, shaped, strict=True) if row]
+    if fmt == "prompt-completion":
+        examples = _dedupe(examples, report)
+        rng.shuffle(examples)
+    return examples, rng
 
 
 def export(
@@ -354,27 +430,28 @@ def export(
     split: float | None = None,
     end_marker: str = "",
     pairs: str | None = None,
+    rows: str | None = None,
+    push_to_hub: str | None = None,
+    public: bool = False,
 ) -> ExportReport:
     """Convert the tasks at ``path`` to ``fmt`` and write them (stdout when ``output`` is None).
-    ``pairs``: which ranked pairs ``preference`` writes (default ``all``)."""
-    if fmt not in FORMATS:
-        raise UserError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if split is not None:
-        if output is None or str(output) == "-":
-            raise UserError("--split writes two files: give -o FILE")
-        if not 0 < split < 1:
-            raise UserError(f"--split must be between 0 and 1 (exclusive), got {split}")
-    if include_seeds and fmt != "prompt-completion":
-        raise UserError("--include-seeds applies to --format prompt-completion only")
-    if system is not None and not system.strip():
-        raise UserError("--system must not be empty")
-    if system is not None and fmt in ("alpaca", "prompt-completion"):
-        raise UserError(f"--system applies to chat formats, not {fmt}")
+    ``pairs``: which ranked pairs ``preference`` and ``trl-dpo`` write (default ``all``).
+    ``hf`` and ``parquet`` write a dataset folder of ``rows``-shaped rows (default
+    ``messages``) with its card, and ``push_to_hub`` uploads it (see :mod:`selfinstruct.hub`)."""
+    check_options(fmt, output, split=split, include_seeds=include_seeds, system=system, pairs=pairs)
+    if public and push_to_hub is None:
+        raise UserError("--public applies to --push-to-hub only")
+    if fmt in CONTAINERS or rows is not None or push_to_hub is not None:
+        from selfinstruct.hub import export_dataset
 
-    if pairs is not None and fmt != "preference":
-        raise UserError("--pairs applies to --format preference only")
-    if fmt == "preference":
-        return export_preference(path, output, split, seed, pairs or "all")
+        return export_dataset(
+            path, fmt, output=output, rows=rows, system=system, seed=seed, split=split,
+            pairs=pairs, push_to_hub=push_to_hub, public=public,
+        )  # fmt: skip
+    if fmt in trainers.LLAMAFACTORY_SHAPES and (output is None or str(output) == "-"):
+        raise UserError(
+            f"--format {fmt} writes {trainers.DATASET_INFO} beside the data: give -o FILE"
+        )
     to_stdout = output is None or str(output) == "-"
     if split is not None:
         targets = list(split_paths(output))  # type: ignore[arg-type]
@@ -383,34 +460,55 @@ def export(
     seed_path = (
         (Path(seeds) if seeds is not None else default_seed_path()) if include_seeds else None
     )
-    for target in targets:
+    info = (
+        targets[0].with_name(trainers.DATASET_INFO) if fmt in trainers.LLAMAFACTORY_SHAPES else None
+    )
+    for target in [*targets, *([info] if info else [])]:
         check_output(target, "-o", [path, seed_path])
     # Locked before any work, so a second export to the same file is refused at once.
-    with exclusive_all([(target, "-o") for target in targets]):
-        rng = random.Random(seed)
-        tasks = load_tasks(path)
-        if seed_path is not None:
-            seed_tasks = [task for _lineno, task in iter_tasks(seed_path)]
-            if not seed_tasks:
-                raise UserError(f"{seed_path}: holds no seed tasks to include")
-            tasks += seed_tasks
+    locked = [(target, "-o") for target in [*targets, *([info] if info else [])]]
+    with exclusive_all(locked):
         report = ExportReport()
-        examples = _convert(
-            tasks, fmt, system=system, rng=rng, end_marker=end_marker, report=report
-        )
-        if fmt == "prompt-completion":
-            examples = _dedupe(examples, report)
-            rng.shuffle(examples)
+        examples, rng = collect(
+            path, fmt, system=system, seed_path=seed_path, seed=seed, end_marker=end_marker,
+            pairs=pairs, report=report,
+        )  # fmt: skip
         as_array = fmt == "alpaca" and not jsonl
         if not targets:
             report.written["-"] = _write_stdout([e.record for e in examples], as_array)
+            _trainer_notes(fmt, None, report)
             return report
         sides = [examples] if split is None else list(_split(examples, split, rng))
         parts = [(t, [e.record for e in side]) for t, side in zip(targets, sides, strict=True)]
-        _write_files(parts, as_array)
+        extra = [] if info is None else [(info, _dataset_info_text(info, fmt, parts))]
+        _write_files(parts, as_array, extra)
     for target, records in parts:
         report.written[str(target)] = len(records)
+    _trainer_notes(fmt, targets, report)
     return report
+
+
+def _dataset_info_text(info: Path, fmt: str, parts: list[tuple[Path, list[dict[str, Any]]]]) -> str:
+    """LLaMA-Factory's dataset_info.json with an entry per written file (named by its stem),
+    kept beside the entries it already holds."""
+    known: dict[str, Any] = {}
+    if info.is_file():
+        try:
+            known = json.loads(info.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"{info}: invalid JSON ({exc}); fix or remove it") from None
+        if not isinstance(known, dict):
+            raise UserError(f"{info}: not a JSON object; fix or remove it")
+    for target, records in parts:
+        name = target.name[: -len(target.suffix)] if target.suffix else target.name
+        system = any("system" in record for record in records)
+        known[name] = trainers.llamafactory_entry(fmt, target.name, system)
+    return json.dumps(known, ensure_ascii=False, indent=2) + "\n"
+
+
+def _trainer_notes(fmt: str, targets: list[Path] | None, report: ExportReport) -> None:
+    if fmt in ("axolotl-chat", "axolotl-alpaca"):
+        report.notes.append("axolotl config:\n" + trainers.axolotl_yaml(fmt, targets))
 
 
 def describe_report(report: ExportReport) -> list[str]:
@@ -424,7 +522,7 @@ def describe_report(report: ExportReport) -> list[str]:
     for target, count in report.written.items():
         if target != "-":
             lines.append(f"wrote {count} records to {target}")
-    return lines
+    return lines + report.notes
 
 
 # ---------------------------------------------------------------------------------------
@@ -455,6 +553,11 @@ def _task_statement(record: dict[str, Any]) -> str:
     return instruction
 
 
+def _scored(instance: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in instance.get("candidates", [])
+            if isinstance(c.get("score"), int) and str(c.get("output", "")).strip()]  # fmt: skip
+
+
 def preference_pairs(
     records: Iterable[dict[str, Any]], report: ExportReport, pairs: str = "all"
 ) -> list[_Example]:
@@ -469,8 +572,7 @@ def preference_pairs(
     examples = []
     for record in records:
         for instance in record.get("instances", []):
-            scored = [c for c in instance.get("candidates", [])
-                      if isinstance(c.get("score"), int) and str(c.get("output", "")).strip()]  # fmt: skip
+            scored = _scored(instance)
             if len(scored) < 2:
                 report.skipped["fewer_than_two_scores"] += 1
                 continue
@@ -487,13 +589,31 @@ def preference_pairs(
     return examples
 
 
-def export_preference(
-    path: str | Path,
-    output: str | Path | None,
-    split: float | None,
-    seed: int,
-    pairs: str = "all",
-) -> ExportReport:
+def kto_examples(
+    records: Iterable[dict[str, Any]], system: str | None, report: ExportReport
+) -> list[_Example]:
+    """TRL's unpaired preference rows: per scored instance, the best-scored answers are
+    desirable and the others not; instances whose answers all scored alike are skipped."""
+    examples = []
+    for record in records:
+        for instance in record.get("instances", []):
+            scored = _scored(instance)
+            if len(scored) < 2:
+                report.skipped["fewer_than_two_scores"] += 1
+                continue
+            prompt = user_content(_task_statement(record), str(instance.get("input", "")))
+            rows = trainers.kto_rows(prompt, scored, system)
+            if not rows:
+                report.skipped["all scores equal"] += 1
+            examples += [_Example(prompt, row) for row in rows]
+    return examples
+
+
+def preference_examples(
+    path: str | Path, fmt: str, pairs: str, system: str | None, report: ExportReport
+) -> list[_Example]:
+    """The rows of ``preference``, ``trl-dpo`` or ``trl-kto`` from ``respond --compare``
+    output (a run folder, a file, or ``-``)."""
     from selfinstruct.jsonio import display_name, read_records
 
     source = Path(path)
@@ -501,23 +621,14 @@ def export_preference(
         source = tasks_file(source)
     if str(path) != "-" and not source.is_file():
         raise UserError(f"{path}: no such file or folder")
-    report = ExportReport()
     records = [obj for _, obj in read_records(source if str(path) != "-" else "-")]
     if not any("candidates" in i for r in records for i in r.get("instances", [])):
         raise UserError(
             f"{display_name(source)}: no scored candidates; run `selfinstruct respond --compare`"
         )
+    if fmt == "trl-kto":
+        return kto_examples(records, system, report)
     examples = preference_pairs(records, report, pairs)
-    if output is None or str(output) == "-":
-        report.written["-"] = _write_stdout([e.record for e in examples], False)
-        return report
-    targets = list(split_paths(output)) if split is not None else [Path(output)]
-    for target in targets:
-        check_output(target, "-o", [path])
-    with exclusive_all([(target, "-o") for target in targets]):
-        sides = [examples] if split is None else list(_split(examples, split, random.Random(seed)))
-        parts = [(t, [e.record for e in side]) for t, side in zip(targets, sides, strict=True)]
-        _write_files(parts, False)
-    for target, written in parts:
-        report.written[str(target)] = len(written)
-    return report
+    if fmt == "trl-dpo":
+        return [_Example(e.group, trainers.dpo_row(e.record, system)) for e in examples]
+    return examples

@@ -297,7 +297,9 @@ def test_errors(tmp_path):
     assert (code, stdout) == (2, "")
     assert stderr.splitlines()[-1] == (
         "Error: Invalid value for '--format': 'yaml' is not one of "
-        "'alpaca', 'openai', 'sharegpt', 'messages', 'prompt-completion', 'preference'."
+        "'alpaca', 'openai', 'sharegpt', 'messages', 'prompt-completion', 'preference', "
+        "'trl-sft', 'trl-prompt-completion', 'axolotl-chat', 'axolotl-alpaca', "
+        "'llamafactory-alpaca', 'llamafactory-sharegpt', 'trl-dpo', 'trl-kto', 'hf', 'parquet'."
     )
     assert list(tmp_path.iterdir()) == []
 

@@ -239,7 +239,7 @@ def test_export_pairs_option(tmp_path: Path) -> None:
     assert counts == {"all": 3, "best-vs-each": 2, "best-vs-worst": 1}
     result = CliRunner().invoke(main, ["export", str(data), "--format", "alpaca", "--pairs", "all"])
     assert result.exit_code == 2
-    assert result.output.strip().endswith("--pairs applies to --format preference only")
+    assert result.output.strip().endswith("--pairs applies to --format preference and trl-dpo only")
 
 
 # ---------------------------------------------------------------- the Chinese data
