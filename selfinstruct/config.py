@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -96,3 +97,15 @@ def file_sha256(path: Path) -> str:
 def seeds_fields(path: str | Path) -> dict[str, str]:
     """``seeds_path`` and ``seeds_sha256`` of a seed (or input) file; resuming compares the hash."""
     return {"seeds_path": str(path), "seeds_sha256": file_sha256(Path(path))}
+
+
+def seeded(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings values with the seed file named, checked and hashed (default: the bundled one),
+    for the methods that start from seed tasks."""
+    from selfinstruct.records import load_seed_tasks
+    from selfinstruct.resources import default_seed_path
+
+    chosen = {k: v for k, v in values.items() if k != "seeds_path"}
+    path = values.get("seeds_path") or default_seed_path()
+    load_seed_tasks(path)
+    return {**chosen, **seeds_fields(path)}

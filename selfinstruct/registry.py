@@ -1,9 +1,10 @@
 """Method name -> :class:`~selfinstruct.methods.base.Method`: the one place methods are found.
 
-Built-in methods are the packages under ``selfinstruct/methods/`` that export ``METHOD`` (found by
-listing the folder, so no module here names one); other packages add theirs through the
-entry-point group ``selfinstruct.methods`` (``name = "package.module:MethodClass"``), and Python
-code may :func:`register` a class directly. The core asks this registry and imports no method.
+Built-in methods are the packages under ``selfinstruct/methods/`` that export ``METHOD`` and their
+command as ``COMMAND`` (found by listing the folder, so no module here names one); other packages
+add theirs through the entry-point group ``selfinstruct.methods``
+(``name = "package.module:MethodClass"``; its ``command()`` gives the command), and Python code
+may :func:`register` a class directly. The core asks this registry and imports no method.
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ import importlib
 import pkgutil
 import sys
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from selfinstruct.errors import UserError
 from selfinstruct.methods.base import Method
 
+if TYPE_CHECKING:
+    import click
+
 ENTRY_POINT_GROUP = "selfinstruct.methods"
 
 _methods: dict[str, type[Method]] = {}
+_commands: dict[str, click.Command] = {}  # a built-in package's COMMAND, by method name
 _loaded = False
 
 
@@ -56,6 +61,12 @@ def methods() -> list[type[Method]]:
     return [_methods[name] for name in sorted(_methods)]
 
 
+def command(method: type[Method]) -> click.Command | None:
+    """The click command that runs ``method``: its package's ``COMMAND``, or ``command()``."""
+    _load()
+    return _commands.get(method.name) or method.command()
+
+
 def settings_model(name: str | None) -> type[Any]:
     """The settings model a run folder of method ``name`` was written with (a folder from
     before methods existed has none, and is Self-Instruct's)."""
@@ -80,6 +91,8 @@ def _load() -> None:
         method = getattr(module, "METHOD", None)
         if method is not None:
             register(method)
+            if getattr(module, "COMMAND", None) is not None:
+                _commands[method.name] = module.COMMAND
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         try:
             loaded = entry.load()

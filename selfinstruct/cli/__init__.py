@@ -52,7 +52,7 @@ def _register() -> None:
     from selfinstruct.cli.stats_cmd import stats
 
     for method in registry.methods():
-        command = method.command()
+        command = registry.command(method)
         if command is not None and command.name not in main.commands:
             main.add_command(command)
     for command in (filter_command, stats, export, batches):

@@ -102,7 +102,8 @@ class Method(ABC):
 
     @classmethod
     def command(cls) -> click.Command | None:
-        """The click command that runs this method (None: another method's command does)."""
+        """A plug-in's click command (a built-in package exports it as ``COMMAND`` instead, so
+        that the method never imports its command). None: another method's command runs it."""
         return None
 
     @classmethod

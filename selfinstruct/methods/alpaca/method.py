@@ -23,13 +23,12 @@ from typing import Any
 
 from selfinstruct.backends.base import Backend, Request
 from selfinstruct.client import Answer
-from selfinstruct.config import RunSettings
+from selfinstruct.config import RunSettings, seeded
 from selfinstruct.engine import Engine
 from selfinstruct.errors import UserError
 from selfinstruct.gate import InstructionGate, Rejection
 from selfinstruct.methods.alpaca.settings import AlpacaSettings
 from selfinstruct.methods.base import Method
-from selfinstruct.methods.self_instruct.method import seeded
 from selfinstruct.prompting import load_prompt
 from selfinstruct.records import SeedTask, load_seed_tasks
 

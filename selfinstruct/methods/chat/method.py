@@ -24,7 +24,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from selfinstruct.backends.base import Backend, Decoding, Request
 from selfinstruct.client import NotSent
@@ -46,9 +46,6 @@ from selfinstruct.methods.chat.settings import ChatSettings
 from selfinstruct.methods.chat.setup import chat_values
 from selfinstruct.prompting import load_prompt
 from selfinstruct.records import iter_tasks
-
-if TYPE_CHECKING:
-    import click
 
 Turns = list[tuple[str, str]]
 
@@ -371,12 +368,6 @@ class Chat(Method):
         return super().configure(
             backend, decoding=decoding, **chat_values(backend, **files), **values
         )
-
-    @classmethod
-    def command(cls) -> click.Command:
-        from selfinstruct.methods.chat.command import chat
-
-        return chat
 
 
 def load_openings(path: str) -> list[tuple[str, str]]:

@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from selfinstruct.backends.base import Backend, Decoding, Request
 from selfinstruct.client import NotSent
@@ -73,9 +73,6 @@ from selfinstruct.methods.evolve.settings import (
 from selfinstruct.prompting import load_prompt
 from selfinstruct.records import Task, task_from_record
 from selfinstruct.store import is_run_folder, tasks_file
-
-if TYPE_CHECKING:
-    import click
 
 IN_BREADTH = "breadth"
 
@@ -257,12 +254,6 @@ class Evolve(Method):
             ):
                 base[field] = dataclasses.replace(base[field], stop=stop)
         return base
-
-    @classmethod
-    def command(cls) -> click.Command:
-        from selfinstruct.methods.evolve.command import evolve
-
-        return evolve
 
     @classmethod
     def report(cls, folder: Path) -> dict[str, Any] | None:
@@ -477,8 +468,11 @@ class Evolve(Method):
                     "instruction": attempt.text,
                     "is_classification": None,
                     "instances": [
-                        {"input": "", "output": attempt.response,
-                         "truncated": attempt.response_cut}  # fmt: skip
+                        {
+                            "input": "",
+                            "output": attempt.response,
+                            "truncated": attempt.response_cut,
+                        }  # fmt: skip
                     ],
                     **lineage_fields,
                 },

@@ -29,7 +29,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from selfinstruct.backends.base import Backend, Decoding, Request
 from selfinstruct.client import Answer, NotSent
@@ -58,9 +58,6 @@ from selfinstruct.methods.glan.report import glan_coverage, render_coverage
 from selfinstruct.methods.glan.settings import GLAN_LEVELS, GLAN_LOGS, GlanSettings
 from selfinstruct.novelty import NoveltyIndex
 from selfinstruct.prompting import load_prompt
-
-if TYPE_CHECKING:
-    import click
 
 T = TypeVar("T")
 
@@ -491,12 +488,6 @@ class Glan(Method):
         return super().configure(
             backend, decoding=decoding, disciplines=disciplines, **files, **values
         )
-
-    @classmethod
-    def command(cls) -> click.Command:
-        from selfinstruct.methods.glan.command import glan
-
-        return glan
 
     @classmethod
     def report(cls, folder: Path) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from selfinstruct.backends.base import Backend, Request
 from selfinstruct.client import Answer
@@ -38,9 +38,6 @@ from selfinstruct.methods.judge.verdicts import RATINGS, YES_NO, parse_rating, p
 from selfinstruct.prompting import load_prompt
 from selfinstruct.records import Task
 from selfinstruct.store import tasks_file
-
-if TYPE_CHECKING:
-    import click
 
 NO_INPUT = "(none)"
 
@@ -210,12 +207,6 @@ class Judge(Method):
             backend, decoding=decoding, input_path=str(path),
             input_sha256=input_fingerprint(path), **values,
         )  # fmt: skip
-
-    @classmethod
-    def command(cls) -> click.Command:
-        from selfinstruct.methods.judge.command import judge
-
-        return judge
 
 
 def load_items(settings: JudgeSettings) -> list[Item]:

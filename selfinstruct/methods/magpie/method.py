@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from selfinstruct.backends.base import Backend, Decoding, Request
 from selfinstruct.client import Answer
@@ -32,9 +32,6 @@ from selfinstruct.methods.chat.dialogue import not_request
 from selfinstruct.methods.chat.setup import backend_template
 from selfinstruct.methods.magpie.settings import MagpieSettings
 from selfinstruct.templates import ChatTemplate
-
-if TYPE_CHECKING:
-    import click
 
 
 def with_stop(decoding: Decoding, marker: str) -> Decoding:
@@ -171,12 +168,6 @@ class Magpie(Method):
         template = backend_template(backend, values.pop("template", None))
         check_backend(backend.api, template)  # before anything is shown or written
         return super().configure(backend, decoding=decoding, template=template, **values)
-
-    @classmethod
-    def command(cls) -> click.Command:
-        from selfinstruct.methods.magpie.command import magpie
-
-        return magpie
 
 
 def check_backend(api: str, template: ChatTemplate | None) -> None:

@@ -29,7 +29,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from selfinstruct.backends.base import Backend, Decoding, Request
 from selfinstruct.client import Answer
@@ -56,9 +56,6 @@ from selfinstruct.methods.respond.settings import RespondSettings
 from selfinstruct.prompting import load_prompt
 from selfinstruct.records import Task
 from selfinstruct.templates import ChatTemplate, resolve
-
-if TYPE_CHECKING:
-    import click
 
 
 @dataclass
@@ -440,12 +437,6 @@ class Respond(Method):
             input_sha256=input_fingerprint(path), candidate_paths=paths,
             candidates_sha256=tuple(input_fingerprint(Path(p)) for p in paths), **values,
         )  # fmt: skip
-
-    @classmethod
-    def command(cls) -> click.Command:
-        from selfinstruct.methods.respond.command import respond
-
-        return respond
 
 
 def build(settings: RespondSettings, api: str) -> Respond:

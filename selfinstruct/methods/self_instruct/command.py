@@ -15,11 +15,11 @@ from selfinstruct.cli.running import (
     run_options,
     take_backend,
 )
-from selfinstruct.config import default
+from selfinstruct.config import default, seeded
 from selfinstruct.decoding import parse_decoding_overrides
 from selfinstruct.errors import UserError
 from selfinstruct.methods.alpaca.method import Alpaca
-from selfinstruct.methods.self_instruct.method import SelfInstruct, seeded
+from selfinstruct.methods.self_instruct.method import SelfInstruct
 from selfinstruct.methods.self_instruct.settings import SelfInstructSettings
 from selfinstruct.pricing import parse_price
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from selfinstruct.backends.base import Backend, Decoding, Request
 from selfinstruct.client import Answer
-from selfinstruct.config import RunSettings, seeds_fields
+from selfinstruct.config import RunSettings, seeded
 from selfinstruct.engine import Engine
 from selfinstruct.errors import UserError
 from selfinstruct.filters import filter_instances
@@ -46,10 +46,6 @@ from selfinstruct.methods.self_instruct.settings import (
     SelfInstructSettings,
 )
 from selfinstruct.records import SeedTask, load_seed_tasks
-from selfinstruct.resources import default_seed_path
-
-if TYPE_CHECKING:
-    import click
 
 STAGES = ("instructions", "classify", "instances")
 
@@ -279,17 +275,3 @@ class SelfInstruct(Method):
             )
             base["classify_decoding"] = CHAT_CLASSIFY_DECODING
         return base
-
-    @classmethod
-    def command(cls) -> click.Command:
-        from selfinstruct.methods.self_instruct.command import generate
-
-        return generate
-
-
-def seeded(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Settings values with the seed file named, checked and hashed (default: the bundled one)."""
-    chosen = {k: v for k, v in values.items() if k != "seeds_path"}
-    path = values.get("seeds_path") or default_seed_path()
-    load_seed_tasks(path)
-    return {**chosen, **seeds_fields(path)}
