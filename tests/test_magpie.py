@@ -380,3 +380,17 @@ def test_cli_options(monkeypatch, tmp_path):
     assert (saved["turns"], saved["task"], saved["requests_only"]) == (2, "code", True)
     assert saved["stop_at_newline"] is False
     assert all(len(t["turns"]) <= 4 for t in lines(out / "tasks.jsonl"))
+
+
+def test_an_empty_further_user_turn_ends_the_conversation_there(tmp_path):
+    backend = Scripted(["Why is the sky blue?", ""])
+    settings = Magpie.configure(backend, n=1, template="chatml", seed=4, turns=3, concurrency=1)
+    run(settings, backend, tmp_path / "run")
+    [task] = lines(tmp_path / "run" / "tasks.jsonl")
+    assert [t["role"] for t in task["turns"]] == ["user", "assistant"]
+    [rejected] = lines(tmp_path / "run" / "rejected.jsonl")
+    assert (rejected["id"], rejected["stage"], rejected["reason"]) == (
+        "task_000001.q2",
+        "query",
+        "empty",
+    )
