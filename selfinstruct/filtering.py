@@ -40,6 +40,10 @@ class FilterOptions:
     # drop reason per input line of the records that are not kept.
     keep_top_ifd: float | None = None
     ifd_drops: dict[int, str] | None = None
+    # `--keep-longest`: how many of the records the other filters keep stay, the longest first
+    # responses (Magpie's released sets); filled in by run_filter, the input lines dropped.
+    keep_longest: int | None = None
+    not_longest: frozenset[int] | None = None
 
 
 @dataclass
@@ -107,6 +111,9 @@ def decide(
             yield Decision(line, obj, rejection.reason, rejection.detail)
             continue
         gate.admit(instruction)
+        if options.not_longest is not None and line in options.not_longest:
+            yield Decision(line, obj, "not_longest")
+            continue
         yield Decision(line, kept_obj, None)
 
 
@@ -152,6 +159,22 @@ def ifd_drops(in_path: str, share: float, source: str, scorer: Any = None) -> di
     for line in ranked[keep:]:
         drops[line] = "ifd_not_top"
     return drops
+
+
+def not_longest(
+    in_path: str, options: FilterOptions, against: Iterable[str], source: str
+) -> frozenset[int]:
+    """Magpie's released sets' selection, after the other filters: of the records they keep,
+    the ``keep_longest`` with the longest first response (characters) stay; ties at the cut are
+    broken by input order. The lines of the others."""
+    assert options.keep_longest is not None
+    lengths: dict[int, int] = {}
+    for decision in decide(read_records(in_path), options, against, source=source):
+        if decision.reason is None:
+            task = task_from_record(decision.record, f"{source}:{decision.line}")
+            lengths[decision.line] = len(task.instances[0].output) if task.instances else 0
+    ranked = sorted(lengths, key=lambda line: (-lengths[line], line))
+    return frozenset(ranked[options.keep_longest :])
 
 
 def run_filter(
@@ -200,6 +223,10 @@ def run_filter(
         if str(in_path) == "-":
             raise UserError("--keep-top-ifd ranks the whole input: give a file, not stdin")
         options = replace(options, ifd_drops=ifd_drops(in_path, options.keep_top_ifd, source))
+    if options.keep_longest is not None:
+        if str(in_path) == "-":
+            raise UserError("--keep-longest ranks the whole input: give a file, not stdin")
+        options = replace(options, not_longest=not_longest(in_path, options, against, source))
     with exclusive_all(locks), atomic_outputs(*targets) as outputs:
         rejects = outputs[0] if rejects_path is not None else None
         out = None if to_stdout else outputs[-1]

@@ -41,24 +41,25 @@ def file_data(out: Path) -> tuple[bytes, list[str]]:
                                                 for r in rejected]  # fmt: skip
 
 
-def magpie_command(base_url: str, out: Path, n: int) -> list[str]:
+def magpie_command(base_url: str, out: Path, n: int, *extra: str) -> list[str]:
     return [sys.executable, "-m", "selfinstruct", "magpie", "--base-url", base_url, "--model",
             "stub", "--api", "completion", "--template", "chatml", "--n", str(n), "--seed", "3",
-            "--concurrency", "4", "--out", str(out), "--quiet"]  # fmt: skip
+            "--concurrency", "4", "--out", str(out), "--quiet", *extra]  # fmt: skip
 
 
-def test_magpie_kill_minus_nine_then_resume_writes_the_same_files(tmp_path):
+def magpie_kill_and_resume(tmp_path: Path, *extra: str) -> list[dict]:
+    """A straight run, then one killed at four points and resumed: the same files."""
     with StubServer(delay=0.02) as stub:
         straight = tmp_path / "straight"
-        done = subprocess.run(magpie_command(stub.base_url, straight, N), capture_output=True,
-                              text=True, timeout=120)  # fmt: skip
+        done = subprocess.run(magpie_command(stub.base_url, straight, N, *extra),
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
         assert done.returncode == 0, done.stderr
         expected = file_data(straight)
         assert expected[0].count(b"\n") == N
 
     with StubServer(delay=0.02) as stub:
         out = tmp_path / "killed"
-        command = magpie_command(stub.base_url, out, N)
+        command = magpie_command(stub.base_url, out, N, *extra)
         kills = kill_at(command, out, (("tasks", 2), ("tasks", 5), ("tasks", 9), ("tasks", 12)))
         assert kills >= 3
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -66,6 +67,16 @@ def test_magpie_kill_minus_nine_then_resume_writes_the_same_files(tmp_path):
         assert file_data(out) == expected
         summary = json.loads((out / "summary.json").read_text())
         assert summary["status"] == "complete" and summary["tasks"] == N
+    return records(out / "tasks.jsonl")
+
+
+def test_magpie_kill_minus_nine_then_resume_writes_the_same_files(tmp_path):
+    magpie_kill_and_resume(tmp_path)
+
+
+def test_magpie_multi_turn_kill_minus_nine_then_resume_writes_the_same_files(tmp_path):
+    tasks = magpie_kill_and_resume(tmp_path, "--turns", "3")
+    assert all(len(t["turns"]) == 6 for t in tasks)
 
 
 def test_chat_kill_minus_nine_then_resume_equals_straight_run(tmp_path):

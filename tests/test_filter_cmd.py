@@ -229,3 +229,28 @@ def test_output_in_use_by_another_process_is_refused(tmp_path):
         )
     assert out.read_text(encoding="utf-8") == "theirs\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
+
+
+def test_keep_longest_keeps_the_k_longest_responses_after_the_other_filters(tmp_path):
+    """Magpie's released sets: the filters first, then the K records with the longest response
+    (characters of the first output), in input order; the others are `not_longest`."""
+    answers = {"g": "A" * 30, "h": "B" * 5, "i": "C" * 50, "j": "D" * 5, "k": "E" * 80}
+    tasks = [
+        {"id": ident, "instruction": f"Write a short poem about the colour number {n} today.",
+         "instances": [{"input": "", "output": text}], "truncated": ident == "k"}
+        for n, (ident, text) in enumerate(answers.items())
+    ] + [TASKS[1] | {"instances": [{"input": "", "output": "Z" * 99}]}, TASKS[2]]  # fmt: skip
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(src, tasks)
+    result = CliRunner().invoke(main, ["filter", str(src), "-o", str(out), "--no-novelty",
+                                       "--keep-longest", "3"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    kept = read_jsonl(out)
+    assert [t["id"] for t in kept] == ["i", "k", "b"]  # c (blacklisted) is not ranked
+    assert kept[1]["truncated"] is True  # kept as it came
+    rejects = {r["record"]["id"]: r["reason"] for r in read_jsonl(tmp_path / "out.rejected.jsonl")}
+    assert rejects == {"g": "not_longest", "h": "not_longest", "j": "not_longest",
+                       "c": "blacklist"}  # fmt: skip
+    piped = CliRunner().invoke(main, ["filter", "-", "--keep-longest", "3"], input=src.read_text())
+    assert piped.exit_code == 2
+    assert piped.output == "Error: --keep-longest ranks the whole input: give a file, not stdin\n"

@@ -3,6 +3,7 @@ tokens, the query filters and the run."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -144,7 +145,7 @@ def test_magpie_run_samples_from_the_pre_query_alone(tmp_path):
     queries = [r for r in backend.requests if r.stage == "query"]
     assert {r.prompt for r in queries} == {"<|im_start|>user\n"}
     assert len({r.seed for r in queries}) == len(queries)  # one seed per sample
-    assert all(r.decoding.stop == ("<|im_end|>",) and r.decoding.temperature == 1.0
+    assert all(r.decoding.stop == ("<|im_end|>", "assistant", "\n") and r.decoding.temperature == 1.0
                for r in queries)  # fmt: skip
     responses = {r.prompt: r for r in backend.requests if r.stage == "response"}
     for task in tasks:
@@ -153,7 +154,7 @@ def test_magpie_run_samples_from_the_pre_query_alone(tmp_path):
         assert task["turns"][0] == {"role": "user", "content": task["instruction"]}
         assert task["source"] == "magpie" and task["template"] == "chatml"
     reasons = {r["reason"] for r in lines(tmp_path / "run" / "rejected.jsonl")}
-    assert {"empty", "not_request"} <= reasons
+    assert "empty" in reasons and "not_request" not in reasons  # Magpie keeps statements
 
 
 def test_duplicates_are_dropped_by_the_novelty_gate(tmp_path):
@@ -231,3 +232,165 @@ def test_resume_of_a_finished_run_writes_nothing_new(tmp_path):
     result, backend = magpie_run(tmp_path, 5)
     assert (tmp_path / "run" / "tasks.jsonl").read_text() == before
     assert backend.calls == 0 and json.loads(before.splitlines()[0])["id"] == "task_000001"
+
+
+# ------------------------------------------------------------------ the reference's rules (issue 22)
+
+PROBLEMS = [
+    "Given f(x)=x^2+3x, find its derivative.",
+    "In Python, write a function that reverses a string.",
+    "The sum of two numbers is 15 and their difference is 3. What are the numbers",
+]
+
+
+class Scripted(FakeBackend):
+    """The fake model with given queries (in turn) and, for responses, a given finish reason."""
+
+    def __init__(self, queries=(), cut_every: int = 0) -> None:
+        super().__init__()
+        self.queries = list(queries)
+        self.cut_every = cut_every
+        self.responses = 0
+
+    async def complete(self, request, text):
+        completion = await super().complete(request, text)
+        if request.stage == "query" and self.queries:
+            return dataclasses.replace(completion, text=self.queries.pop(0))
+        if request.stage == "response":
+            self.responses += 1
+            if self.cut_every and self.responses % self.cut_every == 0:
+                return dataclasses.replace(completion, finish_reason="length")
+        return completion
+
+
+def magpie_settings(n: int = 1, **options):
+    return Magpie.configure(FakeBackend(), n=n, template="chatml", seed=4, **options)
+
+
+def test_problems_that_ask_no_question_are_kept_by_default(tmp_path):
+    """Magpie keeps every sampled query: a maths or coding problem is a request too."""
+    method = Magpie(magpie_settings(), builtin("chatml"))
+    assert [method.check(q, truncated=False) for q in PROBLEMS] == [None, None, None]
+    backend = Scripted(PROBLEMS)
+    settings = Magpie.configure(backend, n=3, template="chatml", seed=4, concurrency=1)
+    run(settings, backend, tmp_path / "run")
+    assert [t["instruction"] for t in lines(tmp_path / "run" / "tasks.jsonl")] == PROBLEMS
+
+
+def test_requests_only_is_a_named_option_off_by_default():
+    assert magpie_settings().requests_only is False
+    method = Magpie(magpie_settings(requests_only=True), builtin("chatml"))
+    assert [method.check(q, False).reason for q in PROBLEMS] == ["not_request"] * 3
+    assert method.check("Can you help me plan a charity gala?", False) is None
+
+
+def test_lengths_and_stops_are_the_references():
+    """Queries: temperature 1, top_p 1, 2048 tokens, stop at the end-of-turn marker, at
+    "assistant" and (by default) at the first newline. Responses: greedy, 4096 tokens."""
+    settings = magpie_settings()
+    assert settings.stop_at_newline is True
+    method = Magpie(settings, builtin("chatml"))
+    query = method.query_request(0).decoding
+    assert (query.max_tokens, query.temperature, query.top_p) == (2048, 1.0, 1.0)
+    assert query.stop == ("<|im_end|>", "assistant", "\n")
+    response = method.response_request([("user", "Why?")]).decoding
+    assert (response.max_tokens, response.temperature, response.top_p) == (4096, 0.0, 1.0)
+    assert response.stop == ("<|im_end|>",)
+    no_newline = Magpie(magpie_settings(stop_at_newline=False), builtin("chatml"))
+    assert no_newline.query_request(0).decoding.stop == ("<|im_end|>", "assistant")
+
+
+def test_a_cut_response_is_kept_and_flagged(tmp_path):
+    backend = Scripted(cut_every=3)
+    settings = Magpie.configure(backend, n=6, template="chatml", seed=4, concurrency=1)
+    run(settings, backend, tmp_path / "run")
+    tasks = lines(tmp_path / "run" / "tasks.jsonl")
+    assert len(tasks) == 6
+    assert [t["truncated"] for t in tasks] == [False, False, True, False, False, True]
+    rejected = lines(tmp_path / "run" / "rejected.jsonl")
+    assert not [r for r in rejected if r["stage"] == "response"]
+
+
+def test_turns_n_writes_n_turn_dialogues(tmp_path):
+    """Each further user turn is sampled from the conversation so far, rendered with a
+    multi-turn system prompt and continued with the opening of a user turn; it is answered
+    from the conversation alone (no system prompt), as the reference's multi-turn script."""
+    from selfinstruct.prompting import load_prompt
+
+    result, backend = magpie_run(tmp_path, 5, turns=3)
+    tasks = lines(tmp_path / "run" / "tasks.jsonl")
+    assert result.stop.value == "complete" and len(tasks) == 5
+    system = load_prompt("magpie/multi_turn.txt").strip()
+    for task in tasks:
+        turns = [(t["role"], t["content"]) for t in task["turns"]]
+        assert [r for r, _ in turns] == ["user", "assistant"] * 3
+        assert task["instruction"] == turns[0][1]
+        assert task["instances"] == [{"input": "", "output": turns[1][1]}]
+        for i in (2, 4):
+            conversation = [("system", system), *turns[:i]]
+            rendered = builtin("chatml").render(conversation, add_generation_prompt=False)
+            asked = [r for r in backend.requests
+                     if r.stage == "query" and r.prompt == rendered + "<|im_start|>user\n"]  # fmt: skip
+            assert len(asked) == 1
+            assert asked[0].decoding.stop == ("<|im_end|>", "\n")
+            answer = builtin("chatml").render(turns[: i + 1], add_generation_prompt=True)
+            assert [r.stage for r in backend.requests if r.prompt == answer] == ["response"]
+    seeds = [r.seed for r in backend.requests if r.stage == "query"]
+    assert len(seeds) == len(set(seeds))
+
+
+@pytest.mark.parametrize("task", ["math", "code", "translation"])
+def test_a_task_prepends_its_system_prompt_to_the_query_only(tmp_path, task):
+    from selfinstruct.prompting import load_prompt
+
+    _, backend = magpie_run(tmp_path, 2, task=task)
+    system = load_prompt(f"magpie/{task}.txt").strip()
+    expected = f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n"
+    assert {r.prompt for r in backend.requests if r.stage == "query"} == {expected}
+    assert all(r.prompt.startswith("<|im_start|>user\n")
+               for r in backend.requests if r.stage == "response")  # fmt: skip
+
+
+def test_system_sets_the_query_system_prompt(tmp_path):
+    _, backend = magpie_run(tmp_path, 2, system="You help gardeners.")
+    expected = "<|im_start|>system\nYou help gardeners.<|im_end|>\n<|im_start|>user\n"
+    assert {r.prompt for r in backend.requests if r.stage == "query"} == {expected}
+
+
+def test_task_and_system_together_are_one_line():
+    with pytest.raises(UserError) as error:
+        magpie_settings(task="math", system="You help gardeners.")
+    assert str(error.value) == "magpie: --task and --system both set the system prompt: give one"
+
+
+def test_cli_options(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from selfinstruct.cli import main
+
+    backend = FakeBackend()
+    monkeypatch.setattr("selfinstruct.cli.running.build_backend", lambda **kw: backend)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, [
+        "magpie", "--n", "2", "--template", "chatml", "--turns", "2", "--task", "code",
+        "--requests-only", "--no-stop-at-newline", "--out", str(out), "--quiet",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "settings.json").read_text(encoding="utf-8"))
+    assert (saved["turns"], saved["task"], saved["requests_only"]) == (2, "code", True)
+    assert saved["stop_at_newline"] is False
+    assert all(len(t["turns"]) <= 4 for t in lines(out / "tasks.jsonl"))
+
+
+def test_an_empty_further_user_turn_ends_the_conversation_there(tmp_path):
+    backend = Scripted(["Why is the sky blue?", ""])
+    settings = Magpie.configure(backend, n=1, template="chatml", seed=4, turns=3, concurrency=1)
+    run(settings, backend, tmp_path / "run")
+    [task] = lines(tmp_path / "run" / "tasks.jsonl")
+    assert [t["role"] for t in task["turns"]] == ["user", "assistant"]
+    [rejected] = lines(tmp_path / "run" / "rejected.jsonl")
+    assert (rejected["id"], rejected["stage"], rejected["reason"]) == (
+        "task_000001.q2",
+        "query",
+        "empty",
+    )

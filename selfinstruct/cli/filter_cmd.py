@@ -69,6 +69,14 @@ from selfinstruct.judgments import load_judged
     help="Superfiltering: score IFD with the bundled model and keep this share of the hardest "
     "records (IFD below 1), e.g. 0.1. Slow: two model passes per record.",
 )
+@click.option(
+    "--keep-longest",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="K",
+    help="After the other filters keep only the K records with the longest response "
+    "(characters), as Magpie's released sets do.",
+)
 def filter(  # noqa: A001 - the command's name
     in_path: str,
     out_path: str,
@@ -83,6 +91,7 @@ def filter(  # noqa: A001 - the command's name
     judged_path: str | None = None,
     keep: str = "valid",
     keep_top_ifd: float | None = None,
+    keep_longest: int | None = None,
 ) -> None:
     """Apply the Self-Instruct filters to IN.jsonl ('-' for stdin), in input order.
 
@@ -97,7 +106,7 @@ def filter(  # noqa: A001 - the command's name
         ascii_first_char=not allow_non_ascii_start, max_instances=max_instances,
         novelty=not no_novelty,
         judged=load_judged(judged_path) if judged_path is not None else None, keep=keep,
-        keep_top_ifd=keep_top_ifd,
+        keep_top_ifd=keep_top_ifd, keep_longest=keep_longest,
     )  # fmt: skip
     report = run_filter(in_path, out_path, rejects_path, options, against_path, judged_path)
     click.echo(f"kept {report.kept} of {report.read}", err=True)
