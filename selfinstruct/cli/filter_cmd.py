@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from selfinstruct.cli.options import instruction_filter_options
-from selfinstruct.filtering import FilterOptions, run_filter
+from selfinstruct.cli.options import FiniteFloatRange, instruction_filter_options
+from selfinstruct.filtering import FilterOptions, near_dup_settings, run_filter
 from selfinstruct.judgments import load_judged
 
 
@@ -69,6 +69,32 @@ from selfinstruct.judgments import load_judged
     help="Superfiltering: score IFD with the bundled model and keep this share of the hardest "
     "records (IFD below 1), e.g. 0.1. Slow: two model passes per record.",
 )
+@click.option(
+    "--near-dup",
+    type=click.Choice(["minhash"]),
+    default=None,
+    help="Drop near-duplicates of records kept before (MinHash LSH over the instruction, "
+    "inputs and outputs; needs the filters extra).",
+)
+@click.option(
+    "--minhash-threshold",
+    type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    help="With --near-dup: the Jaccard similarity of shingles that counts as a duplicate "
+    "[default: 0.8].",
+)
+@click.option(
+    "--shingle",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --near-dup: words per shingle [default: 5].",
+)
+@click.option(
+    "--num-perm",
+    type=click.IntRange(min=2),
+    default=None,
+    help="With --near-dup: MinHash permutations [default: 128].",
+)
 def filter(  # noqa: A001 - the command's name
     in_path: str,
     out_path: str,
@@ -83,6 +109,10 @@ def filter(  # noqa: A001 - the command's name
     judged_path: str | None = None,
     keep: str = "valid",
     keep_top_ifd: float | None = None,
+    near_dup: str | None = None,
+    minhash_threshold: float | None = None,
+    shingle: int | None = None,
+    num_perm: int | None = None,
 ) -> None:
     """Apply the Self-Instruct filters to IN.jsonl ('-' for stdin), in input order.
 
@@ -90,6 +120,7 @@ def filter(  # noqa: A001 - the command's name
     JSONL or a JSON array) and writes kept records in the same shape. Instruction rules, the
     instance rules, then ROUGE-L novelty against the records kept before (and --against).
     """
+    near = near_dup_settings(near_dup, minhash_threshold, shingle, num_perm)
     if rejects_path is None and out_path != "-":
         rejects_path = Path(str(out_path).removesuffix(".jsonl") + ".rejected.jsonl")
     options = FilterOptions(
@@ -97,7 +128,7 @@ def filter(  # noqa: A001 - the command's name
         ascii_first_char=not allow_non_ascii_start, max_instances=max_instances,
         novelty=not no_novelty,
         judged=load_judged(judged_path) if judged_path is not None else None, keep=keep,
-        keep_top_ifd=keep_top_ifd,
+        keep_top_ifd=keep_top_ifd, near_dup=near,
     )  # fmt: skip
     report = run_filter(in_path, out_path, rejects_path, options, against_path, judged_path)
     click.echo(f"kept {report.kept} of {report.read}", err=True)
