@@ -68,11 +68,17 @@ def _rensa() -> Any:
     return rensa
 
 
+def words(text: str) -> list[str]:
+    """The ``unicode`` tokenizer's tokens; on ASCII text that is lower-cased ``[a-z0-9]+``
+    runs, which the ``rouge`` tokenizer finds ten times faster."""
+    return tokenize(text, "rouge" if text.isascii() else "unicode")
+
+
 def shingles(text: str, size: int) -> list[str]:
-    words = tokenize(text, "unicode")
-    if len(words) <= size:
-        return [" ".join(words)]
-    return [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
+    tokens = words(text)
+    if len(tokens) <= size:
+        return [" ".join(tokens)]
+    return list(map(" ".join, zip(*(tokens[i:] for i in range(size)), strict=False)))
 
 
 class NearDupIndex:

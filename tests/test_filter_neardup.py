@@ -209,3 +209,16 @@ def test_bands_and_rows_fit_the_threshold():
     assert band_params(0.8, 128) == (9, 13)
     bands, rows = band_params(0.5, 128)
     assert bands * rows <= 128 and bands > 9
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Hello, World_2 x-ray 3.14 it's", "  TABS\tand\nlines__ ", "", "A\x00B\x7fc", "Ünïcode"],
+)
+def test_ascii_fast_path_tokenizes_as_the_unicode_tokenizer(text):
+    from selfinstruct.neardup import shingles, words
+    from selfinstruct.novelty import tokenize
+
+    assert words(text) == tokenize(text, "unicode")
+    assert shingles("a b c d e f g", 5) == ["a b c d e", "b c d e f", "c d e f g"]
+    assert shingles("a b", 5) == ["a b"]
