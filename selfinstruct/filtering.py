@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from selfinstruct import neardup
+from selfinstruct import language, neardup
 from selfinstruct.errors import UserError
 from selfinstruct.filters import MAX_INSTANCES, filter_instances
 from selfinstruct.gate import InstructionGate
@@ -96,6 +96,11 @@ def decide(
         if rejection is not None:
             yield Decision(line, obj, rejection.reason, rejection.detail)
             continue
+        if options.languages is not None:
+            detected = language.detect(instruction)
+            if detected not in options.languages:
+                yield Decision(line, obj, "language", {"detected": detected or "unknown"})
+                continue
         kept_obj = obj
         parsed = [ParsedInstance(i.input, i.output) for i in task.instances]
         if options.instance_rules:

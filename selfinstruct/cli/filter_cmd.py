@@ -9,6 +9,7 @@ import click
 from selfinstruct.cli.options import FiniteFloatRange, instruction_filter_options
 from selfinstruct.filtering import FilterOptions, near_dup_settings, run_filter
 from selfinstruct.judgments import load_judged
+from selfinstruct.language import parse_codes
 
 
 @click.command(name="filter")
@@ -95,6 +96,14 @@ from selfinstruct.judgments import load_judged
     default=None,
     help="With --near-dup: MinHash permutations [default: 128].",
 )
+@click.option(
+    "--language",
+    "language_codes",
+    metavar="CODES",
+    default=None,
+    help="Keep records whose instruction is in one of these ISO 639-1 languages, e.g. en or "
+    "en,de (lingua's offline detector; needs the filters extra).",
+)
 def filter(  # noqa: A001 - the command's name
     in_path: str,
     out_path: str,
@@ -113,6 +122,7 @@ def filter(  # noqa: A001 - the command's name
     minhash_threshold: float | None = None,
     shingle: int | None = None,
     num_perm: int | None = None,
+    language_codes: str | None = None,
 ) -> None:
     """Apply the Self-Instruct filters to IN.jsonl ('-' for stdin), in input order.
 
@@ -129,6 +139,7 @@ def filter(  # noqa: A001 - the command's name
         novelty=not no_novelty,
         judged=load_judged(judged_path) if judged_path is not None else None, keep=keep,
         keep_top_ifd=keep_top_ifd, near_dup=near,
+        languages=parse_codes(language_codes) if language_codes is not None else None,
     )  # fmt: skip
     report = run_filter(in_path, out_path, rejects_path, options, against_path, judged_path)
     click.echo(f"kept {report.kept} of {report.read}", err=True)
