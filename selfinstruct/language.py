@@ -2,8 +2,9 @@
 
 ``filter --language`` keeps records whose instruction is in one of the given ISO 639-1 codes.
 lingua is an optional dependency (the ``filters`` extra). The judge's ``output_language``
-heuristic (:mod:`selfinstruct.methods.judge.heuristics`) uses :func:`detect` when lingua is
-installed and its function-word heuristic otherwise.
+flag keeps its model-free function-word heuristic (:mod:`selfinstruct.methods.judge.heuristics`):
+on benchmarks/data/languages.tsv it abstains on 57% but is never wrong, where lingua names 95.5%
+right and 4.5% wrong, and a wrong answer there is a false flag (docs/performance.md).
 """
 
 from __future__ import annotations
