@@ -13,12 +13,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from selfinstruct import language, neardup
 from selfinstruct.errors import UserError
 from selfinstruct.filters import MAX_INSTANCES, filter_instances
 from selfinstruct.gate import InstructionGate
 from selfinstruct.jsonio import atomic_outputs, display_name, read_records, write_jsonl
 from selfinstruct.judgments import judgments_file
 from selfinstruct.locking import exclusive_all
+from selfinstruct.neardup import MinHashSettings, NearDupIndex
 from selfinstruct.novelty import Tokenizer
 from selfinstruct.output_guard import check_output, same_file
 from selfinstruct.records import ParsedInstance, Task, task_from_record
@@ -44,6 +46,10 @@ class FilterOptions:
     # responses (Magpie's released sets); filled in by run_filter, the input lines dropped.
     keep_longest: int | None = None
     not_longest: frozenset[int] | None = None
+    # `--near-dup minhash`: drop a record sharing an LSH band with a kept one before it.
+    near_dup: MinHashSettings | None = None
+    # `--language`: keep records whose instruction is in one of these ISO 639-1 codes.
+    languages: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -78,6 +84,7 @@ def decide(
         novelty=options.novelty,
     )  # fmt: skip
     gate.remember(against)
+    near = NearDupIndex(options.near_dup) if options.near_dup is not None else None
     for line, obj in records:
         task = task_from_record(obj, f"{source}:{line}")
         if options.ifd_drops is not None and line in options.ifd_drops:
@@ -93,9 +100,14 @@ def decide(
         if rejection is not None:
             yield Decision(line, obj, rejection.reason, rejection.detail)
             continue
+        if options.languages is not None:
+            detected = language.detect(instruction)
+            if detected not in options.languages:
+                yield Decision(line, obj, "language", {"detected": detected or "unknown"})
+                continue
         kept_obj = obj
+        parsed = [ParsedInstance(i.input, i.output) for i in task.instances]
         if options.instance_rules:
-            parsed = [ParsedInstance(i.input, i.output) for i in task.instances]
             result = filter_instances(parsed, max_instances=options.max_instances)
             if not result.kept:
                 first = result.dropped[0][1] if result.dropped else "no_instances"
@@ -106,15 +118,49 @@ def decide(
                     **obj,
                     "instances": [{"input": i.input, "output": i.output} for i in result.kept],
                 }
+            parsed = result.kept
+        near_keys = None
+        if near is not None:
+            near_keys = near.keys(record_text(instruction, parsed))
+            earlier = near.find(near_keys)
+            if earlier is not None:
+                yield Decision(line, obj, "near_duplicate", {"duplicate_of_line": earlier})
+                continue
         rejection = gate.similar(instruction)
         if rejection is not None:
             yield Decision(line, obj, rejection.reason, rejection.detail)
             continue
         gate.admit(instruction)
+        if near is not None and near_keys is not None:
+            near.add(near_keys, line)
         if options.not_longest is not None and line in options.not_longest:
             yield Decision(line, obj, "not_longest")
             continue
         yield Decision(line, kept_obj, None)
+
+
+def near_dup_settings(
+    method: str | None, threshold: float | None, shingle: int | None, num_perm: int | None
+) -> MinHashSettings | None:
+    """``--near-dup`` and its options; the MinHash options alone are refused."""
+    if method is None:
+        if (threshold, shingle, num_perm) != (None, None, None):
+            raise UserError("--minhash-threshold, --shingle and --num-perm need --near-dup minhash")
+        return None
+    default = MinHashSettings()
+    return MinHashSettings(
+        threshold=default.threshold if threshold is None else threshold,
+        shingle=default.shingle if shingle is None else shingle,
+        num_perm=default.num_perm if num_perm is None else num_perm,
+    )
+
+
+def record_text(instruction: str, instances: Iterable[ParsedInstance]) -> str:
+    """What near-duplicates are judged on: the instruction and the kept inputs and outputs."""
+    parts = [instruction]
+    for instance in instances:
+        parts += [instance.input, instance.output]
+    return "\n".join(part for part in parts if part)
 
 
 def judged_reason(judged: dict[str, bool | None], task: Task, keep: str) -> str | None:
@@ -217,6 +263,8 @@ def run_filter(
     targets = ([rejects_path] if rejects_path is not None else []) + (
         [] if to_stdout else [Path(out_path)]
     )
+    if options.near_dup is not None:
+        neardup.require()
     report = FilterReport()
     source = display_name(in_path)
     if options.keep_top_ifd is not None:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from selfinstruct.cli.options import instruction_filter_options
-from selfinstruct.filtering import FilterOptions, run_filter
+from selfinstruct.cli.options import FiniteFloatRange, instruction_filter_options
+from selfinstruct.filtering import FilterOptions, near_dup_settings, run_filter
 from selfinstruct.judgments import load_judged
+from selfinstruct.language import parse_codes
 
 
 @click.command(name="filter")
@@ -77,6 +78,40 @@ from selfinstruct.judgments import load_judged
     help="After the other filters keep only the K records with the longest response "
     "(characters), as Magpie's released sets do.",
 )
+@click.option(
+    "--near-dup",
+    type=click.Choice(["minhash"]),
+    default=None,
+    help="Drop near-duplicates of records kept before (MinHash LSH over the instruction, "
+    "inputs and outputs; needs the filters extra).",
+)
+@click.option(
+    "--minhash-threshold",
+    type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    help="With --near-dup: the Jaccard similarity of shingles that counts as a duplicate "
+    "[default: 0.8].",
+)
+@click.option(
+    "--shingle",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --near-dup: words per shingle [default: 5].",
+)
+@click.option(
+    "--num-perm",
+    type=click.IntRange(min=2),
+    default=None,
+    help="With --near-dup: MinHash permutations [default: 128].",
+)
+@click.option(
+    "--language",
+    "language_codes",
+    metavar="CODES",
+    default=None,
+    help="Keep records whose instruction is in one of these ISO 639-1 languages, e.g. en or "
+    "en,de (lingua's offline detector; needs the filters extra).",
+)
 def filter(  # noqa: A001 - the command's name
     in_path: str,
     out_path: str,
@@ -92,6 +127,11 @@ def filter(  # noqa: A001 - the command's name
     keep: str = "valid",
     keep_top_ifd: float | None = None,
     keep_longest: int | None = None,
+    near_dup: str | None = None,
+    minhash_threshold: float | None = None,
+    shingle: int | None = None,
+    num_perm: int | None = None,
+    language_codes: str | None = None,
 ) -> None:
     """Apply the Self-Instruct filters to IN.jsonl ('-' for stdin), in input order.
 
@@ -99,6 +139,7 @@ def filter(  # noqa: A001 - the command's name
     JSONL or a JSON array) and writes kept records in the same shape. Instruction rules, the
     instance rules, then ROUGE-L novelty against the records kept before (and --against).
     """
+    near = near_dup_settings(near_dup, minhash_threshold, shingle, num_perm)
     if rejects_path is None and out_path != "-":
         rejects_path = Path(str(out_path).removesuffix(".jsonl") + ".rejected.jsonl")
     options = FilterOptions(
@@ -106,7 +147,8 @@ def filter(  # noqa: A001 - the command's name
         ascii_first_char=not allow_non_ascii_start, max_instances=max_instances,
         novelty=not no_novelty,
         judged=load_judged(judged_path) if judged_path is not None else None, keep=keep,
-        keep_top_ifd=keep_top_ifd, keep_longest=keep_longest,
+        keep_top_ifd=keep_top_ifd, keep_longest=keep_longest, near_dup=near,
+        languages=parse_codes(language_codes) if language_codes is not None else None,
     )  # fmt: skip
     report = run_filter(in_path, out_path, rejects_path, options, against_path, judged_path)
     click.echo(f"kept {report.kept} of {report.read}", err=True)
