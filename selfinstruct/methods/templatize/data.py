@@ -175,6 +175,13 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _class_name(value: Any, names: list[str]) -> Any:
+    """A ``datasets`` ClassLabel id as its name."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return names[value] if 0 <= value < len(names) else None
+    return value
+
+
 def load_task_data(spec: TaskSpec, skip_bad_rows: bool = False) -> TaskData:
     names, raw, class_names = read_columns(spec)
     for name, column in spec.columns.items():
@@ -188,46 +195,45 @@ def load_task_data(spec: TaskSpec, skip_bad_rows: bool = False) -> TaskData:
     if total == 0:
         raise UserError(f"{spec.source}: {spec.data} holds no rows")
     required = set(TASK_TYPES[spec.type][0])
-    values: dict[str, list[str]] = {f: [] for f in spec.columns}
-    rows: list[int] = []
-    skipped: dict[str, int] = {}
     declared = set(spec.labels) if spec.labels is not None else None
-    label_column = spec.columns.get("label")
-    names_for_label = class_names.get(label_column or "")
-    getters = [(f, c, c.split(".")) for f, c in spec.columns.items()]
-    for r in range(total):
-        row: dict[str, str] = {}
-        problem = None
-        for f, column, parts in getters:
-            value = raw[parts[0]][r]
-            if len(parts) > 1:
-                value = _walk(value, parts[1:])
-            if f == "label" and names_for_label is not None and isinstance(value, int):
-                value = names_for_label[value] if 0 <= value < len(names_for_label) else None
-            text = _text(value)
-            if text is None:
-                if f in required:
-                    problem = ("missing_field", f"has no {column!r} ({f}) value")
-                    break
-                text = ""
-            row[f] = text
-        if problem is None and declared is not None and row["label"] not in declared:
-            problem = (
-                "undeclared_label",
-                f"label {row['label']!r} is not one of the declared labels "
-                f"({', '.join(spec.labels or ())})",
-            )
-        if problem is not None:
-            if not skip_bad_rows:
-                raise UserError(
-                    f"{spec.data}: row {r + 1}: {problem[1]} (task {spec.name!r}; "
-                    "--skip-bad-rows skips such rows)"
+    names_for_label = class_names.get(spec.columns.get("label") or "")
+    # Column by column (a million rows): each field's texts, then the rows with a problem.
+    texts: dict[str, list[str | None]] = {}
+    for f, column in spec.columns.items():
+        parts = column.split(".")
+        values_in = raw[parts[0]]
+        if len(parts) > 1:
+            values_in = [_walk(v, parts[1:]) for v in values_in]
+        if f == "label" and names_for_label is not None:
+            values_in = [_class_name(v, names_for_label) for v in values_in]
+        texts[f] = [v.strip() or None if v.__class__ is str else _text(v) for v in values_in]
+    problems: dict[int, tuple[str, str]] = {}
+    for f, column in reversed(spec.columns.items()):  # the first field's problem wins
+        if f in required:
+            for r in [r for r, v in enumerate(texts[f]) if v is None]:
+                problems[r] = ("missing_field", f"has no {column!r} ({f}) value")
+    if declared is not None:
+        for r, v in enumerate(texts["label"]):
+            if v is not None and v not in declared and r not in problems:
+                problems[r] = (
+                    "undeclared_label",
+                    f"label {v!r} is not one of the declared labels ({', '.join(spec.labels or ())})",
                 )
-            skipped[problem[0]] = skipped.get(problem[0], 0) + 1
-            continue
-        rows.append(r)
-        for f in values:
-            values[f].append(row[f])
+    skipped: dict[str, int] = {}
+    if problems and not skip_bad_rows:
+        r = min(problems)
+        raise UserError(
+            f"{spec.data}: row {r + 1}: {problems[r][1]} (task {spec.name!r}; "
+            "--skip-bad-rows skips such rows)"
+        )
+    for reason, _ in problems.values():
+        skipped[reason] = skipped.get(reason, 0) + 1
+    rows = [r for r in range(total) if r not in problems] if problems else list(range(total))
+    values: dict[str, list[str]] = {}
+    for f, column_texts in texts.items():
+        if problems:
+            column_texts = [column_texts[r] for r in rows]
+        values[f] = [v or "" for v in column_texts] if f not in required else column_texts  # type: ignore[misc]
     if not rows:
         raise UserError(f"{spec.source}: every row of {spec.data} was skipped as bad")
     labels: tuple[str, ...] = ()

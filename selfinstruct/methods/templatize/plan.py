@@ -18,7 +18,12 @@ from typing import Any
 from selfinstruct.errors import UserError
 from selfinstruct.methods.templatize.data import TaskData, fingerprint, load_task_data
 from selfinstruct.methods.templatize.tasks import TASK_TYPES, load_task_file
-from selfinstruct.methods.templatize.templates import Template, parse_template_file, templates_for
+from selfinstruct.methods.templatize.templates import (
+    Template,
+    parse_template_file,
+    templates_for,
+    with_globals,
+)
 
 # A template is rendered on this many of a task's first rows before the run starts.
 CHECKED_ROWS = 3
@@ -123,6 +128,7 @@ def load_inputs(
         optional = TASK_TYPES[spec.type][1]
         base: dict[str, Any] = {f: "" for f in optional}
         base.update(task=spec.name, description=spec.description, answer_choices=list(data.labels))
+        base = with_globals(base)
         task = Task(data, base=base)
         for template in templates_for(spec.type, own, only_own):
             if template.kind == "cot" and not task.has_rationale:

@@ -4,6 +4,7 @@ template and form, the rows read and skipped, and the templates a model wrote.""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,12 @@ from selfinstruct.store import tasks_file
 
 TEMPLATES_FILE = "templates.jsonl"
 INPUTS_FILE = "inputs.jsonl"
+# The fields the section counts, as the method writes them (in this order, one after another):
+# read without decoding the whole line (a million examples); any other line is decoded.
+_FIELDS = re.compile(
+    r'"source_task": "([^"\\]*)", "task_type": "[^"\\]*", "template": "([^"\\]*)", '
+    r'"family": "([^"\\]*)", "form": "([^"\\]*)"'
+)
 
 
 def _sorted(counter: Counter[str]) -> dict[str, int]:
@@ -30,9 +37,13 @@ def section(folder: Path) -> dict[str, Any] | None:
             for line in handle:
                 if not line.endswith("\n"):
                     break  # a line torn by kill -9: cut when the run resumes
-                record = json.loads(line)
-                for key, counter in counts.items():
-                    value = record.get("source_task" if key == "task" else key)
+                found = _FIELDS.search(line)
+                if found is not None:
+                    values = [found.group(1), found.group(3), found.group(2), found.group(4)]
+                else:
+                    record = json.loads(line)
+                    values = [record.get(k) for k in ("source_task", "family", "template", "form")]
+                for counter, value in zip(counts.values(), values, strict=True):
                     if value is not None:
                         counter[str(value)] += 1
     tasks: dict[str, Any] = {}
