@@ -84,7 +84,8 @@ def main() -> None:
     cpu = (after.children_user - before.children_user) + (
         after.children_system - before.children_system
     )
-    written = sum(1 for _ in open(out / "tasks.jsonl", "rb"))
+    with open(out / "tasks.jsonl", "rb") as handle:
+        written = sum(1 for _ in handle)
     print(f"command: {' '.join(command)}")
     print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"{written:,} examples in {wall:.1f} s wall, {cpu:.1f} s CPU "
