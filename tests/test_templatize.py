@@ -377,3 +377,14 @@ def test_killed_and_resumed_from_the_command_line_equals_a_straight_run(tmp_path
     assert done.returncode == 0, done.stderr
     assert (out / "tasks.jsonl").read_bytes() == (straight / "tasks.jsonl").read_bytes()
     assert len(records(out / "tasks.jsonl")) == 30_090
+
+
+def test_a_yaml_task_file(tmp_path, tasks):
+    yaml_file = tasks.parent / "tasks.yaml"
+    yaml_file.write_text(
+        "task:\n  - name: news\n    type: summarization\n    data: news.parquet\n"
+        "    columns: {document: article, summary: highlights}\n",
+        encoding="utf-8",
+    )
+    rows, _ = run(yaml_file, tmp_path / "out")
+    assert len(rows) == 50 and {r["task_type"] for r in rows} == {"summarization"}
