@@ -20,7 +20,7 @@ from selfinstruct.backends.base import Decoding, Request
 from selfinstruct.backends.routing import RoutingBackend, with_answer_model
 from selfinstruct.cli import main
 from selfinstruct.errors import UserError
-from selfinstruct.export import FORMATS
+from selfinstruct.export import BASE_FORMATS, PREFERENCE_FORMATS
 from selfinstruct.methods.glan.inputs import Decontaminator, load_benchmark, load_taxonomy, ngrams
 from selfinstruct.methods.glan.method import pick_focus
 from selfinstruct.methods.glan.parse import Session
@@ -377,7 +377,8 @@ def test_command_end_to_end_against_the_stub_then_export_and_stats(tmp_path: Pat
     assert summary["target"] == 24 and summary["tasks"] == len(lines(out / "tasks.jsonl")) > 12
     assert set(summary["usage"]) == {"taxonomy", "subjects", "syllabus", "questions", "answers"}
     runner = CliRunner()
-    for fmt in [f for f in FORMATS if f != "preference"]:  # preference needs scored candidates
+    # The pair formats need scored candidates (respond --compare); the containers are folders.
+    for fmt in [f for f in BASE_FORMATS if f not in PREFERENCE_FORMATS]:
         target = tmp_path / f"train.{fmt}.jsonl"
         result = runner.invoke(main, ["export", str(out), "--format", fmt, "-o", str(target)])
         assert result.exit_code == 0, result.output
