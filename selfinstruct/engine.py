@@ -11,9 +11,15 @@ k = 0, 1, 2, ... (coroutines that may make several requests each) run concurrent
 its *turn* (its decision, which may depend on every earlier unit's) strictly in order k, and
 everything a unit writes reaches the files when it ends, also in order k: the files are the same
 whatever the timing, and a kill -9 leaves a prefix of them that a resume completes.
-:meth:`Engine.in_order` is its one-request case. A request that failed and that later units took
-their turns without is logged as *skipped*, and a resume replays it as a failure, so the data
-never depends on when a server was down.
+:meth:`Engine.in_order` is its one-request case.
+
+A request that still fails after its retries never leaves a failure in the data that a resume
+would not have: inside a unit it stops the run there, like Ctrl-C (the unit and every later one
+are written by the resume, which asks it again), so a resumed run equals an uninterrupted one
+across an outage. Two failures are settled in order instead: a request the server refused as
+such (``bad_request``: the same request fails the same way every time), and one whose answer
+later requests are built from (``lag``: Self-Instruct's pool), which is logged as *skipped* and
+replayed as a failure on resume, so the data never depends on when a server was down.
 """
 
 from __future__ import annotations
@@ -55,6 +61,9 @@ WRITE_BATCH = 32
 # After Ctrl-C, answers already on their way get this long to arrive (and be saved) before
 # their requests are cancelled.
 INTERRUPT_GRACE_SECONDS = 3.0
+# How far past unit k :meth:`Engine.ordered` looks for a later unit built from k's answer
+# (unit j waits for units 0 .. j-1-lag(j)); no method's lag reaches further.
+LAG_HORIZON = 4096
 # While requests wait, progress is reported this often: the display says how long nothing has
 # come back.
 TICK_SECONDS = 1.0
@@ -102,6 +111,7 @@ class _Order:
 
     stage: str
     skipped: set[int]
+    lag: Callable[[int], int] | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: bool = False  # a unit past its turn did not finish: nothing more is written
 
@@ -174,6 +184,7 @@ class Engine:
         self._fatal: UserError | None = None
         self._consecutive_failures = 0
         self._last_failure: str | None = None  # the last request that failed for good
+        self._held = False  # a request failed for good inside a unit: the run stopped there
         self._unproductive = 0
         self._downstream: set[asyncio.Task[None]] = set()
         self._skipped: dict[str, set[int]] = {}
@@ -234,11 +245,19 @@ class Engine:
         self.progress.rejected += 1
 
     async def ask(self, request: Request, ident: str) -> Answer | None:
-        """One request outside the ordered loop: the answer, or None when it failed for good
-        (the failure is logged). Raises NotSent when the run is stopping."""
+        """One request: the answer, or None when it failed for good (the failure is logged).
+        Raises NotSent when the run is stopping, and inside a unit of :meth:`ordered` when the
+        request failed for good on the server's side: the run stops there and a resume asks
+        it again (see the module's docstring)."""
         try:
             answer = await self.client.call(request)
         except CallFailed as failure:
+            if self._never_reached(failure):
+                self._fail_run(self._unreachable(failure))
+                raise NotSent from None
+            if _SLOT.get() is not None and failure.error.retryable:
+                self._hold(request.stage, ident, failure)
+                raise NotSent from None
             self._record_failure(request.stage, ident, failure)
             return None
         except UserError as error:
@@ -307,7 +326,7 @@ class Engine:
         backend's window but no more than ``needed()``, the items still wanted: a request sent
         in a batch is paid for even if its answer is never used). A run whose turns add nothing
         ``STALL_LIMIT`` times in a row stops with ``stalled``."""
-        order = _Order(stage, self._skipped_requests(stage))
+        order = _Order(stage, self._skipped_requests(stage), lag)
         slots: dict[int, _Slot] = {}
         launched = turned = committed = 0
 
@@ -387,9 +406,12 @@ class Engine:
 
     async def ask_in_turn(self, request: Request, decide: Callable[[Answer | None], bool]) -> bool:
         """Inside unit k of :meth:`ordered`: ask ``request``, then take the unit's turn with
-        ``decide(answer)`` (None: the request failed for good). The failure is logged in order
-        as ``r<k>`` and marked skipped, and a resume replays it as a failure, so later units see
-        the same data whenever the server was down. Raises NotSent when the run stops first."""
+        ``decide(answer)`` (None: the request failed for good). A failure is logged in order as
+        ``r<k>``. When a later unit's request is built from this answer (``lag``), or the
+        server refused the request as such, the failure is marked skipped and a resume replays
+        it as a failure, so later units see the same data whenever the server was down;
+        otherwise the run stops here and a resume asks it again. Raises NotSent when the run
+        stops first."""
         slot = _SLOT.get()
         if slot is None:
             raise RuntimeError("ask_in_turn() is for a unit of Engine.ordered")
@@ -404,6 +426,9 @@ class Engine:
                 if self._never_reached(failure):
                     self._fail_run(self._unreachable(failure))
                     return None
+                if failure.error.retryable and not _seen_later(order.lag, k):
+                    self._hold(order.stage, f"r{k:06d}", failure)
+                    return None  # the unit did not finish: a resume asks it again
                 self._record_failure(order.stage, f"r{k:06d}", failure, skipped=True)
                 return decide(None)
             if completion is None:
@@ -669,6 +694,16 @@ class Engine:
         self._last_failure = str(error)
         self._bump_failures(str(error))
 
+    def _hold(self, stage: str, ident: str, failure: CallFailed) -> None:
+        """A request inside a unit failed for good on the server's side: log it and stop the
+        run there (the unit and every later one are the resume's, which asks it again)."""
+        self._record_failure(stage, ident, failure, skipped=False)
+        self._held = True
+        self.stop(
+            StopKind.FAILED,
+            f"a request failed for good ({failure.error}; {stage} {ident}); check the server",
+        )
+
     def _bump_failures(self, last: str) -> None:
         self._consecutive_failures += 1
         if self._consecutive_failures >= self.settings.max_consecutive_failures:
@@ -682,11 +717,13 @@ class Engine:
         """A run that ended with failed requests and not one answer produced nothing because
         everything failed (fewer requests than the failure streak, e.g. 20 to `respond`): it
         failed, whatever else it would have been called."""
-        if self.stop_kind is None and self._last_failure and not self.client.usage.answered:
-            self.stop(
-                StopKind.FAILED,
-                f"every request failed (last: {self._last_failure}); check the server",
-            )
+        if not self._last_failure or self.client.usage.answered:
+            return
+        reason = f"every request failed (last: {self._last_failure}); check the server"
+        if self.stop_kind is None:
+            self.stop(StopKind.FAILED, reason)
+        elif self._held and self.stop_kind is StopKind.FAILED:
+            self.stop_reason = reason  # more to the point than the first request that failed
 
     def _fail_run(self, error: UserError) -> None:
         """An error no retry can fix (rejected key, unknown model): stop, then raise it."""
@@ -763,3 +800,11 @@ class Engine:
             wall_seconds=wall_seconds,
             endpoints=self.backend.endpoint_stats(),
         )
+
+
+def _seen_later(lag: Callable[[int], int] | None, k: int) -> bool:
+    """Whether a later unit's request is built from unit k's answer: unit j waits for units
+    0 .. j-1-lag(j) (no ``lag``: for none)."""
+    if lag is None:
+        return False
+    return any(j - 1 - lag(j) >= k for j in range(k + 1, k + 2 + LAG_HORIZON))

@@ -70,7 +70,9 @@ class Fault:
 
     A request (numbered from 1 over completion requests) is hit when its number is at most
     ``first``, or a multiple of ``every``, or its prompt contains ``match``; ``times`` caps the
-    number of hits. With no rule at all, every request is hit.
+    number of hits. With no rule at all, every request is hit. Requests numbered ``after`` or
+    lower are never hit: ``Fault("server", after=n)`` is an outage from request n + 1 on (until
+    the test removes it, or ``times`` hits).
     """
 
     # rate_limit | server | status | slow | invalid_json | length | drop | null_content
@@ -80,6 +82,7 @@ class Fault:
     every: int = 0
     match: str | None = None
     times: int | None = None
+    after: int = 0
     retry_after: float | None = None
     status: int = 500
     seconds: float = 0.0
@@ -88,6 +91,8 @@ class Fault:
 
     def applies(self, number: int, prompt: str) -> bool:
         if self.times is not None and self.hits >= self.times:
+            return False
+        if number <= self.after:
             return False
         no_rule = not (self.first or self.every or self.match)
         chosen = (

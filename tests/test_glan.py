@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -16,7 +17,7 @@ from fakes import FakeBackend
 from helpers import lines
 from stub_server import StubServer
 
-from selfinstruct.backends.base import Decoding, Request
+from selfinstruct.backends.base import BackendError, Completion, Decoding, Request
 from selfinstruct.backends.routing import RoutingBackend, with_answer_model
 from selfinstruct.cli import main
 from selfinstruct.errors import UserError
@@ -438,3 +439,43 @@ def test_prompts_end_on_the_opening_of_the_answer_not_a_new_line(tmp_path: Path)
     assert {r.stage for r in backend.requests} == set(endings)
     for request in backend.requests:
         assert request.prompt.endswith(endings[request.stage]), request.prompt[-40:]
+
+
+class Refusing(FakeBackend):
+    """Refuses the requests whose prompt holds ``words`` (a 400: no retry helps)."""
+
+    def __init__(self, words: str) -> None:
+        super().__init__()
+        self.words = words
+
+    async def complete(self, request: Request, text: str) -> Completion:
+        if self.words in text:
+            raise BackendError("bad_request", "injected")
+        return await super().complete(request, text)
+
+
+@pytest.mark.parametrize(
+    ("stage", "words"),
+    [("taxonomy", "Taxonomy of human knowledge: fields."),
+     ("subjects", "Curriculum planning: the subjects of a programme.")],
+)  # fmt: skip
+def test_a_level_lost_to_failed_requests_names_failures_jsonl(tmp_path: Path, stage, words):
+    out = tmp_path / "run"
+    result = run(settings(), Refusing(words), out)
+    reason = f"no {stage}: the requests failed (see failures.jsonl)"
+    assert (result.stop.value, result.summary.stop_reason) == ("failed", reason)
+    assert {f["stage"] for f in lines(out / "failures.jsonl")} == {stage}
+    rejected = lines(out / "rejected.jsonl") if (out / "rejected.jsonl").exists() else []
+    assert stage not in {r["stage"] for r in rejected}
+
+
+def test_a_server_that_is_not_there_is_named_not_the_taxonomy(tmp_path: Path):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    result = CliRunner().invoke(main, ["glan", "--base-url", url, "--model", "stub", "--out",
+                                       str(tmp_path / "g"), "--quiet", "--max-retries", "1"])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        f"Error: cannot reach {url}: is the server running? (check --base-url)"
+    )

@@ -137,6 +137,7 @@ class Glan(Method):
         self.novelty = NoveltyIndex(threshold=settings.threshold, tokenizer=settings.tokenizer)
         self.kept = 0
         self.levels = GLAN_LEVELS[: GLAN_LEVELS.index(settings.until) + 1]
+        self.lost = {"failed": 0, "rejected": 0}  # the level's answers lost, and how
 
     # ------------------------------------------------------------------ requests
 
@@ -173,11 +174,13 @@ class Glan(Method):
     ) -> list[T]:  # fmt: skip
         """Parse a list answer; every rejected line goes to rejected.jsonl."""
         if answer is None:
+            self.lost["failed"] += 1
             return []
         completion = answer.completion
         kept: list[T] = []
         for j, item in enumerate(parse(completion.text, completion.finish_reason == "length")):
             if isinstance(item, Rejection):
+                self.lost["rejected"] += 1
                 engine.reject(f"{ident}#{j}", stage, item, completion.text, answer.key)
             else:
                 kept.append(item)
@@ -205,13 +208,14 @@ class Glan(Method):
                 "discipline": d.discipline, "source": "file" if self.taxonomy else "model",
             })  # fmt: skip
         if not disciplines:
-            engine.stop(StopKind.FAILED, "the model gave no usable taxonomy (see rejected.jsonl)")
+            engine.stop(StopKind.FAILED, self._nothing("taxonomy"))
             return
         if "subjects" not in self.levels or engine.stopping:
             return
+        self.lost = {"failed": 0, "rejected": 0}
         subjects = await self._subjects(engine, disciplines)
         if not subjects and not engine.stopping:
-            engine.stop(StopKind.FAILED, "the model gave no usable subjects (see rejected.jsonl)")
+            engine.stop(StopKind.FAILED, self._nothing("subjects"))
             return
         if "syllabus" not in self.levels or engine.stopping:
             return
@@ -219,6 +223,13 @@ class Glan(Method):
         if "questions" not in self.levels or engine.stopping:
             return
         await self._questions(engine, syllabi)
+
+    def _nothing(self, what: str) -> str:
+        """Why a level came out empty, naming the file that says so."""
+        if not self.lost["rejected"]:
+            return f"no {what}: the requests failed (see failures.jsonl)"
+        also = " and failures.jsonl" if self.lost["failed"] else ""
+        return f"the model gave no usable {what} (see rejected.jsonl{also})"
 
     # ------------------------------------------------------------------ level 1
 
