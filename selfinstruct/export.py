@@ -7,6 +7,8 @@ One output record per (task, instance). Formats:
   (roles system/user/assistant, non-empty string content, at least one assistant message).
 * ``sharegpt``: ``{"conversations": [{"from": "human"|"gpt"|"system", "value": ...}]}``.
 * ``messages``: ``{"messages": [{"role", "content"}]}``, the generic chat shape (TRL, Axolotl).
+* ``openai-tools``, ``sharegpt-tools``: the tools method's calls for function-calling trainers
+  (``selfinstruct/export_tools.py``).
 * ``prompt-completion``: the paper's GPT-3 fine-tuning shape ``{"prompt", "completion"}``.
   Each prompt uses a random template from ``prompts/finetune_with_input.txt`` or
   ``prompts/finetune_no_input.txt``; an input that is one named field ("Sentence: ...") loses
@@ -30,6 +32,7 @@ split is by instruction, so all instances of a task land on the same side.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import sys
@@ -47,7 +50,8 @@ from selfinstruct.records import Task, iter_tasks
 from selfinstruct.resources import default_seed_path, prompt_path
 from selfinstruct.store import tasks_file
 
-FORMATS = ("alpaca", "openai", "sharegpt", "messages", "prompt-completion", "preference")
+FORMATS = ("alpaca", "openai", "sharegpt", "messages", "prompt-completion", "preference",
+           "openai-tools", "sharegpt-tools")  # fmt: skip
 OPENAI_ROLES = ("system", "user", "assistant")
 FIELD_NAME = re.compile(r"^[A-Z][\w ]{0,30}:\s")
 PAPER_END_MARKER = "<|endoftext|>"
@@ -111,14 +115,42 @@ def user_content(instruction: str, input_text: str) -> str:
     return f"{instruction}\n\n{input_text}" if input_text else instruction
 
 
+def _tool_calls_problem(calls: Any, called: set[str]) -> str | None:
+    """An assistant message's ``tool_calls``: ids, function names, arguments as JSON objects."""
+    if not isinstance(calls, list) or not calls:
+        return "empty tool_calls"
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not call.get("id") or not function.get("name"):
+            return "bad tool call"
+        try:
+            arguments = json.loads(function.get("arguments", ""))
+        except (TypeError, json.JSONDecodeError):
+            return "tool call arguments not JSON"
+        if not isinstance(arguments, dict):
+            return "tool call arguments not JSON"
+        called.add(call["id"])
+    return None
+
+
 def openai_problem(example: dict[str, Any]) -> str | None:
-    """Why an example breaks OpenAI's chat fine-tuning rules, or None if it is valid."""
+    """Why an example breaks OpenAI's chat fine-tuning rules, or None if it is valid. An
+    assistant message may carry ``tool_calls`` instead of content; a ``tool`` message answers
+    one of the calls before it."""
     messages = example.get("messages")
     if not isinstance(messages, list) or not messages:
         return "no messages"
+    called: set[str] = set()
     for message in messages:
-        if not isinstance(message, dict) or message.get("role") not in OPENAI_ROLES:
+        if not isinstance(message, dict) or message.get("role") not in (*OPENAI_ROLES, "tool"):
             return "bad role"
+        if message["role"] == "assistant" and "tool_calls" in message:
+            problem = _tool_calls_problem(message["tool_calls"], called)
+            if problem:
+                return problem
+            continue
+        if message["role"] == "tool" and message.get("tool_call_id") not in called:
+            return "tool message without its call"
         content = message.get("content")
         if not isinstance(content, str) or not content.strip():
             return "empty content"
@@ -363,6 +395,10 @@ def export(
 
     if pairs is not None and fmt != "preference":
         raise UserError("--pairs applies to --format preference only")
+    if fmt in ("openai-tools", "sharegpt-tools"):
+        from selfinstruct.export_tools import export_tools
+
+        return export_tools(path, fmt, output, split, seed, system)
     if fmt == "preference":
         return export_preference(path, output, split, seed, pairs or "all")
     to_stdout = output is None or str(output) == "-"

@@ -247,7 +247,8 @@ def test_errors(tmp_path):
     assert (code, stdout) == (2, "")
     assert stderr.splitlines()[-1] == (
         "Error: Invalid value for '--format': 'yaml' is not one of "
-        "'alpaca', 'openai', 'sharegpt', 'messages', 'prompt-completion', 'preference'."
+        "'alpaca', 'openai', 'sharegpt', 'messages', 'prompt-completion', 'preference', "
+        "'openai-tools', 'sharegpt-tools'."
     )
     assert list(tmp_path.iterdir()) == []
 
