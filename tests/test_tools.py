@@ -153,6 +153,24 @@ def test_the_grammar_holds_lines_to_the_shown_tools():
 
 
 @pytest.mark.parametrize(
+    ("arguments", "allowed"),
+    [
+        ('{"city": "Oslo"}', True),
+        ('{"city": "Oslo", "unit": "celsius", "days": 2}', True),
+        ('{"city": "Oslo", "days": 2}', True),
+        ('{"days": 2}', False),  # a required argument left out
+        ('{"city": "Oslo", "unit": "kelvin"}', False),  # not one of the enum
+        ('{"city": "Oslo", "days": "two"}', False),  # not an integer
+        ('{"city": "Oslo", "when": "soon"}', False),  # not an argument of the tool
+    ],
+)
+def test_the_grammar_holds_arguments_to_the_tool_schema(arguments: str, allowed: bool):
+    grammar = pairs_grammar(load_tools(SPEC)[:1], 1)
+    line = f'{{"request": "Weather in Oslo?", "calls": [{{"name": "getWeather", "arguments": {arguments}}}]}}\n'
+    assert grammar_allows(grammar, line) is allowed
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--combine"], "{spec}: --combine needs a group of two or more tools (an OpenAPI tag "

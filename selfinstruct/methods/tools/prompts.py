@@ -129,22 +129,70 @@ _JSON_RULES = [
     'string ::= "\\"" char{0,' + str(STRING_CHARS) + '} "\\""',
     'char ::= [^"\\\\\\n] | "\\\\" ["\\\\/bfnrt]',
     'number ::= "-"? [0-9]{1,12} ("." [0-9]{1,6})?',
+    'integer ::= "-"? [0-9]{1,12}',
     'value ::= string | number | "true" | "false" | "null" | object | array',
     'object ::= "{" ( string ": " value (", " string ": " value){0,15} )? "}"',
     'array ::= "[" ( value (", " value){0,15} )? "]"',
 ]
 
 
+class _SchemaRules:
+    """GBNF rules for values of JSON Schemas: an object's keys are its properties (the required
+    ones always, in schema order, then any of the optional ones), an enum one of its values, a
+    string, integer, number, boolean or array of its type; anything else any JSON value."""
+
+    def __init__(self) -> None:
+        self.rules: list[str] = []
+
+    def value(self, schema: Any) -> str:
+        if not isinstance(schema, dict):
+            return "value"
+        if isinstance(schema.get("enum"), list) and schema["enum"]:
+            return self._rule(" | ".join(json.dumps(json.dumps(v)) for v in schema["enum"]))
+        kind = schema.get("type")
+        if kind == "object" and isinstance(schema.get("properties"), dict):
+            return self._rule(self._object(schema))
+        if kind == "array":
+            item = self.value(schema.get("items"))
+            return self._rule(f'"[" ( {item} (", " {item}){{0,15}} )? "]"')
+        simple = {"string": "string", "integer": "integer", "number": "number",
+                  "boolean": '("true" | "false")'}  # fmt: skip
+        return simple.get(kind, "value") if isinstance(kind, str) else "value"
+
+    def _object(self, schema: dict[str, Any]) -> str:
+        required = [k for k in schema["properties"] if k in schema.get("required", [])]
+        optional = [k for k in schema["properties"] if k not in required]
+        pair = {k: f"{json.dumps(json.dumps(k) + ': ')} {self.value(schema['properties'][k])}"
+                for k in schema["properties"]}  # fmt: skip
+        if required:
+            body = ' ", " '.join(pair[k] for k in required)
+            body += "".join(f' (", " {pair[k]})?' for k in optional)
+            return f'"{{" {body} "}}"'
+        starts = [" ".join([pair[k], *(f'(", " {pair[o]})?' for o in optional[i + 1 :])])
+                  for i, k in enumerate(optional)]  # fmt: skip
+        return f'"{{" ( {" | ".join(starts)} )? "}}"' if starts else '"{" "}"'
+
+    def _rule(self, body: str) -> str:
+        name = f"s{len(self.rules)}"
+        self.rules.append(f"{name} ::= {body}")
+        return name
+
+
 def pairs_grammar(tools: Sequence[Tool], count: int) -> str:
     """A GBNF grammar for 1 to ``count`` lines ``{"request": ..., "calls": [...]}``, each call
-    naming one of ``tools`` with an arguments object: every line parses as JSON, and the
-    schema checks then judge the arguments."""
-    names = " | ".join(json.dumps(json.dumps(t.name)) for t in tools)
+    naming one of ``tools`` with arguments shaped by its schema (keys, required ones, enums,
+    types): every line parses as JSON; ranges, patterns and quoted values are left to the
+    checks."""
+    schemas = _SchemaRules()
+    alternatives = []
+    for tool in tools:
+        head = json.dumps('{"name": ' + json.dumps(tool.name) + ', "arguments": ')
+        alternatives.append(f'{head} {schemas.value(tool.parameters)} "}}"')
     rules = [
         f"root ::= line{{1,{count}}}",
         'line ::= "{\\"request\\": " string ", \\"calls\\": [" call (", " call){0,3} "]}\\n"',
-        'call ::= "{\\"name\\": " name ", \\"arguments\\": " object "}"',
-        f"name ::= {names}",
+        f"call ::= {' | '.join(alternatives)}",
+        *schemas.rules,
         *_JSON_RULES,
     ]
     return "\n".join(rules) + "\n"
