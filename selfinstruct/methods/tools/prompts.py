@@ -155,7 +155,9 @@ class _SchemaRules:
         if kind == "array":
             item = self.value(schema.get("items"))
             return self._rule(f'"[" ( {item} (", " {item}){{0,15}} )? "]"')
-        simple = {"string": "string", "integer": "integer", "number": "number",
+        if kind == "integer":
+            return self._integer(schema)
+        simple = {"string": "string", "number": "number",
                   "boolean": '("true" | "false")'}  # fmt: skip
         return simple.get(kind, "value") if isinstance(kind, str) else "value"
 
@@ -171,6 +173,14 @@ class _SchemaRules:
         starts = [" ".join([pair[k], *(f'(", " {pair[o]})?' for o in optional[i + 1 :])])
                   for i, k in enumerate(optional)]  # fmt: skip
         return f'"{{" ( {" | ".join(starts)} )? "}}"' if starts else '"{" "}"'
+
+    def _integer(self, schema: dict[str, Any]) -> str:
+        """An integer with no more digits than its maximum has, and no sign when its minimum
+        is 0 or more (the exact range is the checks')."""
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if not isinstance(low, int | float) or not isinstance(high, int | float) or low < 0:
+            return "integer"
+        return self._rule(f"[0-9]{{1,{len(str(int(high)))}}}")
 
     def _rule(self, body: str) -> str:
         name = f"s{len(self.rules)}"
