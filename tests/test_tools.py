@@ -194,6 +194,20 @@ def test_bad_inputs_are_one_line_and_exit_2(tmp_path: Path, args, message):
     assert not out.exists()
 
 
+def test_a_broken_spec_is_one_line_from_the_command_line(tmp_path: Path):
+    spec = tmp_path / "api.yaml"
+    spec.write_text(
+        SPEC.read_text(encoding="utf-8").replace("operationId: createEvent", "summary: x")
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["tools", str(spec), "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: {spec}: POST /events has no operationId (each operation becomes a tool named by it)"
+    )
+    assert not out.exists()
+
+
 def test_killed_and_resumed_equals_a_straight_run(tmp_path: Path):
     def command(base_url: str, out: Path) -> list[str]:
         return [sys.executable, "-m", "selfinstruct", "tools", str(SPEC), "--n", "40",
