@@ -7,6 +7,8 @@ One output record per (task, instance). Formats:
   (roles system/user/assistant, non-empty string content, at least one assistant message).
 * ``sharegpt``: ``{"conversations": [{"from": "human"|"gpt"|"system", "value": ...}]}``.
 * ``messages``: ``{"messages": [{"role", "content"}]}``, the generic chat shape (TRL, Axolotl).
+* ``openai-tools``, ``sharegpt-tools``: the tools method's calls for function-calling trainers
+  (``selfinstruct/export_tools.py``).
 * ``prompt-completion``: the paper's GPT-3 fine-tuning shape ``{"prompt", "completion"}``.
   Each prompt uses a random template from ``prompts/finetune_with_input.txt`` or
   ``prompts/finetune_no_input.txt``. As in the reference, half of the inputs (one draw per
@@ -52,7 +54,8 @@ from selfinstruct.store import tasks_file
 
 BASE_FORMATS = ("alpaca", "openai", "sharegpt", "messages", "prompt-completion", "preference")
 CONTAINERS = ("hf", "parquet")
-FORMATS = BASE_FORMATS + trainers.SHAPES + CONTAINERS
+TOOL_FORMATS = ("openai-tools", "sharegpt-tools")  # the tools method's calls
+FORMATS = BASE_FORMATS + trainers.SHAPES + TOOL_FORMATS + CONTAINERS
 PREFERENCE_FORMATS = ("preference", *trainers.PAIR_SHAPES)
 ROW_SHAPES = BASE_FORMATS + trainers.SHAPES  # what --rows may choose for hf and parquet
 OPENAI_ROLES = ("system", "user", "assistant")
@@ -126,14 +129,42 @@ def user_content(instruction: str, input_text: str) -> str:
     return f"{instruction}\n\n{input_text}" if input_text else instruction
 
 
+def _tool_calls_problem(calls: Any, called: set[str]) -> str | None:
+    """An assistant message's ``tool_calls``: ids, function names, arguments as JSON objects."""
+    if not isinstance(calls, list) or not calls:
+        return "empty tool_calls"
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not call.get("id") or not function.get("name"):
+            return "bad tool call"
+        try:
+            arguments = json.loads(function.get("arguments", ""))
+        except (TypeError, json.JSONDecodeError):
+            return "tool call arguments not JSON"
+        if not isinstance(arguments, dict):
+            return "tool call arguments not JSON"
+        called.add(call["id"])
+    return None
+
+
 def openai_problem(example: dict[str, Any]) -> str | None:
-    """Why an example breaks OpenAI's chat fine-tuning rules, or None if it is valid."""
+    """Why an example breaks OpenAI's chat fine-tuning rules, or None if it is valid. An
+    assistant message may carry ``tool_calls`` instead of content; a ``tool`` message answers
+    one of the calls before it."""
     messages = example.get("messages")
     if not isinstance(messages, list) or not messages:
         return "no messages"
+    called: set[str] = set()
     for message in messages:
-        if not isinstance(message, dict) or message.get("role") not in OPENAI_ROLES:
+        if not isinstance(message, dict) or message.get("role") not in (*OPENAI_ROLES, "tool"):
             return "bad role"
+        if message["role"] == "assistant" and "tool_calls" in message:
+            problem = _tool_calls_problem(message["tool_calls"], called)
+            if problem:
+                return problem
+            continue
+        if message["role"] == "tool" and message.get("tool_call_id") not in called:
+            return "tool message without its call"
         content = message.get("content")
         if not isinstance(content, str) or not content.strip():
             return "empty content"
@@ -452,6 +483,10 @@ def export(
         raise UserError(
             f"--format {fmt} writes {trainers.DATASET_INFO} beside the data: give -o FILE"
         )
+    if fmt in TOOL_FORMATS:
+        from selfinstruct.export_tools import export_tools
+
+        return export_tools(path, fmt, output, split, seed, system)
     to_stdout = output is None or str(output) == "-"
     if split is not None:
         targets = list(split_paths(output))  # type: ignore[arg-type]

@@ -299,7 +299,8 @@ def test_errors(tmp_path):
         "Error: Invalid value for '--format': 'yaml' is not one of "
         "'alpaca', 'openai', 'sharegpt', 'messages', 'prompt-completion', 'preference', "
         "'trl-sft', 'trl-prompt-completion', 'axolotl-chat', 'axolotl-alpaca', "
-        "'llamafactory-alpaca', 'llamafactory-sharegpt', 'trl-dpo', 'trl-kto', 'hf', 'parquet'."
+        "'llamafactory-alpaca', 'llamafactory-sharegpt', 'trl-dpo', 'trl-kto', 'openai-tools', "
+        "'sharegpt-tools', 'hf', 'parquet'."
     )
     assert list(tmp_path.iterdir()) == []
 

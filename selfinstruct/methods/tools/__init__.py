@@ -1,0 +1,6 @@
+"""Tool-use data from API documentation (Gorilla, Patil et al. 2023; ToolBench, Qin et al. 2023)."""
+
+from selfinstruct.methods.tools.method import Tools
+
+METHOD = Tools
+__all__ = ["METHOD", "Tools"]

@@ -1,0 +1,142 @@
+"""Tool specs (OpenAI tools list, OpenAPI 3) and the checks every generated call passes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from selfinstruct.errors import UserError
+from selfinstruct.gate import Rejection
+from selfinstruct.methods.tools.check import Call, call_key, check_calls
+from selfinstruct.methods.tools.spec import load_tools
+
+SPEC = Path(__file__).parent / "fixtures" / "tools" / "calendar.yaml"
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "x-quoted": True},
+                           "days": {"type": "integer", "minimum": 1, "maximum": 7}},
+            "required": ["city"],
+        },
+    },
+    "group": "weather",
+}  # fmt: skip
+
+
+def write(tmp_path: Path, data: object, name: str = "tools.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_an_openapi_document_gives_one_tool_per_operation_named_by_its_id():
+    tools = load_tools(SPEC)
+    assert [t.name for t in tools] == ["getWeather", "listEvents", "createEvent"]
+    assert [t.group for t in tools] == ["weather", "calendar", "calendar"]
+    weather, listing, create = tools
+    assert weather.description == "The weather forecast for a city."
+    assert weather.parameters["required"] == ["city"]
+    assert weather.parameters["properties"]["city"] == {
+        "type": "string", "description": "City name, as the user wrote it.", "x-quoted": True,
+    }  # fmt: skip
+    # $ref resolved, the JSON body's properties are the tool's arguments
+    assert listing.parameters["properties"]["date"]["pattern"] == "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+    assert create.parameters["required"] == ["title", "date"]
+    assert set(create.parameters["properties"]) == {"title", "date", "attendees"}
+
+
+def test_an_openai_tools_list_is_read_with_its_groups(tmp_path: Path):
+    bare = {"name": "ping", "parameters": {"type": "object", "properties": {}}}
+    tools = load_tools(write(tmp_path, [WEATHER, bare]))
+    assert [(t.name, t.group) for t in tools] == [("get_weather", "weather"), ("ping", None)]
+    assert tools[0].openai() == {k: v for k, v in WEATHER.items() if k != "group"}
+
+
+def test_a_broken_schema_is_one_line_naming_the_tool(tmp_path: Path):
+    broken = json.loads(json.dumps(WEATHER))
+    broken["function"]["parameters"]["properties"]["days"]["type"] = "integr"
+    path = write(tmp_path, [broken])
+    with pytest.raises(UserError) as error:
+        load_tools(path)
+    assert str(error.value) == (
+        f"{path}: tool 'get_weather': parameters is not a valid JSON Schema at "
+        "properties/days/type: 'integr' is not valid under any of the given schemas"
+    )
+
+
+def test_a_duplicate_name_is_one_line(tmp_path: Path):
+    path = write(tmp_path, [WEATHER, WEATHER])
+    with pytest.raises(UserError) as error:
+        load_tools(path)
+    assert str(error.value) == f"{path}: two tools are named 'get_weather' (tools 1 and 2)"
+
+
+def test_an_operation_without_an_id_is_one_line(tmp_path: Path):
+    text = SPEC.read_text(encoding="utf-8").replace("      operationId: listEvents\n", "")
+    path = tmp_path / "spec.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(UserError) as error:
+        load_tools(path)
+    assert str(error.value) == (
+        f"{path}: GET /events has no operationId (each operation becomes a tool named by it)"
+    )
+
+
+def test_neither_a_list_nor_openapi_is_one_line(tmp_path: Path):
+    path = write(tmp_path, {"tools": []})
+    with pytest.raises(UserError) as error:
+        load_tools(path)
+    assert str(error.value) == (
+        f"{path}: expected a JSON list of tools (OpenAI tools format) or an OpenAPI 3 document"
+    )
+
+
+TOOLS = {t.name: t for t in load_tools(SPEC)}
+REQUEST = "What will the weather be in Porto for the next 3 days?"
+
+
+@pytest.mark.parametrize(
+    ("calls", "reason", "detail"),
+    [
+        ([{"name": "getForecast", "arguments": {}}], "unknown_tool", {"tool": "getForecast"}),
+        ([{"name": "getWeather", "arguments": {"days": 3}}], "missing_required",
+         {"tool": "getWeather", "arguments": ["city"]}),
+        ([{"name": "getWeather", "arguments": {"city": "Porto", "days": 30}}],
+         "invalid_arguments", {"tool": "getWeather", "detail": "days: 30 is greater than the maximum of 7"}),
+        ([{"name": "getWeather", "arguments": {"city": "Porto", "unit": "kelvin"}}],
+         "invalid_arguments", {"tool": "getWeather",
+                               "detail": "unit: 'kelvin' is not one of ['celsius', 'fahrenheit']"}),
+        ([{"name": "getWeather", "arguments": {"city": "Lisbon"}}], "unquoted_value",
+         {"tool": "getWeather", "argument": "city"}),
+        ([{"name": "getWeather", "arguments": {"city": "Porto", "when": "soon"}}],
+         "unknown_argument", {"tool": "getWeather", "arguments": ["when"]}),
+        (["getWeather(city='Porto')"], "unparseable_call", {"call": "getWeather(city='Porto')"}),
+        ([], "no_calls", {}),
+    ],
+)  # fmt: skip
+def test_each_failure_is_a_drop_with_its_reason(calls, reason, detail):
+    result = check_calls(calls, TOOLS, REQUEST)
+    expected = {"call_index": 0, **detail} if calls else detail
+    assert result == Rejection(reason, expected)
+
+
+def test_a_valid_call_passes_with_its_string_arguments_read():
+    raw = [{"name": "getWeather", "arguments": '{"city": "porto", "days": 3}'}]
+    assert check_calls(raw, TOOLS, REQUEST) == [Call("getWeather", {"city": "porto", "days": 3})]
+    second = [{"name": "getWeather", "arguments": {"city": "Porto"}},
+              {"name": "listEvents", "arguments": {"date": "2025-13"}}]  # fmt: skip
+    assert check_calls(second, TOOLS, REQUEST) == Rejection("invalid_arguments", {
+        "call_index": 1, "tool": "listEvents",
+        "detail": "date: '2025-13' does not match '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'"})  # fmt: skip
+
+
+def test_the_call_key_ignores_argument_order():
+    a = [Call("getWeather", {"city": "Porto", "days": 3})]
+    b = [Call("getWeather", {"days": 3, "city": "Porto"})]
+    assert call_key(a) == call_key(b) != call_key([Call("getWeather", {"city": "Porto"})])
