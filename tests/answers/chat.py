@@ -124,9 +124,11 @@ def chat_answer(stage: str, prompt: str, salt: str = "", seed: Any = None) -> st
         )
     if stage == "material":
         return "\n".join(
-            f"{j}. " + fill("{verb} the passage's point about the {noun} for {audience}.", rng)
+            f"{j}. {{verb}} the passage's point for {{audience}}: {varied_question(rng)}"
+            .format(verb=rng.choice(("Explain", "Question", "Summarize", "Continue")),
+                    audience=rng.choice(("a child", "an expert", "a tourist", "my boss")))
             for j in range(1, 6)
-        )
+        )  # fmt: skip
     if stage == "user":
         turn_rng = rng_of("user", salt, prompt, seed)
         if turn_rng.random() < 1 / 6:
