@@ -55,7 +55,9 @@ def test_writing_reaches_a_thousand_openings_with_more_pages(tmp_path):
     # A second page shows the first page's requests.
     page_one = [t for t in tasks if t["origin"]["page"] == 0]
     shown = "\n".join(r.prompt for r in later)
-    assert sum(t["origin"].get("detailed_from", t["instruction"]) in shown for t in page_one) > 0.9 * len(page_one)
+    assert sum(
+        t["origin"].get("detailed_from", t["instruction"]) in shown for t in page_one
+    ) > 0.9 * len(page_one)
 
 
 def test_world_reaches_five_thousand_openings_with_related_questions(tmp_path):

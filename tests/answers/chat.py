@@ -78,6 +78,8 @@ def varied_request(rng) -> str:
         f"{{adj}} {{noun}}s {rng.choice(('for', 'to', 'with'))} {{audience}} of {{place}}",
         rng,
     )
+
+
 FOLLOW_UPS = (
     "Thanks. Could you give a concrete example with a {adj} {noun} in {place}?",
     "That is too long for me. Can you shorten it to three sentences about the {noun}?",

@@ -37,7 +37,7 @@ from selfinstruct.engine import STALL_LIMIT, Engine
 from selfinstruct.errors import UserError
 from selfinstruct.gate import InstructionGate, Rejection
 from selfinstruct.methods.base import Method
-from selfinstruct.methods.chat import openings as sources_
+from selfinstruct.methods.chat import openings as streams
 from selfinstruct.methods.chat.dialogue import (
     clean_user_turn,
     draw_rounds,
@@ -123,7 +123,7 @@ class Chat(Method):
         self.entities = entities or []
         self.meta_topics = _lines("chat/meta_topics.txt")
         self.writing_types = _lines("chat/writing_types.txt")
-        self.templates = sources_.material_templates()
+        self.templates = streams.material_templates()
         self.gate = InstructionGate.from_settings(
             settings.blacklist, settings.ascii_first_char, settings.tokenizer, settings.threshold
         )
@@ -209,13 +209,13 @@ class Chat(Method):
         walk = Walk(lambda kind, text: self._list(engine, kind, text), start)
         items: AsyncIterator[Item]
         if source == "world":
-            items = sources_.world(walk, self.meta_topics[root])
+            items = streams.world(walk, self.meta_topics[root])
         elif source == "writing":
-            items = sources_.writing(walk, self.writing_types[root])
+            items = streams.writing(walk, self.writing_types[root])
         elif source == "entities":
-            items = sources_.entity(walk, self.entities[root])
+            items = streams.entity(walk, self.entities[root])
         else:
-            items = sources_.material(walk, root, self.material[root])
+            items = streams.material(walk, root, self.material[root])
         stream = self._streams[(source, root)] = Stream(walk, items)
         return stream
 
@@ -239,7 +239,7 @@ class Chat(Method):
         question, origin = item.question, dict(item.origin)
         text = question
         if source == "writing" and random.Random(f"{self.s.seed}:detail:{k}").random() < (
-            sources_.DETAILED_SHARE
+            streams.DETAILED_SHARE
         ):
             detailed = await self._detail(engine, k, question)
             if isinstance(detailed, Rejection):
@@ -254,7 +254,7 @@ class Chat(Method):
 
     async def _detail(self, engine: Engine, k: int, request: str) -> str | Rejection:
         """The writing request rewritten with more detail."""
-        prompt = sources_.prompt("detail").format(request=request)
+        prompt = streams.prompt("detail").format(request=request)
         seed = self._seed("detail", k)
         request_ = self._single("detail", prompt, self.s.list_decoding, seed)
         answer = await engine.ask(request_, f"c{k:06d}.detail")
