@@ -75,19 +75,22 @@ def operational(options: dict[str, Any]) -> dict[str, Any]:
               help="Number of dialogues (openings accepted).")  # fmt: skip
 @click.option(
     "--turns",
-    default="3-7",
-    show_default=True,
+    default=None,
     metavar="MIN-MAX",
-    help="Rounds (user message + reply) per dialogue, drawn uniformly per dialogue.",
+    help="Rounds (user message + reply) per dialogue, drawn uniformly per dialogue, for every "
+    "source. Default: the paper's per source: world and entities 3-7, writing and material "
+    "2-4 (openings 2-4).",
 )
 @click.option(
     "--source",
     "sources",
-    type=click.Choice(["world", "writing", "material", "openings"]),
+    type=click.Choice(["world", "entities", "writing", "material", "openings"]),
     multiple=True,
     help="Where openings come from, in turn (repeatable). Default: world and writing, plus "
-    "material and openings when their files are given.",
+    "entities, material and openings when their files are given.",
 )
+@click.option("--entities", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A text file, one entity a line: questions about each open dialogues.")  # fmt: skip
 @click.option("--material", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A text file: openings are requests about its passages.")  # fmt: skip
 @click.option("--openings", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -116,7 +119,8 @@ def chat(n: int, out: Path, **options: Any) -> None:
     sharegpt|messages|openai. Run the same command again to resume.
     """
     o = dict(options)
-    turns_min, turns_max = parse_turns(o.pop("turns"))
+    turns = o.pop("turns")
+    turns_min, turns_max = parse_turns(turns) if turns is not None else (None, None)
     sources = tuple(o.pop("sources")) or None
     regenerate = not o.pop("no_regenerate")
     decoding = o.pop("decoding")

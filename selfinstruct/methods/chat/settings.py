@@ -10,13 +10,24 @@ from selfinstruct.backends.base import Decoding
 from selfinstruct.config import RunSettings
 from selfinstruct.templates import ChatTemplate
 
-# UltraChat (Ding et al. 2023) drew openings and replies from ChatGPT at its defaults.
-OPENING_LIST_DECODING = Decoding(max_tokens=512, temperature=1.0, top_p=1.0)
+# UltraChat (Ding et al. 2023) drew lists and replies from ChatGPT at its defaults: temperature
+# 1.0, top_p 1.0 and no output cap; 4096 tokens stands for "no cap" (a ChatGPT reply rarely
+# reaches it). The user simulator's turns are capped lower: a longer "user message" is almost
+# always the simulator writing both sides (docs/methods/chat.md, How it differs).
+OPENING_LIST_DECODING = Decoding(max_tokens=4096, temperature=1.0, top_p=1.0)
 USER_TURN_DECODING = Decoding(max_tokens=256, temperature=1.0, top_p=1.0)
-ASSISTANT_TURN_DECODING = Decoding(max_tokens=512, temperature=0.7, top_p=1.0)
+ASSISTANT_TURN_DECODING = Decoding(max_tokens=4096, temperature=1.0, top_p=1.0)
 
 
-ChatSource = Literal["world", "writing", "material", "openings"]
+ChatSource = Literal["world", "entities", "writing", "material", "openings"]
+
+# Rounds per dialogue (MIN, MAX) by source: the paper's 3-7 for Questions about the World (its
+# entity questions included), 2-4 for Writing and Creation and for Existent Materials; a task
+# file's instructions (ours) are treated like writing requests. --turns overrides them all.
+SECTOR_TURNS: dict[str, tuple[int, int]] = {
+    "world": (3, 7), "entities": (3, 7), "writing": (2, 4), "material": (2, 4),
+    "openings": (2, 4),
+}  # fmt: skip
 
 
 class DialogueGateSettings(RunSettings):
@@ -34,13 +45,16 @@ class ChatSettings(DialogueGateSettings):
     """UltraChat: a simulated user and an assistant talk for a drawn number of rounds."""
 
     method: Literal["chat"] = "chat"
-    turns_min: int = Field(default=3, ge=1, le=50)
-    turns_max: int = Field(default=7, ge=1, le=50)
+    # None: each source's own range (SECTOR_TURNS); set: one range for every source.
+    turns_min: int | None = Field(default=None, ge=1, le=50)
+    turns_max: int | None = Field(default=None, ge=1, le=50)
     sources: tuple[ChatSource, ...] = ("world", "writing")
     material_path: str | None = None
     material_sha256: str | None = None
     openings_path: str | None = None
     openings_sha256: str | None = None
+    entities_path: str | None = None
+    entities_sha256: str | None = None
     passage_words: int = Field(default=200, ge=20, description="words per material passage")
     regenerate_confused: bool = Field(
         default=True,

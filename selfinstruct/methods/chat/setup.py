@@ -31,23 +31,23 @@ def chat_values(
     template: str | None = None,
     material: str | Path | None = None,
     openings: str | Path | None = None,
+    entities: str | Path | None = None,
     sources: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """The template, the sources and their files as settings values. Sources default to the paper's generated ones (world, writing), plus material and
-    openings when their files are given."""
+    """The template, the sources and their files as settings values. Sources default to the
+    paper's generated ones (world, writing), plus entities, material and openings when their
+    files are given."""
+    given = {"entities": entities, "material": material, "openings": openings}
     if sources is None:
         sources = ("world", "writing")
-        if material is not None:
-            sources += ("material",)
-        if openings is not None:
-            sources += ("openings",)
-    for name, path in (("material", material), ("openings", openings)):
+        sources += tuple(name for name, path in given.items() if path is not None)
+    for name, path in given.items():
         if name in sources and path is None:
             raise UserError(f"source '{name}' needs --{name} FILE")
     files: dict[str, Any] = {}
-    for name, given in (("material", material), ("openings", openings)):
-        if given is not None:
-            path = Path(given)
+    for name, value in given.items():
+        if value is not None:
+            path = Path(value)
             if not path.is_file():
                 raise UserError(f"--{name} {path}: no such file")
             files[f"{name}_path"] = str(path)
