@@ -41,15 +41,13 @@ def recipe_for(folder: str | Path) -> str:
         if name in SKIPPED or name == "n" or name.endswith("_sha256") or value is None:
             continue
         info = fields[name]
-        if name.endswith("_path") or name.endswith("_paths"):
-            if _bundled(value):
-                continue
-            step[name] = _absolute(value)
-            continue
-        if name in settings.OPERATIONAL:
-            continue
         default = None if info.is_required() else info.get_default(call_default_factory=True)
-        if info.is_required() or _json(value) != _json(default):
+        if not info.is_required() and _json(value) == _json(default):
+            continue
+        if name.endswith("_path") or name.endswith("_paths"):
+            if not _bundled(value):
+                step[name] = _absolute(value)
+        elif name not in settings.OPERATIONAL:
             step[name] = value
     model = {k: values[k] for k in MODEL_FIELDS if values.get(k) is not None}
     lines = [
