@@ -623,3 +623,17 @@ def test_a_disk_that_fills_up_during_a_cli_run_is_one_line_and_nothing_else(tmp_
     assert again.returncode == 0, again.stderr
     assert lines(out / name)[:room] == kept
     assert len(lines(out / "tasks.jsonl")) == 20
+
+
+def test_an_in_process_model_is_not_called_a_silent_server(monkeypatch, capsys):
+    """A long decode on the bundled model is not a hung server: no warning there."""
+    from selfinstruct.cli import running
+    from selfinstruct.engine import Progress
+
+    monkeypatch.setattr(running, "SILENCE_WARNING_SECONDS", 1)
+    waiting = Progress(target=1)
+    waiting.waiting, waiting.silent_seconds = 1, 5.0
+    running._Bar(1, quiet=True, warn_silence=False)(waiting)
+    assert "Warning" not in capsys.readouterr().err
+    running._Bar(1, quiet=True)(waiting)
+    assert "nothing has come back from the server" in capsys.readouterr().err

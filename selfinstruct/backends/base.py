@@ -146,6 +146,7 @@ class Backend(ABC):
     base_url: str | None
     max_concurrency: int
     constrains_answers: bool = False  # honours Request.labels and Request.grammar
+    in_process: bool = False  # the model runs here (a long silence is its decoding, not a hang)
 
     @abstractmethod
     async def complete(self, request: Request, text: str) -> Completion:

@@ -42,6 +42,7 @@ def bundled_model_path() -> Path:
 
 class LocalBackend(Backend):
     constrains_answers = True
+    in_process = True
 
     def __init__(
         self,

@@ -218,10 +218,15 @@ class _Bar:
     """A tqdm bar fed by pipeline progress events: tasks finished out of --n, refreshed at
     most ten times a second; and how long requests have waited for a silent server."""
 
-    def __init__(self, total: int, quiet: bool, unit: str = "task") -> None:
+    def __init__(
+        self, total: int, quiet: bool, unit: str = "task", warn_silence: bool = True
+    ) -> None:
+        """``warn_silence``: warn once when a server has sent nothing for a minute (not for an
+        in-process model, whose long silence is its own decoding)."""
         self.bar = tqdm(total=total, unit=unit, disable=quiet, dynamic_ncols=True)
         self._last = 0.0
         self._warned = False
+        self.warn_silence = warn_silence
 
     def __call__(self, progress: Progress) -> None:
         self._warn_if_silent(progress)
@@ -249,7 +254,7 @@ class _Bar:
         self.bar.refresh()
 
     def _warn_if_silent(self, progress: Progress) -> None:
-        if self._warned or not progress.waiting:
+        if self._warned or not progress.waiting or not self.warn_silence:
             return
         if progress.silent_seconds < SILENCE_WARNING_SECONDS:
             return
@@ -284,7 +289,7 @@ def run_and_report(
         if not quiet:
             click.echo(f"Resuming {out} (answers already received come from its cache).", err=True)
 
-    bar = _Bar(settings.n, quiet, unit)
+    bar = _Bar(settings.n, quiet, unit, warn_silence=not backend.in_process)
     try:
         result = run(
             settings, backend, out, allow_changes=bool(options.get("allow_setting_changes")),

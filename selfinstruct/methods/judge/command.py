@@ -133,7 +133,7 @@ def judge(in_path: str, out: Path, n: int | None, **options: Any) -> None:
         rate=rate, questions=questions, **chosen,
     )  # fmt: skip
     quiet = bool(operational["quiet"])
-    bar = _Bar(settings.n, quiet)
+    bar = _Bar(settings.n, quiet, warn_silence=not backend.in_process)
     try:
         result = run(
             settings, backend, out, allow_changes=bool(operational["allow_setting_changes"]),
