@@ -48,6 +48,8 @@ class Magpie(Method):
     Settings = MagpieSettings
     stages = {"query": "query_decoding", "response": "response_decoding"}
     unit = "query"
+    shardable = True  # shard K of N makes its share of --n from samples K, K+N, ...
+    merge_renumber = True
 
     def __init__(self, settings: MagpieSettings, template: ChatTemplate) -> None:
         self.s = settings
@@ -56,9 +58,10 @@ class Magpie(Method):
             settings.blacklist, settings.ascii_first_char, settings.tokenizer, settings.threshold
         )
         self.kept = 0
+        self.shard = self.shard_of(settings)
 
     def query_request(self, k: int) -> Request:
-        seed = random.Random(f"{self.s.seed}:query:{k}").randrange(2**31)
+        seed = random.Random(f"{self.s.seed}:query:{self.shard.global_index(k)}").randrange(2**31)
         decoding = with_stop(self.s.query_decoding, self.template.end_of_turn)
         return Request("query", self.template.pre_query, decoding, seed=seed)
 
@@ -68,7 +71,7 @@ class Magpie(Method):
         return Request("response", text, decoding, seed=0)
 
     async def __call__(self, engine: Engine) -> int:
-        target = max(self.s.n, len(engine.known("tasks")))
+        target = max(self.shard.share(self.s.n), len(engine.known("tasks")))
         engine.progress.target = target
 
         async def sample(k: int) -> bool:
@@ -155,6 +158,10 @@ class Magpie(Method):
             engine.report(tasks=int(engine.write("tasks", record)))
         finally:
             engine.report(finished=1)
+
+    @classmethod
+    def merge_gate(cls, settings: RunSettings) -> InstructionGate:
+        return cls.settings_gate(settings)
 
     @classmethod
     def create(cls, settings: RunSettings, api: str) -> Magpie:
