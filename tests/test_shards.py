@@ -175,3 +175,13 @@ def test_merge_refuses_what_is_not_the_shards_of_one_run(tmp_path: Path) -> None
         f"{tmp_path / 'full'} is not empty and holds no earlier merge: choose another OUT"
     )
     assert not (tmp_path / "m").exists()
+
+
+def test_the_ray_launcher_sets_out_and_shard_itself(tmp_path: Path) -> None:
+    done = CliRunner().invoke(main, ["ray", "--shards", "2", "--out", str(tmp_path / "j"), "--",
+                                     "respond", "data.json", "--shard", "0/2"])  # fmt: skip
+    assert done.exit_code == 2
+    assert done.output.strip() == (
+        "Error: --shard is set by the launcher for each shard: remove it from the command"
+    )
+    assert not (tmp_path / "j").exists()

@@ -50,13 +50,14 @@ def _register() -> None:
     from selfinstruct.cli.export_cmd import export
     from selfinstruct.cli.filter_cmd import filter as filter_command
     from selfinstruct.cli.merge_cmd import merge
+    from selfinstruct.cli.ray_cmd import ray
     from selfinstruct.cli.stats_cmd import stats
 
     for method in registry.methods():
         command = method.command()
         if command is not None and command.name not in main.commands:
             main.add_command(command)
-    for command in (filter_command, stats, export, batches, merge):
+    for command in (filter_command, stats, export, batches, merge, ray):
         main.add_command(command)
 
 
