@@ -185,3 +185,48 @@ def test_the_ray_launcher_sets_out_and_shard_itself(tmp_path: Path) -> None:
         "Error: --shard is set by the launcher for each shard: remove it from the command"
     )
     assert not (tmp_path / "j").exists()
+
+
+def test_evolve_shards_merged_are_the_unsharded_run(tmp_path: Path) -> None:
+    data = write_alpaca(tmp_path / "data.json", count=6)
+    run_method("evolve", tmp_path / "whole", seeds_path=data, rounds=2)
+    shards = [tmp_path / f"s{k}" for k in range(2)]
+    for k, folder in enumerate(shards):
+        run_method("evolve", folder, shard=f"{k}/2", seeds_path=data, rounds=2)
+    merge_runs(tmp_path / "m", shards)
+    assert by_id(tmp_path / "m" / "tasks.jsonl") == by_id(tmp_path / "whole" / "tasks.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("method", "values"),
+    [
+        ("alpaca", {}),
+        ("magpie", {"template": "chatml"}),
+        ("chat", {"turns_min": 1, "turns_max": 2}),
+    ],
+)
+def test_generating_methods_make_their_share_and_merge(
+    tmp_path: Path, method: str, values: dict
+) -> None:
+    shards = [tmp_path / f"s{k}" for k in range(2)]
+    for k, folder in enumerate(shards):
+        backend = FakeBackend(api="chat" if method == "chat" else "completion")
+        settings = si.settings(method, backend, n=6, shard=f"{k}/2", **values)
+        si.run(settings, backend, folder)
+        assert len(lines(folder / "tasks.jsonl")) <= 3
+    report = merge_runs(tmp_path / "m", shards)
+    tasks = lines(tmp_path / "m" / "tasks.jsonl")
+    assert report.kept == len(tasks) > 0
+    assert [t["id"] for t in tasks] == [f"task_{i:06d}" for i in range(1, len(tasks) + 1)]
+
+
+def test_glan_shards_need_a_taxonomy_file(tmp_path: Path) -> None:
+    backend = FakeBackend()
+    settings = si.settings("glan", backend, shard="0/2")
+    with pytest.raises(UserError) as caught:
+        si.run(settings, backend, tmp_path / "g")
+    assert str(caught.value) == (
+        "glan --shard splits the disciplines of a taxonomy file: run `glan --until taxonomy` "
+        "once, then each shard with --taxonomy OUT/taxonomy.jsonl"
+    )
+    assert not (tmp_path / "g").exists()
