@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from selfinstruct.errors import UserError
+from selfinstruct.shards import Shard
 
 # Above this, the cost of the machinery in flight (HTTP clients, tasks) is all a run buys.
 MAX_CONCURRENCY = 1024
@@ -42,6 +43,8 @@ class RunSettings(BaseModel):
     base_url: str | None = None
     api: Api
     seed: int = 0
+    # Shard K/N of a run split over N processes (issue 25): which part of the work it does.
+    shard: str | None = None
 
     # Operational settings: they change how fast and how far, never which data.
     concurrency: int = Field(default=8, ge=1, le=MAX_CONCURRENCY)
@@ -59,6 +62,16 @@ class RunSettings(BaseModel):
         if value is not None and not math.isfinite(value):
             raise ValueError("must be a finite number")
         return value
+
+    @field_validator("shard")
+    @classmethod
+    def _shard(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(Shard.parse(value))
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class InstructionRunSettings(RunSettings):

@@ -3,8 +3,8 @@
 ``export -o IN`` would replace the file it reads; ``export RUN -o RUN/tasks.jsonl`` would
 replace a run's own data with another format (and a resumed run would then append its tasks
 again). A run folder (a folder holding ``settings.json``) is written by its run alone, so a
-command writing a file (``export``, ``filter``, a future ``merge``) calls :func:`check_output`
-for each file before it locks or writes anything.
+command writing a file (``export``, ``filter``) calls :func:`check_output` for each file
+before it locks or writes anything; ``merge`` calls :func:`check_output_folder` for its folder.
 """
 
 from __future__ import annotations
@@ -63,5 +63,27 @@ def check_output(
         shown = Path(os.path.relpath(folder)) if not target.is_absolute() else folder
         raise UserError(
             f"{output} is inside the run folder {shown} (it holds settings.json): "
+            f"choose another {option} outside it"
+        )
+
+
+def check_output_folder(output: str | Path, option: str, inputs: Iterable[str | Path]) -> None:
+    """Refuse an output folder (``merge``'s OUT) that is one of the input folders, inside one,
+    or inside another run folder: one line naming the option to change."""
+    target = Path(output)
+    for source in inputs:
+        folder = Path(source)
+        if target.resolve() == folder.resolve() or (
+            target.exists() and folder.exists() and same_file(target, folder)
+        ):
+            raise UserError(f"{option} {output} is the input {source}: choose another {option}")
+        if folder.resolve() in target.resolve().parents:
+            raise UserError(
+                f"{option} {output} is inside the input {source}: choose another {option}"
+            )
+    folder = run_folder_of(target)
+    if folder is not None:
+        raise UserError(
+            f"{option} {output} is inside the run folder {folder} (it holds settings.json): "
             f"choose another {option} outside it"
         )

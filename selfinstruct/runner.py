@@ -15,6 +15,7 @@ from selfinstruct.backends.base import Backend
 from selfinstruct.client import RetryPolicy
 from selfinstruct.config import RunSettings
 from selfinstruct.engine import Engine, Progress
+from selfinstruct.errors import UserError
 from selfinstruct.store import RunFolder
 from selfinstruct.summary import RunResult
 
@@ -32,6 +33,8 @@ def run(
 ) -> RunResult:
     """Run ``settings`` on ``backend`` into the run folder ``out`` (resumed if it exists)."""
     kind = registry.get(settings.method)
+    if getattr(settings, "shard", None) is not None and not kind.shardable:
+        raise UserError(f"method {kind.name!r} does not split its work: run it without --shard")
     folder = RunFolder(Path(out), logs=kind.logs)
     previous = folder.check(settings, allow_changes, settings.OPERATIONAL)
     method = kind.create(settings, backend.api)

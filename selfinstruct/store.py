@@ -182,6 +182,11 @@ class RunFolder:
             return None
         before: dict[str, Any] = previous.model_dump(mode="json")
         after: dict[str, Any] = settings.model_dump(mode="json")
+        if before.get("shard") != after.get("shard"):  # never mixed, whatever is allowed
+            raise UserError(
+                f"{self.path} was generated as shard {before.get('shard')!r}, not "
+                f"{after.get('shard')!r}: a run folder keeps its part of the work; use another --out"
+            )
         differing = [k for k in after if k not in operational and before.get(k) != after[k]]
         if differing and not allow_changes:
             first = differing[0]

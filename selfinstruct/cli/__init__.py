@@ -49,6 +49,8 @@ def _register() -> None:
     from selfinstruct.cli.batches_cmd import batches
     from selfinstruct.cli.export_cmd import export
     from selfinstruct.cli.filter_cmd import filter as filter_command
+    from selfinstruct.cli.merge_cmd import merge
+    from selfinstruct.cli.ray_cmd import ray
     from selfinstruct.cli.recipe_cmd import recipe, run
     from selfinstruct.cli.report_cmd import report
     from selfinstruct.cli.stats_cmd import stats
@@ -57,7 +59,7 @@ def _register() -> None:
         command = registry.command(method)
         if command is not None and command.name not in main.commands:
             main.add_command(command)
-    for command in (filter_command, stats, export, batches, run, recipe, report):
+    for command in (filter_command, stats, export, batches, run, recipe, report, merge, ray):
         main.add_command(command)
 
 

@@ -24,6 +24,7 @@ from selfinstruct.engine import Progress
 from selfinstruct.errors import UserError
 from selfinstruct.pricing import batch_price, parse_price, price_for
 from selfinstruct.runner import run
+from selfinstruct.shards import Shard
 from selfinstruct.summary import EndpointSummary, RunResult, StopKind
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -113,8 +114,17 @@ def model_options(func: F) -> F:
     ])  # fmt: skip
 
 
+def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(Shard.parse(value))
+    except UserError as exc:
+        raise click.BadParameter(str(exc).split(": ", 1)[1]) from None
+
+
 def run_options(func: F) -> F:
-    """--seed, --concurrency, budgets, limits, retries, --allow-setting-changes, --quiet."""
+    """--seed, --shard, --concurrency, budgets, limits, retries, --allow-setting-changes, --quiet."""
     return _apply(func, [
     click.option(
         "--seed",
@@ -122,6 +132,14 @@ def run_options(func: F) -> F:
         default=default(RunSettings, "seed"),
         show_default=True,
         help="Random seed for prompt sampling (and the server's sampler, when supported).",
+    ),
+    click.option(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        callback=_shard,
+        help="Do part K of N (K from 0) of the work, for N processes or machines writing N run "
+        "folders; join them with `selfinstruct merge`. See docs/scale.md.",
     ),
     click.option(
         "--concurrency",
@@ -188,7 +206,7 @@ def run_options(func: F) -> F:
 
 MODEL_OPTIONS = ("model", "base_url", "api_key", "api", "model_path")
 RUN_OPTIONS = (
-    "seed", "concurrency", "max_cost", "max_total_tokens", "rpm", "tpm", "timeout", "max_retries",
+    "seed", "shard", "concurrency", "max_cost", "max_total_tokens", "rpm", "tpm", "timeout", "max_retries",
 )  # fmt: skip
 
 

@@ -14,6 +14,8 @@ A subclass declares, as class attributes:
   (``default_stage``: the stage an override that names none changes),
 - ``logs``: record kinds it writes beyond the core's (kind -> file name in the run folder),
 - ``unit``: what the progress bar counts,
+- ``shardable``, ``merge_log``, ``merge_renumber``: how ``--shard K/N`` splits its work (the
+  method takes its part with :meth:`shard_of`) and how ``selfinstruct merge`` joins the parts,
 
 and implements ``__call__(engine) -> int`` (how many items it accepted). ``create`` builds it
 from settings and validates its inputs before the run folder is touched; ``configure`` builds
@@ -32,11 +34,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from selfinstruct.backends.base import Backend, Decoding
 from selfinstruct.config import RunSettings, validated
 from selfinstruct.decoding import parse_decoding_overrides
+from selfinstruct.shards import Shard
 
 if TYPE_CHECKING:
     import click
 
     from selfinstruct.engine import Engine
+    from selfinstruct.gate import InstructionGate
 
 
 class Method(ABC):
@@ -48,6 +52,10 @@ class Method(ABC):
     default_stage: ClassVar[str | None] = None
     logs: ClassVar[Mapping[str, str]] = {}
     unit: ClassVar[str] = "task"
+    # Shards (issue 25): True once the method takes its part of the work with ``shard_of``.
+    shardable: ClassVar[bool] = False
+    merge_log: ClassVar[str] = "tasks"  # the log `merge` joins
+    merge_renumber: ClassVar[bool] = False  # ids count items (task_000001): renumbered on merge
 
     @abstractmethod
     async def __call__(self, engine: Engine) -> int:
@@ -120,3 +128,32 @@ class Method(ABC):
     def reference_texts(cls, settings: RunSettings) -> list[str] | None:
         """The texts ``stats`` measures ROUGE-L against (None: the run's seed tasks)."""
         return None
+
+    # ------------------------------------------------------------------ shards and merge
+
+    @staticmethod
+    def shard_of(settings: RunSettings) -> Shard:
+        """The part of the work a run does: ``take`` its records, or number its requests with
+        ``global_index`` (the whole run when the settings name no shard)."""
+        return Shard.of(settings)
+
+    @classmethod
+    def merge_gate(cls, settings: RunSettings) -> InstructionGate | None:
+        """The gate ``merge`` applies across shards, in order (None: records independent)."""
+        return None
+
+    @staticmethod
+    def settings_gate(settings: Any, **options: Any) -> InstructionGate:
+        """The instruction gate a run's settings describe (blacklist, first character, tokenizer,
+        threshold): what a generating method's ``merge_gate`` returns."""
+        from selfinstruct.gate import InstructionGate
+
+        return InstructionGate.from_settings(
+            settings.blacklist, settings.ascii_first_char, settings.tokenizer, settings.threshold,
+            **options,
+        )  # fmt: skip
+
+    @classmethod
+    def merge_text(cls, record: Mapping[str, Any]) -> str:
+        """The text of a record that ``merge_gate`` judges."""
+        return str(record.get("instruction", ""))

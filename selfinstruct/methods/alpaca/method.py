@@ -146,6 +146,8 @@ class Alpaca(Method):
     name = "alpaca"
     Settings = AlpacaSettings
     stages = {"instructions": "decoding"}
+    shardable = True  # shard K of N makes its share of --n from requests K, K+N, ...
+    merge_renumber = True
 
     def __init__(self, settings: AlpacaSettings, seeds: list[SeedTask], api: str) -> None:
         self.s = settings
@@ -163,13 +165,14 @@ class Alpaca(Method):
         self.gate.remember(t.instruction for t in seeds)
         self.kept = 0
         self.grammar = ""  # the layout grammar, when the backend can hold answers to it
+        self.shard = self.shard_of(settings)
 
     @property
     def first(self) -> int:
         return self.s.prompt_instructions + 1
 
     def request(self, k: int) -> Request:
-        rng = random.Random(f"{self.s.seed}:alpaca:{k}")
+        rng = random.Random(f"{self.s.seed}:alpaca:{self.shard.global_index(k)}")
         examples = rng.sample(self.seeds, self.s.prompt_instructions)
         prompt = render_prompt(examples, self.s.tasks_per_request)
         if self.chat:
@@ -179,7 +182,7 @@ class Alpaca(Method):
         )
 
     async def __call__(self, engine: Engine) -> int:
-        target = max(self.s.n, len(engine.known("tasks")))
+        target = max(self.shard.share(self.s.n), len(engine.known("tasks")))
         engine.progress.target = target
         if engine.backend.constrains_answers and self.s.layout == "grammar":
             self.grammar = layout_grammar(self.first, self.s.tasks_per_request, self.chat)
@@ -233,6 +236,10 @@ class Alpaca(Method):
             },
         )
         engine.report(accepted=self.kept, finished=1, tasks=int(written))
+
+    @classmethod
+    def merge_gate(cls, settings: RunSettings) -> InstructionGate:
+        return cls.settings_gate(settings, write_a_program_any_case=False)
 
     @classmethod
     def create(cls, settings: RunSettings, api: str) -> Alpaca:

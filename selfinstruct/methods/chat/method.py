@@ -99,6 +99,8 @@ class Chat(Method):
         "openings": "list_decoding", "user": "user_decoding", "assistant": "assistant_decoding",
     }  # fmt: skip
     unit = "dialogue"
+    shardable = True
+    merge_renumber = True
 
     def __init__(
         self,
@@ -138,6 +140,7 @@ class Chat(Method):
         self.kept = 0
         self._earlier: set[str] = set()
         self.stop_marker = () if settings.template is None else (settings.template.end_of_turn,)
+        self.shard = self.shard_of(settings)  # shard K of N takes openings K, K+N, ...
 
     # ------------------------------------------------------------------ requests
 
@@ -265,7 +268,7 @@ class Chat(Method):
     # ------------------------------------------------------------------ the run
 
     async def __call__(self, engine: Engine) -> int:
-        target = max(self.s.n, len(engine.known("tasks")))
+        target = max(self.shard.share(self.s.n), len(engine.known("tasks")))
         engine.progress.target = target
         window = max(1, self.s.concurrency)
         # A candidate rejected in an earlier session stays rejected, even one whose list request
@@ -273,7 +276,7 @@ class Chat(Method):
         self._earlier = set(engine.known("rejected"))
 
         async def opening(k: int) -> bool:
-            result, notes = await self.candidate(engine, k)
+            result, notes = await self.candidate(engine, self.shard.global_index(k))
             accepted: list[str] = []
 
             def decide() -> bool:
@@ -444,6 +447,10 @@ class Chat(Method):
         engine.reject(ident, "assistant", Rejection(reason), completion.text, answer.key,
                       dialogue_id=dialogue_id)  # fmt: skip
         return None, reason
+
+    @classmethod
+    def merge_gate(cls, settings: RunSettings) -> InstructionGate:
+        return cls.settings_gate(settings)
 
     @classmethod
     def create(cls, settings: RunSettings, api: str) -> Chat:

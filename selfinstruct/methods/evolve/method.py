@@ -210,11 +210,12 @@ class Evolve(Method):
     }  # fmt: skip
     logs = {"evolutions": EVOLUTIONS_FILE}
     unit = "evolution"
+    shardable = True  # input record i goes to shard i mod N
 
     def __init__(self, settings: EvolveSettings, roots: list[Root], api: str) -> None:
         self.s = settings
         self.chat = api == "chat"
-        self.roots = roots
+        self.roots = self.shard_of(settings).take(roots)
         self.leaks = leak_phrases()
         self.gate: InstructionGate | None = None
         if settings.novelty:

@@ -123,6 +123,7 @@ class Glan(Method):
     }  # fmt: skip
     logs = GLAN_LOGS
     unit = "question"
+    shardable = True  # discipline i of the --taxonomy file goes to shard i mod N
 
     def __init__(
         self,
@@ -133,6 +134,8 @@ class Glan(Method):
     ) -> None:
         self.s = settings
         self.taxonomy = taxonomy[: settings.disciplines] if taxonomy is not None else None
+        if self.taxonomy is not None:
+            self.taxonomy = self.shard_of(settings).take(self.taxonomy)
         self.decontaminator = decontaminator
         self.novelty = NoveltyIndex(threshold=settings.threshold, tokenizer=settings.tokenizer)
         self.kept = 0
@@ -512,6 +515,11 @@ class Glan(Method):
 def build(settings: GlanSettings, api: str) -> Glan:
     """Read the taxonomy and benchmark files (any problem is one line naming the file) before
     the run folder is touched."""
+    if settings.shard is not None and settings.taxonomy_path is None:
+        raise UserError(
+            "glan --shard splits the disciplines of a taxonomy file: run `glan --until "
+            "taxonomy` once, then each shard with --taxonomy OUT/taxonomy.jsonl"
+        )
     taxonomy = load_taxonomy(settings.taxonomy_path) if settings.taxonomy_path else None
     decontaminator = None
     if settings.decontaminate_path is not None:

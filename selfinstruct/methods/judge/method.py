@@ -117,6 +117,8 @@ class Judge(Method):
     Settings = JudgeSettings
     stages = {"judge": "decoding"}
     logs = {"judgments": JUDGMENTS_FILE}
+    shardable = True  # sampled task i goes to shard i mod N
+    merge_log = "judgments"
 
     def __init__(self, settings: JudgeSettings, items: list[Item]) -> None:
         self.s = settings
@@ -217,4 +219,4 @@ def load_items(settings: JudgeSettings) -> list[Item]:
 
 
 def build(settings: JudgeSettings) -> Judge:
-    return Judge(settings, load_items(settings))
+    return Judge(settings, Judge.shard_of(settings).take(load_items(settings)))

@@ -52,6 +52,8 @@ class Magpie(Method):
     Settings = MagpieSettings
     stages = {"query": "query_decoding", "response": "response_decoding"}
     unit = "query"
+    shardable = True  # shard K of N makes its share of --n from samples K, K+N, ...
+    merge_renumber = True
 
     def __init__(self, settings: MagpieSettings, template: ChatTemplate) -> None:
         self.s = settings
@@ -62,6 +64,7 @@ class Magpie(Method):
         system = system_prompt(settings.task, settings.system)
         self.pre_query = user_opening(template, [("system", system)] if system else [])
         self.kept = 0
+        self.shard = self.shard_of(settings)
 
     def _query_stops(self, first: bool) -> tuple[str, ...]:
         # The reference stops the first query at "assistant" too; its multi-turn script not.
@@ -69,7 +72,7 @@ class Magpie(Method):
         return (*stops, "\n") if self.s.stop_at_newline else stops
 
     def query_request(self, k: int) -> Request:
-        seed = random.Random(f"{self.s.seed}:query:{k}").randrange(2**31)
+        seed = random.Random(f"{self.s.seed}:query:{self.shard.global_index(k)}").randrange(2**31)
         decoding = with_stop(self.s.query_decoding, *self._query_stops(first=True))
         return Request("query", self.pre_query, decoding, seed=seed)
 
@@ -77,7 +80,8 @@ class Magpie(Method):
         """The next user turn: the conversation under the multi-turn system prompt, continued
         with the opening of a user turn."""
         turn = len(conversation) // 2 + 1
-        seed = random.Random(f"{self.s.seed}:query:{k}:{turn}").randrange(2**31)
+        seed = random.Random(f"{self.s.seed}:query:{self.shard.global_index(k)}:{turn}")
+        seed = seed.randrange(2**31)
         text = user_opening(self.template, [("system", multi_turn_system()), *conversation])
         decoding = with_stop(self.s.query_decoding, *self._query_stops(first=False))
         return Request("query", text, decoding, seed=seed)
@@ -88,7 +92,7 @@ class Magpie(Method):
         return Request("response", text, decoding, seed=0)
 
     async def __call__(self, engine: Engine) -> int:
-        target = max(self.s.n, len(engine.known("tasks")))
+        target = max(self.shard.share(self.s.n), len(engine.known("tasks")))
         engine.progress.target = target
 
         async def sample(k: int) -> bool:
@@ -196,6 +200,10 @@ class Magpie(Method):
             "truncated": truncated,
         }
         engine.report(tasks=int(engine.write("tasks", record)))
+
+    @classmethod
+    def merge_gate(cls, settings: RunSettings) -> InstructionGate:
+        return cls.settings_gate(settings)
 
     @classmethod
     def create(cls, settings: RunSettings, api: str) -> Magpie:

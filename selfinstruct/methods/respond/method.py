@@ -135,6 +135,7 @@ class Respond(Method):
     Settings = RespondSettings
     stages = {"respond": "decoding", "judge": "judge_decoding", "translate": "translate_decoding"}
     default_stage = "respond"  # `--decoding max_tokens=256`, the form before stages
+    shardable = True  # task i (after duplicates are dropped) goes to shard i mod N
 
     def __init__(
         self,
@@ -155,6 +156,7 @@ class Respond(Method):
                 seen.add(key)
                 self.items.append(Item(key, task, task.instruction,
                                        [i.input for i in task.instances], _constraints(task)))  # fmt: skip
+        self.items = self.shard_of(settings).take(self.items)
         self.slots = self._slots()
         self.k = settings.n_responses
         self.written = 0

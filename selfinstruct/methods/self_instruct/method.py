@@ -61,6 +61,8 @@ class SelfInstruct(Method):
         "classification_instances": "classification_instance_decoding",
         "generation_instances": "generation_instance_decoding",
     }
+    shardable = True  # shard K of N makes its share of --n from bootstrap requests K, K+N, ...
+    merge_renumber = True
 
     def __init__(self, settings: SelfInstructSettings, seeds: list[SeedTask], api: str) -> None:
         self.s = settings
@@ -81,6 +83,7 @@ class SelfInstruct(Method):
         self.machine: list[str] = []
         self.pool_sizes: list[int] = []  # len(machine) after committing answer k
         self.shown: dict[int, list[str]] = {}  # prompt k's instructions, until answer k is in
+        self.shard = self.shard_of(settings)
 
     def _text(self, stage: str, prompt: str) -> str:
         return chat_message(stage, prompt) if self.chat else prompt  # type: ignore[arg-type]
@@ -93,7 +96,7 @@ class SelfInstruct(Method):
     # ----------------------------------------------------------------- stage 1
 
     def bootstrap_request(self, k: int) -> Request:
-        rng = random.Random(f"{self.s.seed}:bootstrap:{k}")
+        rng = random.Random(f"{self.s.seed}:bootstrap:{self.shard.global_index(k)}")
         after = k - 1 - self.lag(k)
         visible = self.pool_sizes[after] if after >= 0 else 0
         n_machine = min(self.s.machine_instructions, visible)
@@ -110,7 +113,7 @@ class SelfInstruct(Method):
         )
 
     async def __call__(self, engine: Engine) -> int:
-        target = max(self.s.n, len(engine.known("instructions")))
+        target = max(self.shard.share(self.s.n), len(engine.known("instructions")))
         engine.progress.target = target
         done = engine.known("tasks") | {
             i for i in engine.known("rejected") if i.startswith("task_") and "." not in i
@@ -251,6 +254,10 @@ class SelfInstruct(Method):
             },
         )
         engine.report(tasks=1)
+
+    @classmethod
+    def merge_gate(cls, settings: RunSettings) -> InstructionGate:
+        return cls.settings_gate(settings)
 
     @classmethod
     def create(cls, settings: RunSettings, api: str) -> SelfInstruct:

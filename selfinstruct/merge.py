@@ -1,0 +1,239 @@
+"""``selfinstruct merge OUT RUN...``: the N shards of one run (``--shard K/N``) as one run folder.
+
+The shards are read in shard order, each in record order, so the result never depends on the
+order the folders are named in nor on when a shard ran. Every record passes, in that order:
+an id already kept is dropped (``duplicate_id``); with ``--decontaminate``, one overlapping a
+benchmark item too much (``contaminated``); and, for a method whose records grow one pool
+(``Method.merge_gate``: Self-Instruct, Alpaca, Magpie, UltraChat), the instruction gate
+(the rules, then exact ROUGE-L novelty against every record kept before it). Ids that count
+items (``task_000001``) are renumbered in that order. Every drop goes to OUT/rejected.jsonl
+with its reason; OUT/summary.json adds up the shards' summaries. Writing the same inputs twice
+gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from selfinstruct import registry
+from selfinstruct.decontamination import Decontaminator, load_benchmark
+from selfinstruct.errors import UserError
+from selfinstruct.jsonio import atomic_outputs, read_jsonl
+from selfinstruct.methods.base import Method
+from selfinstruct.output_guard import check_output_folder
+from selfinstruct.shards import Shard
+from selfinstruct.store import (
+    LOG_FILES,
+    SETTINGS_FILE,
+    SUMMARY_FILE,
+    rejected_file,
+    settings_file,
+    summary_file,
+)
+
+MERGE_KEY = "merge"  # summary.json's section saying the folder is a merge (it may be redone)
+
+
+@dataclass(frozen=True)
+class Part:
+    folder: Path
+    shard: Shard
+    settings: dict[str, Any]
+
+
+@dataclass
+class MergeReport:
+    out: Path
+    method: str
+    kept: int = 0
+    instances: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+
+
+def _settings(folder: Path) -> dict[str, Any]:
+    if not settings_file(folder).is_file():
+        raise UserError(f"{folder}: not a run folder (no {SETTINGS_FILE})")
+    try:
+        data = json.loads(settings_file(folder).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError(f"{settings_file(folder)}: unreadable run settings ({exc})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{settings_file(folder)}: unreadable run settings (not a JSON object)")
+    return data
+
+
+def _parts(runs: Sequence[Path]) -> tuple[type[Method], list[Part]]:
+    """The runs in shard order, checked to be the N shards of one run."""
+    if not runs:
+        raise UserError("merge needs at least one RUN folder")
+    parts = []
+    for folder in runs:
+        data = _settings(folder)
+        shard = Shard.parse(data["shard"]) if data.get("shard") else Shard()
+        parts.append(Part(folder, shard, data))
+    first = parts[0]
+    method = str(first.settings.get("method") or "self-instruct")
+    kind = registry.get(method)
+    ignored = kind.Settings.OPERATIONAL | {"shard"}
+    for part in parts[1:]:
+        other = str(part.settings.get("method") or "self-instruct")
+        if other != method:
+            raise UserError(
+                f"{part.folder} is a run of method {other!r}, not {method!r}: merge the shards "
+                "of one run"
+            )
+        names = sorted(set(first.settings) | set(part.settings))
+        for name in names:
+            if name not in ignored and first.settings.get(name) != part.settings.get(name):
+                raise UserError(
+                    f"{part.folder} was generated with {name}={part.settings.get(name)!r}, not "
+                    f"{first.settings.get(name)!r} as {first.folder}: merge the shards of one run"
+                )
+    seen: dict[int, Part] = {}
+    for part in parts:
+        if part.shard.count != first.shard.count:
+            raise UserError(
+                f"{part.folder} is shard {part.shard}, of another split than {first.folder} "
+                f"(shard {first.shard}): merge the shards of one run"
+            )
+        if part.shard.index in seen:
+            raise UserError(
+                f"{seen[part.shard.index].folder} and {part.folder} are both shard {part.shard}: "
+                "name each shard once"
+            )
+        seen[part.shard.index] = part
+    missing = [str(Shard(i, first.shard.count)) for i in range(first.shard.count) if i not in seen]
+    if missing:
+        raise UserError(f"shard {missing[0]} is missing: name all {first.shard.count} run folders")
+    return kind, [seen[i] for i in sorted(seen)]
+
+
+def _check_out(out: Path, runs: Sequence[Path]) -> None:
+    check_output_folder(out, "OUT", runs)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} is a file: choose another OUT")
+    if out.is_dir() and any(out.iterdir()):
+        summary = summary_file(out)
+        merged = False
+        if summary.is_file():
+            try:
+                merged = MERGE_KEY in json.loads(summary.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                merged = False
+        if not merged:
+            raise UserError(f"{out} is not empty and holds no earlier merge: choose another OUT")
+
+
+def merge_runs(
+    out: str | Path,
+    runs: Sequence[str | Path],
+    *,
+    decontaminate: str | Path | None = None,
+    ngram: int = 5,
+    threshold: float = 0.5,
+) -> MergeReport:
+    """Merge the shard run folders ``runs`` into the folder ``out`` (see the module's text)."""
+    out = Path(out)
+    folders = [Path(r) for r in runs]
+    kind, parts = _parts(folders)
+    _check_out(out, folders)
+    decontaminator = None
+    if decontaminate is not None:
+        decontaminator = Decontaminator(load_benchmark(decontaminate), ngram, threshold)
+    base = parts[0].settings
+    gate = kind.merge_gate(kind.Settings.model_validate({**base, "shard": None}))
+    log_name = {**LOG_FILES, **kind.logs}[kind.merge_log]
+    report = MergeReport(out, kind.name)
+    kept_ids: set[str] = set()
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_outputs(out / log_name, rejected_file(out)) as (data, rejected):
+        for part in parts:
+            for _, record in read_jsonl(part.folder / log_name):
+                ident = str(record.get("id"))
+                text = kind.merge_text(record)
+                reason, detail = None, {}
+                if not kind.merge_renumber and ident in kept_ids:
+                    reason = "duplicate_id"
+                elif decontaminator is not None and (hit := decontaminator.contaminated(text)):
+                    reason = "contaminated"
+                    detail = {"overlap": hit[0], "benchmark_text": decontaminator.items[hit[1]]}
+                elif gate is not None and (rejection := gate.check(text)) is not None:
+                    reason, detail = rejection.reason, dict(rejection.detail)
+                if reason is not None:
+                    report.dropped[reason] += 1
+                    rejected.write({
+                        "id": f"{part.shard}:{ident}", "stage": "merge", "reason": reason,
+                        "text": text, "request_key": "", "shard": str(part.shard),
+                        "shard_id": ident, **detail,
+                    })  # fmt: skip
+                    continue
+                if gate is not None:
+                    gate.admit(text)
+                report.kept += 1
+                report.instances += len(record.get("instances") or [])
+                if kind.merge_renumber:
+                    record = {**record, "id": f"task_{report.kept:06d}",
+                              "shard": str(part.shard), "shard_id": ident}  # fmt: skip
+                kept_ids.add(str(record["id"]))
+                data.write(record)
+        _write_json(out / SETTINGS_FILE, {**base, "shard": None})
+        _write_json(out / SUMMARY_FILE, _summary(report, parts))
+    return report
+
+
+def _write_json(path: Path, value: Any) -> None:
+    try:
+        path.write_text(json.dumps(value, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def add_up(values: list[Any]) -> Any:
+    """The shards' summaries as one: numbers added, dicts key by key, and any other value kept
+    when every shard has the same (else the first that is not null)."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    if all(isinstance(v, dict) for v in present):
+        keys = list(dict.fromkeys(k for v in present for k in v))
+        return {k: add_up([v.get(k) for v in present]) for k in keys}
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        if len(present) < len(values):
+            return None  # a cost unknown for one shard is unknown for the whole
+        return sum(present)
+    return present[0]
+
+
+def _summary(report: MergeReport, parts: list[Part]) -> dict[str, Any]:
+    shards = []
+    for part in parts:
+        path = summary_file(part.folder)
+        try:
+            shards.append(json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {})
+        except (ValueError, UnicodeDecodeError):
+            raise UserError(f"{path}: unreadable summary") from None
+    summary = add_up(shards) or {}
+    stops = [s.get("stop") for s in shards]
+    summary["status"] = "complete" if all(s == "complete" for s in stops) else "stopped"
+    summary["stop"] = next((s for s in stops if s != "complete"), "complete")
+    summary["target"] = parts[0].settings.get("n")
+    if "tasks" in summary:
+        summary["tasks"] = report.kept
+        summary["instances"] = report.instances
+    if "accepted_instructions" in summary:
+        summary["accepted_instructions"] = report.kept
+    rejected = Counter(summary.get("rejected") or {})
+    rejected.update(report.dropped)
+    summary["rejected"] = dict(sorted(rejected.items()))
+    summary[MERGE_KEY] = {
+        "runs": [str(part.folder) for part in parts],
+        "shards": len(parts),
+        "kept": report.kept,
+        "dropped": dict(sorted(report.dropped.items())),
+    }
+    return summary
