@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import click
 
+from selfinstruct.config import InstructionRunSettings, default
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -35,14 +37,14 @@ def instruction_filter_options(func: F) -> F:
         click.option(
             "--threshold",
             type=FiniteFloatRange(0, 1),
-            default=0.7,
+            default=default(InstructionRunSettings, "threshold"),
             show_default=True,
             help="Reject an instruction whose ROUGE-L F against an earlier one is above this.",
         ),
         click.option(
             "--tokenizer",
             type=click.Choice(["rouge", "unicode"]),
-            default="rouge",
+            default=default(InstructionRunSettings, "tokenizer"),
             show_default=True,
             help="ROUGE-L tokens: rouge_score's ([a-z0-9] only, the paper's) or unicode "
             "(letters of any script; needed for non-English data).",
@@ -50,7 +52,7 @@ def instruction_filter_options(func: F) -> F:
         click.option(
             "--blacklist",
             type=click.Choice(["paper", "alpaca", "none"]),
-            default="paper",
+            default=default(InstructionRunSettings, "blacklist"),
             show_default=True,
             help="Forbidden words: the paper's 13, or Alpaca's (adds video, audio, music, "
             "flowchart, diagram).",

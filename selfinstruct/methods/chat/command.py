@@ -20,7 +20,7 @@ from selfinstruct.config import default
 from selfinstruct.decoding import parse_decoding_overrides
 from selfinstruct.methods.chat.dialogue import parse_turns
 from selfinstruct.methods.chat.method import Chat
-from selfinstruct.methods.chat.settings import ChatSettings
+from selfinstruct.methods.chat.settings import ChatSettings, DialogueGateSettings
 from selfinstruct.pricing import parse_price
 from selfinstruct.templates import BUILTIN
 
@@ -41,21 +41,21 @@ def dialogue_gate_options(func: F) -> F:
         click.option(
             "--threshold",
             type=FiniteFloatRange(0, 1),
-            default=0.7,
+            default=default(DialogueGateSettings, "threshold"),
             show_default=True,
             help="Reject an opening/query whose ROUGE-L F against a kept one is above this.",
         ),
         click.option(
             "--tokenizer",
             type=click.Choice(["rouge", "unicode"]),
-            default="rouge",
+            default=default(DialogueGateSettings, "tokenizer"),
             show_default=True,
             help="ROUGE-L tokens: rouge_score's ([a-z0-9] only) or unicode (any script).",
         ),
         click.option(
             "--blacklist",
             type=click.Choice(["paper", "alpaca", "none"]),
-            default="none",
+            default=default(DialogueGateSettings, "blacklist"),
             show_default=True,
             help="Forbidden words in an opening/query (none: the papers filter no words).",
         ),
