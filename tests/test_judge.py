@@ -173,3 +173,17 @@ def test_a_report_by_the_bundled_model_says_its_verdicts_say_little(tmp_path: Pa
     saved = json.loads((out / "judge_report.json").read_text())
     assert saved == report
     assert saved["judge"] == BUNDLED_MODEL and "say little" in saved["note"]
+
+
+def test_a_judge_run_from_python_has_the_rates_in_its_summary(tmp_path):
+    """The paper's rates are the judge's section of summary.json (so a run from Python or a
+    recipe has them, not only the command's judge_report.json)."""
+    import selfinstruct as si
+    from fakes import FakeBackend
+
+    data = write_alpaca(tmp_path / "data.json", count=6)
+    model = FakeBackend()
+    result = si.run(si.settings("judge", model, input_path=data, n=6), model, tmp_path / "j")
+    section = result.summary.section("judge")
+    assert section is not None and section["tasks"] == 6
+    assert set(section["rates"]) >= {"instruction", "input", "output"}

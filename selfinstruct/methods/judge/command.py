@@ -21,11 +21,11 @@ from selfinstruct.cli.running import (
 from selfinstruct.config import default
 from selfinstruct.errors import UserError
 from selfinstruct.export import load_tasks
-from selfinstruct.jsonio import atomic_outputs, read_jsonl
+from selfinstruct.jsonio import atomic_outputs
 from selfinstruct.judgments import judgments_file
 from selfinstruct.locking import exclusive
 from selfinstruct.methods.judge.method import Judge, heuristic_record, sample
-from selfinstruct.methods.judge.report import build_report, describe
+from selfinstruct.methods.judge.report import describe
 from selfinstruct.methods.judge.settings import JudgeSettings
 from selfinstruct.pricing import parse_price
 from selfinstruct.runner import run
@@ -37,8 +37,7 @@ NOTHING_TO_ASK = "nothing to ask: pass --rate, or leave the three questions on"
 
 def write_report(out: Path, judge: str | None) -> dict[str, Any]:
     """The report of OUT's judgments, saying which model judged (None: heuristics only)."""
-    records = [record for _, record in read_jsonl(judgments_file(out))]
-    report = {"judge": judge, **build_report(records)}
+    report = {"judge": judge, **(Judge.report(out) or {})}
     if judge == BUNDLED_MODEL:
         report["note"] = BUNDLED_JUDGE_NOTE.removeprefix("note: ")
     save_report(out, "judge", report)

@@ -30,9 +30,11 @@ from selfinstruct.config import RunSettings, file_sha256
 from selfinstruct.engine import Engine
 from selfinstruct.errors import UserError
 from selfinstruct.export import load_tasks
-from selfinstruct.judgments import JUDGMENTS_FILE, QUESTIONS, overall, task_key
+from selfinstruct.jsonio import read_jsonl
+from selfinstruct.judgments import JUDGMENTS_FILE, QUESTIONS, judgments_file, overall, task_key
 from selfinstruct.methods.base import Method
 from selfinstruct.methods.judge.heuristics import check
+from selfinstruct.methods.judge.report import build_report, describe
 from selfinstruct.methods.judge.settings import JudgeSettings
 from selfinstruct.methods.judge.verdicts import RATINGS, YES_NO, parse_rating, parse_yes_no
 from selfinstruct.prompting import load_prompt
@@ -209,6 +211,20 @@ class Judge(Method):
             backend, decoding=decoding, input_path=str(path),
             input_sha256=input_fingerprint(path), **values,
         )  # fmt: skip
+
+    @classmethod
+    def report(cls, folder: Path) -> dict[str, Any] | None:
+        """The paper's rates over the folder's verdicts (summary.json's ``judge`` section, so
+        a run from Python or a recipe has them too; the command also writes
+        judge_report.json)."""
+        path = judgments_file(folder)
+        if not path.is_file():
+            return None
+        return build_report([record for _, record in read_jsonl(path, skip_torn_tail=True)])
+
+    @classmethod
+    def render_report(cls, section: dict[str, Any]) -> list[str]:
+        return describe(section)
 
 
 def load_items(settings: JudgeSettings) -> list[Item]:
