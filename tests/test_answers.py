@@ -37,15 +37,15 @@ def names() -> list[str]:
 
 def test_every_method_module_is_asked_in_a_fixed_order() -> None:
     assert names() == [
-        "respond", "glan", "judge", "evolve", "magpie", "paraphrase", "chat", "alpaca",
-        "self_instruct",
+        "tools", "respond", "glan", "judge", "evolve", "magpie", "paraphrase", "templatize",
+        "chat", "alpaca", "self_instruct",
     ]  # fmt: skip
 
 
 def test_a_new_module_is_found_and_asked_before_the_catch_alls(plugin) -> None:
     assert names() == [
-        "respond", "glan", "judge", "evolve", "magpie", "paraphrase", "shorten", "chat",
-        "alpaca", "self_instruct",
+        "tools", "respond", "glan", "judge", "evolve", "magpie", "paraphrase", "shorten",
+        "templatize", "chat", "alpaca", "self_instruct",
     ]  # fmt: skip
     # Without it, chat.py would take this prompt for a conversation turn.
     prompt = "Shorten: the river is wide."
