@@ -230,3 +230,20 @@ def test_push_errors(fake_run: Path, tmp_path: Path):
     assert output.splitlines()[-1] == "Error: --public applies to --push-to-hub only"
     code, output = export(str(fake_run), "--format", "parquet", "--push-to-hub", "nope")
     assert output.splitlines()[-1] == "Error: --push-to-hub 'nope': give OWNER/NAME"
+
+
+@pytest.mark.parametrize("fmt", ["hf", "parquet"])
+def test_a_bundled_model_run_exports_to_hub_folders(fmt: str, tmp_path: Path):
+    """The recorded Self-Instruct run of the bundled model (SmolLM2-135M), as a hub folder."""
+    run = Path(__file__).parent / "fixtures" / "regression_run"
+    out = tmp_path / fmt
+    code, output = export(str(run), "--format", fmt, "-o", str(out))
+    assert code == 0, output
+    tasks = [json.loads(line) for line in (run / "tasks.jsonl").read_text().splitlines()]
+    rows = sum(len(t["instances"]) for t in tasks)
+    if fmt == "hf":
+        loaded = datasets.load_from_disk(str(out))
+    else:
+        loaded = datasets.load_dataset("parquet", data_files=str(out / "data" / "train.parquet"))
+    assert 0 < sum(loaded.num_rows.values()) <= rows
+    assert "self-instruct" in card_of(out).data.tags

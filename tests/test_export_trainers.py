@@ -46,7 +46,14 @@ def compare_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base / "run"
 
 
+# A real run of the bundled model (SmolLM2-135M): the recorded Self-Instruct run the replay
+# test replays.
+BUNDLED_RUN = Path(__file__).parent / "fixtures" / "regression_run"
+
+
 def source(which: str, fake_run: Path) -> Path:
+    if which == "bundled":
+        return BUNDLED_RUN
     return fake_run if which == "run" else anchor("alpaca_data_5000.json")
 
 
@@ -87,7 +94,7 @@ def check_row(shape: str, row: dict) -> None:
         assert froms == ["human", "gpt"] * (len(froms) // 2) and froms
 
 
-@pytest.mark.parametrize("which", ["run", "anchor"])
+@pytest.mark.parametrize("which", ["run", "anchor", "bundled"])
 @pytest.mark.parametrize("shape", SFT)
 def test_each_sft_shape_loads_with_datasets(
     shape: str, which: str, fake_run: Path, tmp_path: Path
