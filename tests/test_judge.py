@@ -178,8 +178,9 @@ def test_a_report_by_the_bundled_model_says_its_verdicts_say_little(tmp_path: Pa
 def test_a_judge_run_from_python_has_the_rates_in_its_summary(tmp_path):
     """The paper's rates are the judge's section of summary.json (so a run from Python or a
     recipe has them, not only the command's judge_report.json)."""
-    import selfinstruct as si
     from fakes import FakeBackend
+
+    import selfinstruct as si
 
     data = write_alpaca(tmp_path / "data.json", count=6)
     model = FakeBackend()
