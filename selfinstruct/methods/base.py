@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from selfinstruct.backends.base import Backend, Decoding
-from selfinstruct.config import RunSettings, validated
+from selfinstruct.config import RunSettings, seeded, validated
 from selfinstruct.decoding import parse_decoding_overrides
 from selfinstruct.shards import Shard
 
@@ -157,3 +157,14 @@ class Method(ABC):
     def merge_text(cls, record: Mapping[str, Any]) -> str:
         """The text of a record that ``merge_gate`` judges."""
         return str(record.get("instruction", ""))
+
+
+class SeededMethod(Method):
+    """A method that starts from seed tasks (``InstructionRunSettings``): its ``seeds_path``
+    defaults to the bundled seed tasks, which are read and hashed when the settings are built."""
+
+    @classmethod
+    def configure(
+        cls, backend: Backend, *, decoding: Sequence[str] = (), **values: Any
+    ) -> RunSettings:
+        return super().configure(backend, decoding=decoding, **seeded(values))

@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from selfinstruct.backends.base import Backend, Request
+from selfinstruct.backends.base import Request
 from selfinstruct.client import Answer
-from selfinstruct.config import RunSettings, seeded
+from selfinstruct.config import RunSettings
 from selfinstruct.engine import Engine
 from selfinstruct.errors import UserError
 from selfinstruct.gate import InstructionGate, Rejection
 from selfinstruct.methods.alpaca.settings import AlpacaSettings
-from selfinstruct.methods.base import Method
+from selfinstruct.methods.base import SeededMethod
 from selfinstruct.prompting import load_prompt
 from selfinstruct.records import SeedTask, load_seed_tasks
 
@@ -140,7 +138,7 @@ def layout_grammar(first: int, count: int, chat: bool) -> str:
     return "\n".join(rules) + "\n"
 
 
-class Alpaca(Method):
+class Alpaca(SeededMethod):
     """Stanford Alpaca's one pass: whole tasks in one request, shown seed tasks only."""
 
     name = "alpaca"
@@ -245,10 +243,3 @@ class Alpaca(Method):
     def create(cls, settings: RunSettings, api: str) -> Alpaca:
         assert isinstance(settings, AlpacaSettings)
         return cls(settings, load_seed_tasks(settings.seeds_path), api)
-
-    @classmethod
-    def configure(
-        cls, backend: Backend, *, decoding: Sequence[str] = (), **values: Any
-    ) -> RunSettings:
-        """``seeds_path`` defaults to the bundled seed tasks (validated here)."""
-        return super().configure(backend, decoding=decoding, **seeded(values))

@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from selfinstruct.backends.base import Backend, Decoding, Request
 from selfinstruct.client import Answer
-from selfinstruct.config import RunSettings, seeded
+from selfinstruct.config import RunSettings
 from selfinstruct.engine import Engine
 from selfinstruct.errors import UserError
 from selfinstruct.filters import filter_instances
 from selfinstruct.gate import InstructionGate, Rejection
-from selfinstruct.methods.base import Method
+from selfinstruct.methods.base import SeededMethod
 from selfinstruct.methods.self_instruct.parse import (
     parse_instances,
     parse_instructions,
@@ -50,7 +50,7 @@ from selfinstruct.records import SeedTask, load_seed_tasks
 STAGES = ("instructions", "classify", "instances")
 
 
-class SelfInstruct(Method):
+class SelfInstruct(SeededMethod):
     """The paper's bootstrap, classification and instance stages."""
 
     name = "self-instruct"
@@ -263,13 +263,6 @@ class SelfInstruct(Method):
     def create(cls, settings: RunSettings, api: str) -> SelfInstruct:
         assert isinstance(settings, SelfInstructSettings)
         return cls(settings, load_seed_tasks(settings.seeds_path), api)
-
-    @classmethod
-    def configure(
-        cls, backend: Backend, *, decoding: Sequence[str] = (), **values: Any
-    ) -> RunSettings:
-        """``seeds_path`` defaults to the bundled seed tasks (validated here)."""
-        return super().configure(backend, decoding=decoding, **seeded(values))
 
     @classmethod
     def base_decodings(cls, backend: Backend, values: Mapping[str, Any]) -> dict[str, Decoding]:
