@@ -74,3 +74,24 @@ def test_a_run_extended_on_resume_gives_the_same_bytes_and_summary(tmp_path: Pat
     _run(inputs, out, "--n", str(ROWS))
     assert _sha(out / "tasks.jsonl") == TASKS_SHA256
     assert summary_digest(out, inputs.parent) == SUMMARY_SHA256
+
+
+@pytest.mark.parametrize("block", [37, 1 << 22])
+def test_the_section_counts_every_whole_line_whatever_its_shape(tmp_path: Path, monkeypatch, block):
+    from selfinstruct.methods.templatize import report
+
+    monkeypatch.setattr(report, "BLOCK", block)
+    made = {"source_task": "t1", "task_type": "x", "template": "f/a", "family": "f", "form": "cot"}
+    lines = [
+        json.dumps({"id": "1", "instruction": "a\u2028b", **made}, ensure_ascii=False),
+        json.dumps({"id": "2", "form": "inverted", "source_task": "t2", "family": "g"}),
+        json.dumps({"id": "3", **made, "template": "f/b"}),
+    ]
+    (tmp_path / "tasks.jsonl").write_text("\n".join(lines) + '\n{"id": "4", "sour', "utf-8")
+    found = report.section(tmp_path)
+    assert found is not None
+    assert (found["examples"], found["families"], found["forms"]) == (
+        3, {"f": 2, "g": 1}, {"cot": 2, "inverted": 1},
+    )  # fmt: skip
+    assert found["templates"] == {"f/a": 1, "f/b": 1}
+    assert found["tasks"] == {"t1": {"examples": 2}, "t2": {"examples": 1}}
