@@ -5,7 +5,9 @@ summarisation set in Parquet; ``--rows`` in all, 40/30/30) and their task file, 
 ``selfinstruct templatize`` on them from the command line with ``--cap`` above every task's
 size, so every row is transformed (zero-shot, few-shot, inverted and chain-of-thought forms at
 their default shares). Reports the wall time of the whole command (reading, checking, rendering,
-writing tasks.jsonl, the summary) and its rate.
+writing tasks.jsonl, the summary) and its rate, the command's CPU time (its process and any it
+waited for: getrusage RUSAGE_CHILDREN) and the load average before and after, since a loaded
+machine stretches the wall time but hardly the CPU time.
 
     python benchmarks/templatize_speed.py [--rows 1000000] [--keep DIR]
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -75,22 +78,24 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     load = os.getloadavg()
     started = time.perf_counter()
-    before = os.times()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, env=env, capture_output=True, text=True)
-    after = os.times()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.perf_counter() - started
+    load_after = os.getloadavg()
     if done.returncode != 0:
         sys.exit(done.stderr)
-    cpu = (after.children_user - before.children_user) + (
-        after.children_system - before.children_system
-    )
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    own = resource.getrusage(resource.RUSAGE_SELF)
     with open(out / "tasks.jsonl", "rb") as handle:
         written = sum(1 for _ in handle)
     print(f"command: {' '.join(command)}")
-    print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, after: "
+          f"{load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")  # fmt: skip
     print(f"{written:,} examples in {wall:.1f} s wall, {cpu:.1f} s CPU "
           f"({written / wall:,.0f} examples/s); tasks.jsonl "
           f"{(out / 'tasks.jsonl').stat().st_size / 1e6:,.0f} MB")  # fmt: skip
+    print(f"CPU of this script writing the inputs: {own.ru_utime + own.ru_stime:.1f} s")
 
 
 if __name__ == "__main__":

@@ -211,6 +211,15 @@ class Engine:
             return False  # a unit that did not finish: a resume writes it again, in order
         return self.folder.log(kind).write(record)
 
+    def write_many(self, kind: Kind, records: list[dict[str, Any]]) -> None:
+        """:meth:`write` for each record, but in one append (and one flush) outside a unit."""
+        slot = _SLOT.get()
+        if slot is not None:
+            for record in records:
+                self.write(kind, record)
+            return
+        self.folder.log(kind).write_many(records)
+
     def write_later(self, kind: Kind, record: Callable[[], dict[str, Any]]) -> None:
         """Append ``record()`` to the log of ``kind`` (once per id), in the order of the calls,
         but build it later: records that are cheaper to build together (each instruction's
@@ -799,6 +808,7 @@ class Engine:
             price=self.price,
             wall_seconds=wall_seconds,
             endpoints=self.backend.endpoint_stats(),
+            counts=self.folder.task_counts(),
         )
 
 

@@ -235,8 +235,13 @@ def repair_tail(path: Path) -> int:
         return data_end
 
 
+# One encoder for every line: json.dumps with a non-default option builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
 def dumps(record: dict[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False)
+    """A record as one JSON line's text (what ``json.dumps(record, ensure_ascii=False)`` gives)."""
+    return _ENCODER.encode(record)
 
 
 def write_error(path: Path, exc: OSError) -> UserError:
@@ -269,8 +274,14 @@ class JsonlAppender:
             raise write_error(self.path, exc) from None
 
     def write_all(self, records: Iterable[dict[str, Any]]) -> None:
-        for record in records:
-            self.write(record)
+        """Append records in one write and one flush: a crash leaves a prefix of them, its last
+        line perhaps torn (cut by :func:`repair_tail` before the next append)."""
+        text = "".join([dumps(record) + "\n" for record in records])
+        try:
+            self._handle.write(text)
+            self._handle.flush()
+        except OSError as exc:
+            raise write_error(self.path, exc) from None
 
     def close(self) -> None:
         self._writer.close()

@@ -122,14 +122,26 @@ def _atomic_write_json(path: Path, data: Any) -> None:
 
 
 class RunLog:
-    """A log whose records carry an ``id``; on resume, known ids are not written again."""
+    """A log whose records carry an ``id``; on resume, known ids are not written again.
 
-    def __init__(self, path: Path) -> None:
+    With ``counted``, it also counts its lines, their instances and their classification tasks
+    (read back on opening, added as it writes): what the summary reports for ``tasks.jsonl``."""
+
+    def __init__(self, path: Path, counted: bool = False) -> None:
         repair_tail(path)
         self.ids: set[str] = set()
+        self.counts: list[int] | None = [0, 0, 0] if counted else None
         if path.exists():
-            self.ids = {str(obj.get("id")) for _, obj in read_jsonl(path)}
+            for _, obj in read_jsonl(path):
+                self.ids.add(str(obj.get("id")))
+                self._count(obj)
         self._out = JsonlAppender(path)
+
+    def _count(self, record: dict[str, Any]) -> None:
+        if self.counts is not None:
+            self.counts[0] += 1
+            self.counts[1] += len(record.get("instances", []))
+            self.counts[2] += bool(record.get("is_classification"))
 
     def write(self, record: dict[str, Any]) -> bool:
         """Append ``record`` unless its id is already there; True when written."""
@@ -137,7 +149,20 @@ class RunLog:
             return False
         self.ids.add(record["id"])
         self._out.write(record)
+        self._count(record)
         return True
+
+    def write_many(self, records: list[dict[str, Any]]) -> int:
+        """Append the records whose ids are not there yet, in one write; how many were."""
+        new: list[dict[str, Any]] = []
+        for record in records:
+            if record["id"] not in self.ids:
+                self.ids.add(record["id"])
+                new.append(record)
+        self._out.write_all(new)
+        for record in new:
+            self._count(record)
+        return len(new)
 
     def close(self) -> None:
         self._out.close()
@@ -219,8 +244,17 @@ class RunFolder:
                 raise UserError(
                     f"no log of kind {kind!r}: a method declares its own in Method.logs"
                 )
-            self._logs[kind] = RunLog(self.path / self._files[kind])
+            self._logs[kind] = RunLog(self.path / self._files[kind], counted=kind == "tasks")
         return self._logs[kind]
+
+    def task_counts(self) -> tuple[int, int, int] | None:
+        """(tasks, instances, classification tasks) in ``tasks.jsonl``, when its log is open:
+        the summary's counts without reading the file again."""
+        log = self._logs.get("tasks")
+        if log is None or log.counts is None:
+            return None
+        tasks, instances, classification = log.counts
+        return tasks, instances, classification
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         _atomic_write_json(summary_file(self.path), _finite(summary))

@@ -113,13 +113,18 @@ def summarize(
     price: tuple[float, float] | None,
     wall_seconds: float,
     endpoints: Sequence[EndpointStats] = (),
+    counts: tuple[int, int, int] | None = None,
 ) -> RunSummary:
+    """``counts``: (tasks, instances, classification tasks) of ``tasks.jsonl`` when the run
+    kept them as it wrote (:meth:`RunFolder.task_counts`); else the file is read."""
     rejected: Counter[str] = Counter()
     if rejected_file(folder).exists():
         for _, record in read_jsonl(rejected_file(folder)):
             rejected[f"{record.get('stage')}:{record.get('reason')}"] += 1
     tasks = instances = classification = 0
-    if tasks_file(folder).exists():
+    if counts is not None:
+        tasks, instances, classification = counts
+    elif tasks_file(folder).exists():
         for _, record in read_jsonl(tasks_file(folder)):
             tasks += 1
             instances += len(record.get("instances", []))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from selfinstruct.store import tasks_file
 
 TEMPLATES_FILE = "templates.jsonl"
 INPUTS_FILE = "inputs.jsonl"
+BLOCK = 1 << 22  # characters read at a time
 # The fields the section counts, as the method writes them (in this order, one after another):
 # read without decoding the whole line (a million examples); any other line is decoded.
 _FIELDS = re.compile(
@@ -26,6 +28,36 @@ def _sorted(counter: Counter[str]) -> dict[str, int]:
     return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def _counted_fields(path: Path) -> Iterator[list[Any]]:
+    """(task, family, template, form) of each whole line, read a block of lines at a time: a
+    block whose every line shows the fields as the method writes them is one regex scan, any
+    other block is read line by line."""
+    with open(path, encoding="utf-8") as handle:
+        rest = ""
+        while True:
+            chunk = handle.read(BLOCK)
+            block = rest + chunk
+            end = block.rfind("\n") + 1
+            block, rest = block[:end], block[end:]
+            found = _FIELDS.findall(block)
+            if len(found) == block.count("\n"):
+                for task, template, family, form in found:
+                    yield [task, family, template, form]
+            else:
+                for line in block.split("\n")[:-1]:  # not splitlines: U+2028 is not an end
+                    yield _line_fields(line)
+            if not chunk:
+                return  # ``rest``: a line torn by kill -9, cut when the run resumes
+
+
+def _line_fields(line: str) -> list[Any]:
+    found = _FIELDS.search(line)
+    if found is not None:
+        return [found.group(1), found.group(3), found.group(2), found.group(4)]
+    record = json.loads(line)
+    return [record.get(k) for k in ("source_task", "family", "template", "form")]
+
+
 def section(folder: Path) -> dict[str, Any] | None:
     path = tasks_file(folder)
     inputs = folder / INPUTS_FILE
@@ -33,19 +65,10 @@ def section(folder: Path) -> dict[str, Any] | None:
         return None
     counts: dict[str, Counter[str]] = {k: Counter() for k in ("task", "family", "template", "form")}
     if path.is_file():
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if not line.endswith("\n"):
-                    break  # a line torn by kill -9: cut when the run resumes
-                found = _FIELDS.search(line)
-                if found is not None:
-                    values = [found.group(1), found.group(3), found.group(2), found.group(4)]
-                else:
-                    record = json.loads(line)
-                    values = [record.get(k) for k in ("source_task", "family", "template", "form")]
-                for counter, value in zip(counts.values(), values, strict=True):
-                    if value is not None:
-                        counter[str(value)] += 1
+        for values in _counted_fields(path):
+            for counter, value in zip(counts.values(), values, strict=True):
+                if value is not None:
+                    counter[str(value)] += 1
     tasks: dict[str, Any] = {}
     if inputs.is_file():
         for _, record in read_jsonl(inputs, skip_torn_tail=True):

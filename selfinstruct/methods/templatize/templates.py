@@ -90,7 +90,12 @@ class Template:
 
 
 def _run(template: Any, variables: dict[str, Any]) -> str:
-    return "".join(template.root_render_func(template.new_context(variables, shared=True)))
+    # The context Template.new_context(variables, shared=True) makes, less the set of the
+    # template's globals it builds each time (only imported template modules read it): the
+    # globals are in ``variables`` already.
+    env = template.environment
+    context = env.context_class(env, variables, template.name, template.blocks)
+    return "".join(template.root_render_func(context))
 
 
 def with_globals(variables: dict[str, Any]) -> dict[str, Any]:
