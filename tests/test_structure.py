@@ -49,3 +49,19 @@ def test_every_method_package_is_registered_under_its_settings_name():
     built_in = {m.__module__.split(".")[2] for m in registry.methods()
                 if m.__module__.startswith("selfinstruct.methods.")}  # fmt: skip
     assert built_in == method_packages()
+
+
+def test_importing_a_method_package_first_leaves_the_registry_whole():
+    """A script that imports one method package before anything else (as a user's script does)
+    still finds every method: nothing reads the registry while a package is half imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "from selfinstruct.methods.magpie import Magpie\n"
+        "from selfinstruct import registry\n"
+        "print(','.join(registry.names()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert {"magpie", "chat", "self-instruct"} <= set(done.stdout.strip().split(","))

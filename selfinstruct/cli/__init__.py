@@ -19,6 +19,25 @@ class CliError(click.ClickException):
 
 
 class Group(click.Group):
+    """The commands are added on first use, not on import: a method package's command module
+    imports this package, and the registry must not be read while that package is still
+    being imported (it would miss the method)."""
+
+    _registered = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._register()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._register()
+        return super().get_command(ctx, cmd_name)
+
+    def _register(self) -> None:
+        if not self._registered:
+            self._registered = True
+            _register(self)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -43,7 +62,7 @@ def main() -> None:
     """
 
 
-def _register() -> None:
+def _register(group: click.Group) -> None:
     """Each registered method's command (built-ins and plug-ins), then the post-run tools."""
     from selfinstruct import registry
     from selfinstruct.cli.batches_cmd import batches
@@ -57,10 +76,7 @@ def _register() -> None:
 
     for method in registry.methods():
         command = registry.command(method)
-        if command is not None and command.name not in main.commands:
-            main.add_command(command)
+        if command is not None and command.name not in group.commands:
+            group.add_command(command)
     for command in (filter_command, stats, export, batches, run, recipe, report, merge, ray):
-        main.add_command(command)
-
-
-_register()
+        group.add_command(command)
