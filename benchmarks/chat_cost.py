@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    stub, port = start_stub(args.delay)
+    stub, port = start_stub("--delay", str(args.delay))
     try:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "run"

@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="keep the run folder here")
     args = parser.parse_args()
 
-    stub, port = start_stub(args.delay)
+    stub, port = start_stub("--delay", str(args.delay))
     try:
         with tempfile.TemporaryDirectory() as tmp:
             out = args.out or Path(tmp) / "evolved"

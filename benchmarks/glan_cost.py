@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     price_in, price_out = (float(p) for p in args.price.split(","))
 
-    stub, port = start_stub(0.0)
+    stub, port = start_stub("--delay", "0")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "glan"

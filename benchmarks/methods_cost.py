@@ -33,7 +33,7 @@ def main() -> None:
     from selfinstruct.backends.factory import build_backend
     from selfinstruct.runner import run
 
-    stub, port = start_stub(0.0)
+    stub, port = start_stub("--delay", "0")
     rows = []
     try:
         for method in METHODS:
