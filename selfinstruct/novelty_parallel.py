@@ -119,17 +119,17 @@ def novelty_stream(
                 local.add(text)
             kept: list[str] = []
             for i, text in enumerate(batch):
+                # The worker's score and the local one, each exact when above the threshold:
+                # both are needed for a rejected text's exact maximum.
                 best = parts[i % workers][i // workers]
+                if len(local):  # an empty pool rejects nothing, whatever the threshold
+                    best = max(best, local.query(text, top_k=0).max_score)
                 if best > threshold:
                     yield NoveltyResult(best, False, [], None)
                     continue
-                res = local.query(text, top_k=0)
-                if not res.novel:
-                    yield NoveltyResult(max(best, res.max_score), False, [], None)
-                    continue
                 local.add(text)
                 kept.append(text)
-                yield NoveltyResult(max(best, res.max_score), True, [], None)
+                yield NoveltyResult(max(best, 0.0), True, [], None)
             previous = kept
             queued.append(send(kept))
         for conn in conns:
