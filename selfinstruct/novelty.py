@@ -778,39 +778,24 @@ def best_matches(
 
 
 def _shared_by_at_least(lists: list[array[int]], r: int) -> Iterable[int]:
-    """Positions occurring in at least ``r`` of ``lists`` (each duplicate-free and ascending).
+    """Positions occurring in at least ``r`` of ``lists`` (each duplicate-free).
 
-    Count filtering with the longest lists skipped (the MergeSkip idea of set-similarity
-    joins): a position in at least ``r`` of ``L`` lists is in at least one of any
-    ``L - r + 1`` of them, so only the ``L - r + 1`` shortest lists are read whole; each
-    position found there is then looked up (binary search) in the ``r - 1`` longest. The
-    longest lists are those of the most common words and grow with the pool, so reading them
-    whole made a query's cost grow with the pool (issue 25). Posting lists are contiguous
-    ``array('i')`` buffers in ascending position order (positions are appended in order), so
-    numpy works on them without a Python int per entry. May repeat a position.
+    Posting lists are contiguous ``array('i')`` buffers, so for r >= 2 one
+    memcpy join + a numpy sort finds the repeated positions without touching
+    a Python int per entry (which is cache-miss bound).  May repeat a
+    position (if it occurs more than ``r`` times).
     """
     if r == 1:
         out: set[int] = set()
         for pl in lists:
             out.update(pl)
         return out
-    if len(lists) < r:
+    cat = np.frombuffer(b"".join(lists), dtype=np.int32)
+    if len(cat) < r:
         return ()
-    lists = sorted(lists, key=len)
-    cut = len(lists) - r + 1
-    short = lists[:cut]
-    if sum(map(len, lists[cut:])) <= 4 * sum(map(len, short)):
-        # The long lists are not much longer: one join and sort is cheaper than the lookups.
-        cat = np.sort(np.frombuffer(b"".join(lists), dtype=np.int32))
-        head = cat[r - 1 :]
-        return head[head == cat[: len(cat) - r + 1]].tolist()
-    pos, counts = np.unique(np.frombuffer(b"".join(short), dtype=np.int32), return_counts=True)
-    for pl in lists[cut:]:
-        arr = np.frombuffer(pl, dtype=np.int32)
-        at = np.searchsorted(arr, pos)
-        np.minimum(at, len(arr) - 1, out=at)
-        counts += arr[at] == pos
-    return pos[counts >= r].tolist()
+    cat = np.sort(cat)
+    head = cat[r - 1 :]
+    return head[head == cat[: len(cat) - r + 1]].tolist()
 
 
 def _top_k_indices(f: np.ndarray, k: int) -> list[int]:
