@@ -235,8 +235,13 @@ def repair_tail(path: Path) -> int:
         return data_end
 
 
+#: ``json.dumps(record, ensure_ascii=False)`` builds an encoder at every call (any non-default
+#: option does); one encoder made once writes the same text.
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def dumps(record: dict[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False)
+    return _ENCODE(record)
 
 
 def write_error(path: Path, exc: OSError) -> UserError:
