@@ -132,7 +132,8 @@ def _run_size(size: int, alpaca: str, workers: int, conn) -> None:  # child proc
     rss_before = _peak_rss_mb()
     c1 = time.process_time()
     if workers:
-        kept = sum(r.novel for r in novelty_stream(corpus, 0.7, workers=workers))
+        results = novelty_stream(corpus, 0.7, workers=workers, exact_scores=False)
+        kept = sum(r.novel for r in results)
     else:
         idx = NoveltyIndex(threshold=0.7, top_k=0)
         add = idx.add_if_novel

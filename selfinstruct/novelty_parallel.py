@@ -77,10 +77,17 @@ def novelty_stream(
     tokenizer: Tokenizer = "rouge",
     workers: int = 2,
     block: int = BLOCK,
+    exact_scores: bool = True,
 ) -> Iterator[NoveltyResult]:
     """One :class:`NoveltyResult` per text of ``texts``, in order, with the decisions of
     ``NoveltyIndex(threshold, tokenizer).add_if_novel`` over them (see the module's doc).
-    ``workers <= 1`` runs that sequential filter in this process."""
+    ``workers <= 1`` runs that sequential filter in this process.
+
+    ``exact_scores=False`` (decisions only, what a merge needs): a text its worker rejects is
+    not looked up in this process's local index, so its ``max_score`` is the worker's, above
+    the threshold but possibly below the exact maximum; the decisions are the same. This
+    process then tokenizes only the texts the pool keeps (a fifth of them at 1M texts), not
+    every text."""
     if block < 1:
         raise ValueError("block must be >= 1")
     if workers <= 1:
@@ -122,6 +129,9 @@ def novelty_stream(
                 # The worker's score and the local one, each exact when above the threshold:
                 # both are needed for a rejected text's exact maximum.
                 best = parts[i % workers][i // workers]
+                if best > threshold and not exact_scores:
+                    yield NoveltyResult(best, False, [], None)
+                    continue
                 if len(local):  # an empty pool rejects nothing, whatever the threshold
                     best = max(best, local.query(text, top_k=0).max_score)
                 if best > threshold:

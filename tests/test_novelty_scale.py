@@ -84,25 +84,33 @@ def _near_duplicates(n: int, seed: int) -> list[str]:
     return out
 
 
-def _same_as_sequential(texts: list[str], threshold: float, workers: int, block: int) -> None:
+def _same_as_sequential(
+    texts: list[str], threshold: float, workers: int, block: int, exact: bool = True
+) -> None:
     index = NoveltyIndex(threshold=threshold, top_k=0)
     want = [index.add_if_novel(text) for text in texts]
-    got = list(novelty_stream(iter(texts), threshold, workers=workers, block=block))
+    got = list(novelty_stream(iter(texts), threshold, workers=workers, block=block,
+                              exact_scores=exact))  # fmt: skip
     assert [r.novel for r in got] == [r.novel for r in want]
     for g, w in zip(got, want, strict=True):
-        if not w.novel:
+        if not w.novel and exact:
             assert g.max_score == w.max_score  # exact when rejected
+        elif not w.novel:
+            assert threshold < g.max_score <= w.max_score
         else:
             assert g.max_score <= threshold or threshold < 0
 
 
 @pytest.mark.parametrize(
-    ("threshold", "workers", "block"), [(0.7, 2, 7), (0.7, 3, 64), (0.5, 2, 1), (0.9, 2, 1000)]
-)
+    ("threshold", "workers", "block", "exact"),
+    [(0.7, 2, 7, True), (0.7, 3, 64, True), (0.5, 2, 1, True), (0.9, 2, 1000, True),
+     (0.7, 2, 7, False), (0.5, 3, 50, False)],
+)  # fmt: skip
 def test_stream_on_workers_decides_as_the_sequential_filter(
-    threshold: float, workers: int, block: int
+    threshold: float, workers: int, block: int, exact: bool
 ) -> None:
-    _same_as_sequential(_near_duplicates(600, seed=workers * block), threshold, workers, block)
+    texts = _near_duplicates(600, seed=workers * block)
+    _same_as_sequential(texts, threshold, workers, block, exact)
 
 
 @given(_corpus(), _THRESHOLDS, st.integers(1, 5))
