@@ -5,14 +5,19 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import jsonlines
 from conftest import anchor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from selfinstruct.errors import UserError
 from selfinstruct.filtering import FilterOptions, run_filter
 from selfinstruct.filters import InstructionFilter, _words, prompt_phrases
+from selfinstruct.jsonio import _jsonl_objects
 
 REPO = Path(__file__).resolve().parents[1]
 _PHRASE_WORDS = sorted({w for run in prompt_phrases(6) for w in run})[:40]
@@ -74,3 +79,52 @@ def test_filter_outputs_are_byte_identical_to_before(tmp_path: Path) -> None:
     assert hashlib.sha256(rejects.read_bytes()).hexdigest() == (
         "083149ff3aaee6cea96bc57c5e551c0ce02953d963bb4ef15a3060641183745d"
     )
+
+
+def _by_jsonlines(lines: list[bytes], name: str) -> list[tuple[int, dict[str, Any]]]:
+    """The reader as first written (commit 378b15f): jsonlines' ``read``, our messages."""
+    current = 0
+
+    def numbered() -> Iterator[bytes]:
+        nonlocal current
+        for lineno, raw in enumerate(lines, start=1):
+            current = lineno
+            yield raw
+
+    out: list[tuple[int, dict[str, Any]]] = []
+    reader = jsonlines.Reader(numbered(), loads=json.loads)
+    while True:
+        try:
+            obj = reader.read(allow_none=True, skip_empty=True)
+        except EOFError:
+            return out
+        except jsonlines.InvalidLineError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, UnicodeDecodeError):
+                raise UserError(f"{name}:{exc.lineno}: not valid UTF-8 ({cause.reason})") from None
+            if isinstance(cause, json.JSONDecodeError):
+                raise UserError(f"{name}:{exc.lineno}: invalid JSON ({cause.msg})") from None
+            raise UserError(f"{name}:{exc.lineno}: invalid JSON line") from None
+        if not isinstance(obj, dict):
+            raise UserError(f"{name}:{current}: expected a JSON object, got {type(obj).__name__}")
+        out.append((current, obj))
+
+
+_LINES = st.sampled_from(
+    [b'{"a": 1}\n', b'{"a": "\xc3\xa9"}\n', b"\n", b"  \t\n", b"null\n", b"[1]\n", b'"x"\n',
+     b"\xef\xbb\xbf" + b'{"b": 2}\n', b'\x1e{"c": 3}\n', b"{bad\n", b"\xff\xfe\n",
+     b'{"n": ' + b"9" * 5000 + b"}\n", b'{"a": 1}', b'{"a": 1} x\n']
+)  # fmt: skip
+
+
+@given(st.lists(_LINES, max_size=6))
+@settings(max_examples=300, deadline=None)
+def test_jsonl_reader_reads_as_jsonlines_did(lines: list[bytes]) -> None:
+    def outcome(read: Callable[[], list[tuple[int, dict[str, Any]]]]) -> object:
+        try:
+            return read()
+        except UserError as error:
+            return str(error)
+
+    want = outcome(lambda: _by_jsonlines(lines, "f.jsonl"))
+    assert outcome(lambda: list(_jsonl_objects(lines, "f.jsonl", False))) == want
