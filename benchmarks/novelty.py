@@ -116,12 +116,13 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def _run_size(size: int, alpaca: str, workers: int, conn) -> None:  # child process
+def _run_size(size: int, alpaca: str, workers: int, check_hash: bool, conn) -> None:  # child
     from selfinstruct.novelty import NoveltyIndex
     from selfinstruct.novelty_parallel import novelty_stream
 
     t0 = time.perf_counter()
     c0 = time.process_time()
+    digest = 0
     if workers:
         # Streamed: the corpus is made while it is filtered (its time is in "filter s"), and
         # the pool is dealt out to the worker processes.
@@ -137,8 +138,15 @@ def _run_size(size: int, alpaca: str, workers: int, conn) -> None:  # child proc
     else:
         idx = NoveltyIndex(threshold=0.7, top_k=0)
         add = idx.add_if_novel
-        for text in corpus:
-            add(text)
+        if check_hash:
+            # Every decision and max_score, hashed (floats and bools hash the same in every
+            # process): two versions of the index giving the same hash gave the same results.
+            for text in corpus:
+                r = add(text)
+                digest = hash((digest, r.novel, r.max_score))
+        else:
+            for text in corpus:
+                add(text)
         kept = len(idx)
     t2 = time.perf_counter()
     c2 = time.process_time()
@@ -156,15 +164,16 @@ def _run_size(size: int, alpaca: str, workers: int, conn) -> None:  # child proc
             # ru_maxrss of the largest worker (KiB on Linux); the workers' sum is at most
             # workers times this.
             "worker_rss_mb": children.ru_maxrss / 1024.0,
+            "hash": digest,
         }
     )
     conn.close()
 
 
-def run_size(size: int, alpaca: Path, workers: int = 0) -> dict:
+def run_size(size: int, alpaca: Path, workers: int = 0, check_hash: bool = False) -> dict:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_run_size, args=(size, str(alpaca), workers, child))
+    proc = ctx.Process(target=_run_size, args=(size, str(alpaca), workers, check_hash, child))
     proc.start()
     child.close()
     res = parent.recv()
@@ -285,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--compare-naive", action="store_true", help="time all-pairs rapidfuzz at 50K")
     ap.add_argument("--alpaca", type=Path, default=DEFAULT_ALPACA)
+    ap.add_argument(
+        "--hash",
+        action="store_true",
+        help="print a hash of every result (sequential filter): to compare two versions",
+    )
     ap.add_argument("--workers", type=int, default=mp.cpu_count(), help="for the checks")
     ap.add_argument(
         "--filter-workers",
@@ -323,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'load':>5}"
     )
     for size in sizes:
-        r = run_size(size, args.alpaca, args.filter_workers)
+        r = run_size(size, args.alpaca, args.filter_workers, args.hash)
         print(
             f"{r['texts']:>9} {r['kept']:>9} {r['build_s']:>9.2f} {r['filter_s']:>9.2f} "
             f"{r['filter_cpu_s']:>13.2f} {r['build_s'] + r['filter_s']:>8.2f} "
@@ -331,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{os.getloadavg()[0]:>5.1f}",
             flush=True,
         )
+        if args.hash:
+            print(f"results hash {r['hash']}", flush=True)
 
     if args.compare_naive:
         corpus = build_corpus(50000, args.alpaca)
