@@ -1,7 +1,8 @@
 """JSONL reading with precise error locations, crash-safe appending and atomic outputs.
 
 Encoding is the ``jsonlines`` library's; a JSONL line is decoded here as its reader decodes one
-(``_jsonl_objects``: its per-line wrapping cost as much as the decoding). Also kept here: every reader error names the file and line in our words; a JSON array (Alpaca's
+(``_jsonl_objects``: its per-line wrapping cost as much as the decoding). Also kept here: every
+reader error names the file and line in our words; a JSON array (Alpaca's
 ``alpaca_data.json``) is accepted wherever JSONL is, stdin included; a half-written last line
 left by a killed writer is cut (:func:`repair_tail`, before appending) or skipped with a
 warning (readers of a run that was not resumed yet); and outputs are written beside their

@@ -2,19 +2,20 @@
 
 The Self-Instruct filter keeps text ``i`` iff its ROUGE-L F against every text kept before it is
 ``<= threshold``. That is a sequential rule, but most of its work splits. Texts go through in
-blocks; each of ``workers`` processes holds a :class:`NoveltyIndex` of the whole pool of kept
-texts, and:
+blocks; each of ``workers`` processes holds a :class:`NoveltyIndex` of the pool of kept texts,
+and:
 
 1. the block's texts are dealt out (text ``i`` to worker ``i % workers``) and each worker scores
-   its share against the pool as it was before the block (the pruned fast path), in parallel;
-2. this process settles the block in order: a text is rejected when its worker scored it above
-   the threshold, else it is checked against the texts of the same block kept before it (a
-   small index of its own, new for every block);
-3. the block's kept texts go to every worker with the next block.
+   its share against its pool (the pruned fast path), in parallel. The workers run one block
+   ahead, so their pool holds the texts kept before the *previous* block;
+2. this process settles the block in order against a small index of its own, new for every
+   block, holding the previous block's kept texts and then the block's own as they are kept: a
+   text is rejected when its worker's score or this index's is above the threshold;
+3. the block's kept texts go to every worker with the block after next.
 
 So every text is compared, exactly, with every text kept before it, and the decisions are those
 of :meth:`NoveltyIndex.add_if_novel` over the same stream, in the same order. A rejected text's
-``max_score`` is the exact maximum too (the larger of the pool's and the block's, each exact
+``max_score`` is the exact maximum too (the larger of the worker's and the local one, each exact
 when it exceeds the threshold); a kept text's ``max_score`` is, as in the sequential fast path,
 a lower bound of a maximum that is ``<= threshold``, and may differ from the sequential one.
 
