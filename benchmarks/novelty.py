@@ -13,7 +13,7 @@ for every text i the index's decision and (for rejected texts) its exact max
 score equal rouge_score's against the texts the index kept before i.  Those
 checks are independent, so they run on all cores.
 
-    python benchmarks/novelty.py [--sizes 50000,100000,1000000]
+    python benchmarks/novelty.py [--sizes 50000,100000,1000000] [--filter-workers 2]
                                  [--check-prefix 3000] [--check-varied 3000]
                                  [--compare-naive]
                                  [--alpaca PATH]
@@ -24,11 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import random
 import re
 import resource
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,19 +82,23 @@ def _vary(words: list[str], rng: random.Random, vocab: list[str]) -> list[str]:
     return w
 
 
-def build_corpus(size: int, alpaca: Path, seed: int = 1234) -> list[str]:
-    """Deterministic corpus of exactly ``size`` texts."""
+def iter_corpus(size: int, alpaca: Path, seed: int = 1234) -> Iterator[str]:
+    """The texts of :func:`build_corpus`, one at a time (a 10M corpus is about 1.5 GB as a list)."""
     base = base_texts(alpaca)
-    out = base[:size]
-    if len(out) >= size:
-        return out
+    yield from base[:size]
+    if len(base) >= size:
+        return
     rng = random.Random(seed)
     vocab = sorted({w for t in base for w in t.split()})
     split = [t.split() for t in base]
-    while len(out) < size:
+    for _ in range(size - len(base)):
         i = rng.randrange(len(split))
-        out.append(" ".join(_vary(split[i], rng, vocab)))
-    return out
+        yield " ".join(_vary(split[i], rng, vocab))
+
+
+def build_corpus(size: int, alpaca: Path, seed: int = 1234) -> list[str]:
+    """Deterministic corpus of exactly ``size`` texts."""
+    return list(iter_corpus(size, alpaca, seed))
 
 
 def _peak_rss_mb() -> float:
@@ -110,38 +116,64 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def _run_size(size: int, alpaca: str, conn) -> None:  # child process
+def _run_size(size: int, alpaca: str, workers: int, check_hash: bool, conn) -> None:  # child
     from selfinstruct.novelty import NoveltyIndex
+    from selfinstruct.novelty_parallel import novelty_stream
 
     t0 = time.perf_counter()
-    corpus = build_corpus(size, Path(alpaca))
+    c0 = time.process_time()
+    digest = 0
+    if workers:
+        # Streamed: the corpus is made while it is filtered (its time is in "filter s"), and
+        # the pool is dealt out to the worker processes.
+        corpus: Iterable[str] = iter_corpus(size, Path(alpaca))
+    else:
+        corpus = build_corpus(size, Path(alpaca))
     t1 = time.perf_counter()
     rss_before = _peak_rss_mb()
     c1 = time.process_time()
-    idx = NoveltyIndex(threshold=0.7, top_k=0)
-    add = idx.add_if_novel
-    for text in corpus:
-        add(text)
+    if workers:
+        results = novelty_stream(corpus, 0.7, workers=workers, exact_scores=False)
+        kept = sum(r.novel for r in results)
+    else:
+        idx = NoveltyIndex(threshold=0.7, top_k=0)
+        add = idx.add_if_novel
+        if check_hash:
+            # Every decision and max_score, hashed (floats and bools hash the same in every
+            # process): two versions of the index giving the same hash gave the same results.
+            for text in corpus:
+                r = add(text)
+                digest = hash((digest, r.novel, r.max_score))
+        else:
+            for text in corpus:
+                add(text)
+        kept = len(idx)
     t2 = time.perf_counter()
     c2 = time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     conn.send(
         {
             "texts": size,
-            "kept": len(idx),
+            "kept": kept,
             "build_s": t1 - t0,
             "filter_s": t2 - t1,
-            "filter_cpu_s": c2 - c1,
+            "filter_cpu_s": c2 - c1 + children.ru_utime + children.ru_stime,
+            "build_cpu_s": c1 - c0,
             "rss_corpus_mb": rss_before,
             "peak_rss_mb": _peak_rss_mb(),
+            # ru_maxrss of the largest worker (KiB on Linux); the workers' sum is at most
+            # workers times this.
+            "worker_rss_mb": children.ru_maxrss / 1024.0,
+            "hash": digest,
         }
     )
     conn.close()
 
 
-def run_size(size: int, alpaca: Path) -> dict:
+def run_size(size: int, alpaca: Path, workers: int = 0, check_hash: bool = False) -> dict:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_run_size, args=(size, str(alpaca), child))
+    proc = ctx.Process(target=_run_size, args=(size, str(alpaca), workers, check_hash, child))
     proc.start()
     child.close()
     res = parent.recv()
@@ -262,7 +294,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--compare-naive", action="store_true", help="time all-pairs rapidfuzz at 50K")
     ap.add_argument("--alpaca", type=Path, default=DEFAULT_ALPACA)
-    ap.add_argument("--workers", type=int, default=mp.cpu_count())
+    ap.add_argument(
+        "--hash",
+        action="store_true",
+        help="print a hash of every result (sequential filter): to compare two versions",
+    )
+    ap.add_argument("--workers", type=int, default=mp.cpu_count(), help="for the checks")
+    ap.add_argument(
+        "--filter-workers",
+        type=int,
+        default=0,
+        help="0: the sequential index on a corpus built first (as before); N >= 2: the corpus "
+        "streamed through novelty_stream with the pool dealt out to N worker processes",
+    )
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     ok = True
@@ -289,16 +333,20 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"{'texts':>9} {'kept':>9} {'corpus s':>9} {'filter s':>9} {'filter cpu s':>13} "
-        f"{'total s':>8} {'peak RSS MB':>12} {'RSS after corpus MB':>20}"
+        f"{'total s':>8} {'peak RSS MB':>12} {'RSS after corpus MB':>20} {'worker RSS MB':>14} "
+        f"{'load':>5}"
     )
     for size in sizes:
-        r = run_size(size, args.alpaca)
+        r = run_size(size, args.alpaca, args.filter_workers, args.hash)
         print(
             f"{r['texts']:>9} {r['kept']:>9} {r['build_s']:>9.2f} {r['filter_s']:>9.2f} "
             f"{r['filter_cpu_s']:>13.2f} {r['build_s'] + r['filter_s']:>8.2f} "
-            f"{r['peak_rss_mb']:>12.0f} {r['rss_corpus_mb']:>20.0f}",
+            f"{r['peak_rss_mb']:>12.0f} {r['rss_corpus_mb']:>20.0f} {r['worker_rss_mb']:>14.0f} "
+            f"{os.getloadavg()[0]:>5.1f}",
             flush=True,
         )
+        if args.hash:
+            print(f"results hash {r['hash']}", flush=True)
 
     if args.compare_naive:
         corpus = build_corpus(50000, args.alpaca)

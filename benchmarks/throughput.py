@@ -9,7 +9,12 @@ processes share them, and a stub that needs a core of its own caps the rate howe
 pipeline is.
 
     python benchmarks/throughput.py [--n 3000] [--concurrency 64] [--delay 0.2] [--api chat]
-                                    [--method alpaca] [--profile out.prof] [--out DIR]
+                                    [--method alpaca|respond|judge] [--profile out.prof]
+                                    [--out DIR] [--alpaca PATH]
+
+``respond`` and ``judge`` answer the first ``--n`` records of the Alpaca anchor (one request per
+task: ``--n 2000`` is the 2,000-prompt job); ``--n`` for the generating methods is the number of
+instructions to accept.
 """
 
 from __future__ import annotations
@@ -26,6 +31,19 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+ALPACA = REPO.parent / "shared" / "anchors" / "alpaca_data_5000.json"
+#: Methods that answer a task file rather than generate instructions.
+ANSWERING = ("respond", "judge")
+
+
+def anchor_tasks(alpaca: Path, n: int, folder: Path) -> Path:
+    """The first ``n`` Alpaca records as a task file in ``folder`` (what respond and judge read)."""
+    if not alpaca.is_file():
+        raise SystemExit(f"{alpaca}: no such file (pass --alpaca PATH to alpaca_data_5000.json)")
+    records = json.loads(alpaca.read_text(encoding="utf-8"))[:n]
+    path = folder / "tasks.json"
+    path.write_text(json.dumps(records), encoding="utf-8")
+    return path
 
 
 def start_stub(*options: str) -> tuple[subprocess.Popen[str], int]:
@@ -62,7 +80,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--delay", type=float, default=0.2, help="stub answer delay, seconds")
     parser.add_argument("--api", choices=["chat", "completion"], default="chat")
-    parser.add_argument("--method", choices=["self-instruct", "alpaca"], default="self-instruct")
+    parser.add_argument(
+        "--method", choices=["self-instruct", "alpaca", *ANSWERING], default="self-instruct"
+    )
+    parser.add_argument("--alpaca", type=Path, default=ALPACA, help="respond and judge only")
     parser.add_argument("--pool-lag", type=int, default=64, help="self-instruct only")
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats here")
     parser.add_argument("--out", type=Path, default=None, help="keep the run folder here")
@@ -81,12 +102,14 @@ def main() -> None:
                 model="stub", base_url=f"http://127.0.0.1:{port}/v1", api_key=None,
                 api=args.api, model_path=None, timeout=60, concurrency=args.concurrency,
             )  # fmt: skip
-            seeds_file = default_seed_path()
-            extra = {"pool_lag": args.pool_lag} if args.method == "self-instruct" else {}
+            extra: dict[str, object] = {"seeds_path": default_seed_path()}
+            if args.method == "self-instruct":
+                extra["pool_lag"] = args.pool_lag
+            elif args.method in ANSWERING:
+                extra = {"input_path": anchor_tasks(args.alpaca, args.n, Path(tmp))}
             settings = registry.get(args.method).configure(
-                backend, n=args.n, seeds_path=seeds_file, seed=0,
-                concurrency=args.concurrency, **extra,
-            )  # fmt: skip
+                backend, n=args.n, seed=0, concurrency=args.concurrency, **extra
+            )
             profiler = None
             if args.profile:
                 import cProfile

@@ -87,6 +87,7 @@ class InstructionFilter:
     _patterns: list[tuple[str, re.Pattern[str]]] = field(init=False, repr=False, compare=False)
 
     _echoes: frozenset[tuple[str, ...]] = field(init=False, repr=False, compare=False)
+    _echo_vocab: frozenset[str] = field(init=False, repr=False, compare=False)
     _any: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -97,11 +98,30 @@ class InstructionFilter:
         object.__setattr__(self, "_any", re.compile(either, re.IGNORECASE) if either else None)
         echoes = prompt_phrases(self.echo_words) if self.echo_words > 0 else frozenset()
         object.__setattr__(self, "_echoes", echoes)
+        object.__setattr__(self, "_echo_vocab", frozenset(w for run in echoes for w in run))
 
     def reason(self, instruction: str) -> str | None:
-        """The first failing rule's reason, or None when the instruction passes them all."""
-        failures = self.failures(instruction)
-        return failures[0] if failures else None
+        """The first failing rule's reason, or None when the instruction passes them all
+        (:meth:`failures`' first, without checking the rules after it)."""
+        text = instruction.strip()
+        if not text:
+            return "empty"
+        if self._echoes_prompt(text):
+            return "prompt_echo"
+        words = self.count_words(text)
+        if words < self.min_words:
+            return "too_short"
+        if words > self.max_words:
+            return "too_long"
+        if self._any is not None and self._any.search(text):
+            return "blacklist"
+        if self._writes_a_program(text):
+            return "write_a_program"
+        if text[0] in string.punctuation:
+            return "starts_with_punctuation"
+        if self.ascii_first_char and not text[0].isascii():
+            return "starts_with_non_ascii"
+        return None
 
     def failures(self, instruction: str) -> list[str]:
         """Every failing rule's reason, in rule order (an empty text fails "empty" only)."""
@@ -128,7 +148,9 @@ class InstructionFilter:
 
     def _writes_a_program(self, text: str) -> bool:
         if self.write_a_program_any_case:
-            return " ".join(text.split()).lower().startswith("write a program")
+            # Only the first words matter: "write a program" needs at most 3 words (and the
+            # spaces in between) of the text, whitespace collapsed.
+            return " ".join(text.split(maxsplit=3)[:3]).lower().startswith("write a program")
         return text.startswith("Write a program")
 
     def _echoes_prompt(self, text: str) -> bool:
@@ -136,7 +158,18 @@ class InstructionFilter:
         if not self._echoes:
             return False
         words = _words(text)
-        return any(tuple(words[i : i + n]) in self._echoes for i in range(len(words) - n + 1))
+        # A run of n words of the prompts' wording needs n words in a row from their
+        # vocabulary: only such runs are looked up.
+        vocab = self._echo_vocab
+        run = 0
+        for i, word in enumerate(words):
+            if word not in vocab:
+                run = 0
+                continue
+            run += 1
+            if run >= n and tuple(words[i - n + 1 : i + 1]) in self._echoes:
+                return True
+        return False
 
     def blacklisted_word(self, instruction: str) -> str | None:
         for word, pattern in self._patterns:

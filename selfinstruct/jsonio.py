@@ -1,7 +1,8 @@
 """JSONL reading with precise error locations, crash-safe appending and atomic outputs.
 
-Line splitting, decoding and encoding are the ``jsonlines`` library's. What it cannot do is
-kept here: every reader error names the file and line in our words; a JSON array (Alpaca's
+Encoding is the ``jsonlines`` library's; a JSONL line is decoded here as its reader decodes one
+(``_jsonl_objects``: its per-line wrapping cost as much as the decoding). Also kept here: every
+reader error names the file and line in our words; a JSON array (Alpaca's
 ``alpaca_data.json``) is accepted wherever JSONL is, stdin included; a half-written last line
 left by a killed writer is cut (:func:`repair_tail`, before appending) or skipped with a
 warning (readers of a run that was not resumed yet); and outputs are written beside their
@@ -111,37 +112,38 @@ def _warn_torn(name: str, lineno: int) -> None:
         )
 
 
+#: What jsonlines drops from the start of a line before decoding it (RS, BOM).
+_SKIPPABLE_FIRST = ("\x1e", "\ufeff")
+
+
 def _jsonl_objects(
     lines: Iterable[bytes], name: str, skip_torn_tail: bool
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    current = 0
-
-    def numbered() -> Iterator[bytes]:
-        nonlocal current
-        for lineno, raw in enumerate(lines, start=1):
-            if skip_torn_tail and not raw.endswith(b"\n") and raw.strip():
-                _warn_torn(name, lineno)
-                return
-            current = lineno
-            yield raw
-
-    # json.loads, not the orjson that jsonlines prefers when installed: our messages quote it.
-    reader = jsonlines.Reader(numbered(), loads=json.loads)
-    while True:
-        try:
-            obj = reader.read(allow_none=True, skip_empty=True)
-        except EOFError:
+    """The objects of JSONL lines, with their line numbers. What ``jsonlines.Reader.read
+    (allow_none=True, skip_empty=True)`` with ``json.loads`` does, written out: its per-line
+    checks and wrapping cost as much as the decoding (issue 25); the messages are ours."""
+    loads = json.loads
+    for lineno, raw in enumerate(lines, start=1):
+        if skip_torn_tail and not raw.endswith(b"\n") and raw.strip():
+            _warn_torn(name, lineno)
             return
-        except jsonlines.InvalidLineError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, UnicodeDecodeError):
-                raise UserError(f"{name}:{exc.lineno}: not valid UTF-8 ({cause.reason})") from None
-            if isinstance(cause, json.JSONDecodeError):
-                raise UserError(f"{name}:{exc.lineno}: invalid JSON ({cause.msg})") from None
-            raise UserError(f"{name}:{exc.lineno}: invalid JSON line") from None
+        if not raw.rstrip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as cause:
+            raise UserError(f"{name}:{lineno}: not valid UTF-8 ({cause.reason})") from None
+        if line.startswith(_SKIPPABLE_FIRST):
+            line = line[1:]
+        try:
+            obj = loads(line)
+        except json.JSONDecodeError as cause:
+            raise UserError(f"{name}:{lineno}: invalid JSON ({cause.msg})") from None
+        except ValueError:
+            raise UserError(f"{name}:{lineno}: invalid JSON line") from None
         if not isinstance(obj, dict):
-            raise UserError(f"{name}:{current}: expected a JSON object, got {type(obj).__name__}")
-        yield current, obj
+            raise UserError(f"{name}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+        yield lineno, obj
 
 
 def _array_objects(raw: bytes, name: str) -> Iterator[tuple[int, dict[str, Any]]]:

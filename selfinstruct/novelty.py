@@ -305,6 +305,9 @@ class NoveltyIndex:
     #: the pool has grown by this factor.
     first_rebuild: int = 1024
     rebuild_growth: int = 4
+    #: From this many candidates on, a query verifies them in one rapidfuzz call (about 9 us
+    #: fixed, 0.3 us each) rather than one call each (0.8 us each): the same scores.
+    batch_verify: int = 24
 
     def __init__(
         self, threshold: float = 0.7, tokenizer: Tokenizer = "rouge", top_k: int = 10
@@ -635,12 +638,12 @@ class NoveltyIndex:
         if m:
             _, _, n_lo, n_hi = self._plan(m)
             pool = self._enc
+            cands = [s for i in self._candidates(enc, m) if n_lo < len(s := pool[i]) < n_hi]
+            if len(cands) >= self.batch_verify:
+                return self._verify_batch(enc, cands)
             sim = LCSseq.similarity
-            for i in self._candidates(enc, m):
-                s = pool[i]
+            for s in cands:
                 n = len(s)
-                if n <= n_lo or n >= n_hi:
-                    continue
                 lcs = sim(enc, s)
                 if lcs:
                     precision = lcs / m
@@ -649,6 +652,14 @@ class NoveltyIndex:
                     if f > best:
                         best = f
         return NoveltyResult(best, not best > t, [], None)
+
+    def _verify_batch(self, enc: str, cands: list[str]) -> NoveltyResult:
+        """:meth:`_query_fast`'s verification in one native call: the best F of ``enc`` against
+        ``cands`` (the same float operations, so the same bits; a zero LCS scores 0.0)."""
+        lcs = process.cdist([enc], cands, scorer=LCSseq.similarity, dtype=np.int32, workers=1)
+        n = np.fromiter(map(len, cands), dtype=np.float64, count=len(cands))
+        best = float(_f_vectorized(lcs[0], float(len(enc)), n).max())
+        return NoveltyResult(best, not best > self.threshold, [], None)
 
     def _scores_all(self, enc: str) -> np.ndarray:
         """Exact F of ``enc`` against every pool entry (float64 array).

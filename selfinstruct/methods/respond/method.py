@@ -359,7 +359,12 @@ class Respond(Method):
         if index + 1 < len(self.slots) and self.slots[index + 1].key == slot.key:
             return
         item = slot.item
-        slots = [s for s in self.slots if s.key == slot.key]
+        # A task's slots are consecutive and end here: walk back to its first (reading every
+        # slot at every task's end made a job's cost grow with its square).
+        start = index
+        while start > 0 and self.slots[start - 1].item is item:
+            start -= 1
+        slots = self.slots[start : index + 1]
         if any(s.failed for s in slots):
             engine.reject(slot.key, "respond", Rejection("response_failed"),
                           item.task.instruction, "")  # fmt: skip
