@@ -10,6 +10,7 @@ average. ``--profile FILE`` writes cProfile stats of one run; ``--keep DIR`` kee
 (to compare two versions byte for byte).
 
     python benchmarks/filter_speed.py [--n 50000] [--repeat 3] [--alpaca PATH] [--profile F]
+                                      [--instructions edits|novelty]
 """
 
 from __future__ import annotations
@@ -64,6 +65,18 @@ def corpus(alpaca: Path, n: int, seed: int = 25) -> list[dict[str, str]]:
     return out
 
 
+def novelty_corpus(alpaca: Path, n: int, seed: int = 3) -> list[dict[str, str]]:
+    """``--instructions novelty``: benchmarks/novelty.py's texts (Alpaca sentences, then seeded
+    word-level variations: about half of 46K are kept) as the instructions of Alpaca records
+    drawn at random."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from novelty import build_corpus
+
+    records = json.loads(alpaca.read_text(encoding="utf-8"))
+    rng = random.Random(seed)
+    return [{**rng.choice(records), "instruction": t} for t in build_corpus(n, alpaca)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=50000)
@@ -71,13 +84,21 @@ def main() -> None:
     parser.add_argument("--alpaca", type=Path, default=ALPACA)
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument("--keep", type=Path, default=None, help="copy the outputs here")
+    parser.add_argument(
+        "--instructions",
+        choices=["edits", "novelty"],
+        default="edits",
+        help="edits: the anchor's records and edited copies (most are near duplicates); "
+        "novelty: benchmarks/novelty.py's texts as instructions (about half are kept)",
+    )
     args = parser.parse_args()
     from selfinstruct.filtering import FilterOptions, run_filter
 
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.jsonl"
         with src.open("w", encoding="utf-8") as fh:
-            for rec in corpus(args.alpaca, args.n):
+            make = corpus if args.instructions == "edits" else novelty_corpus
+            for rec in make(args.alpaca, args.n):
                 fh.write(json.dumps(rec) + "\n")
         best = float("inf")
         for _ in range(args.repeat):

@@ -116,7 +116,55 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def _run_size(size: int, alpaca: str, workers: int, check_hash: bool, conn) -> None:  # child
+def _breakdown(idx, corpus: list[str]) -> None:
+    """``--breakdown``: the sequential filter with its query's two parts timed (CPU), printed
+    for each quarter of the corpus: candidates (prefix, posting lists joined) and the exact
+    LCS of the candidates, with the candidates and posting entries per query."""
+    import selfinstruct.novelty as nv
+
+    totals = dict(cand=0.0, query=0.0, n=0, post=0)
+    candidates, query, shared = type(idx)._candidates, type(idx)._query_fast, nv._shared_by_at_least
+
+    def timed_candidates(self, enc, m):
+        t = time.process_time()
+        out = candidates(self, enc, m)
+        totals["cand"] += time.process_time() - t
+        totals["n"] += len(out)
+        return out
+
+    def timed_query(self, enc):
+        t = time.process_time()
+        out = query(self, enc)
+        totals["query"] += time.process_time() - t
+        return out
+
+    def counted_shared(lists, r):
+        totals["post"] += sum(map(len, lists))
+        return shared(lists, r)
+
+    idx._candidates = timed_candidates.__get__(idx)
+    idx._query_fast = timed_query.__get__(idx)
+    nv._shared_by_at_least = counted_shared
+    quarter = max(1, len(corpus) // 4)
+    last = dict(totals, cpu=0.0)
+    c0 = time.process_time()
+    print(f"{'texts':>9} {'cpu s':>7} {'candidates s':>13} {'verify s':>9} {'rest s':>7} "
+          f"{'cands/query':>12} {'postings/query':>15}")  # fmt: skip
+    for k, text in enumerate(corpus, 1):
+        idx.add_if_novel(text)
+        if k % quarter == 0 or k == len(corpus):
+            now = dict(totals, cpu=time.process_time() - c0)
+            d = {key: now[key] - last[key] for key in now}
+            n = k - (k - 1) // quarter * quarter if k == len(corpus) else quarter
+            print(f"{k:>9} {d['cpu']:>7.1f} {d['cand']:>13.1f} {d['query'] - d['cand']:>9.1f} "
+                  f"{d['cpu'] - d['query']:>7.1f} {d['n'] / n:>12.1f} {d['post'] / n:>15.0f}",
+                  flush=True)  # fmt: skip
+            last = now
+
+
+def _run_size(
+    size: int, alpaca: str, workers: int, check_hash: bool, conn, breakdown: bool = False
+) -> None:  # child process
     from selfinstruct.novelty import NoveltyIndex
     from selfinstruct.novelty_parallel import novelty_stream
 
@@ -138,7 +186,9 @@ def _run_size(size: int, alpaca: str, workers: int, check_hash: bool, conn) -> N
     else:
         idx = NoveltyIndex(threshold=0.7, top_k=0)
         add = idx.add_if_novel
-        if check_hash:
+        if breakdown:
+            _breakdown(idx, corpus)
+        elif check_hash:
             # Every decision and max_score, hashed (floats and bools hash the same in every
             # process): two versions of the index giving the same hash gave the same results.
             for text in corpus:
@@ -170,10 +220,14 @@ def _run_size(size: int, alpaca: str, workers: int, check_hash: bool, conn) -> N
     conn.close()
 
 
-def run_size(size: int, alpaca: Path, workers: int = 0, check_hash: bool = False) -> dict:
+def run_size(
+    size: int, alpaca: Path, workers: int = 0, check_hash: bool = False, breakdown: bool = False
+) -> dict:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_run_size, args=(size, str(alpaca), workers, check_hash, child))
+    proc = ctx.Process(
+        target=_run_size, args=(size, str(alpaca), workers, check_hash, child, breakdown)
+    )
     proc.start()
     child.close()
     res = parent.recv()
@@ -299,6 +353,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print a hash of every result (sequential filter): to compare two versions",
     )
+    ap.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="time the sequential filter's candidates and verification per quarter (slower)",
+    )
     ap.add_argument("--workers", type=int, default=mp.cpu_count(), help="for the checks")
     ap.add_argument(
         "--filter-workers",
@@ -337,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'load':>5}"
     )
     for size in sizes:
-        r = run_size(size, args.alpaca, args.filter_workers, args.hash)
+        r = run_size(size, args.alpaca, args.filter_workers, args.hash, args.breakdown)
         print(
             f"{r['texts']:>9} {r['kept']:>9} {r['build_s']:>9.2f} {r['filter_s']:>9.2f} "
             f"{r['filter_cpu_s']:>13.2f} {r['build_s'] + r['filter_s']:>8.2f} "
