@@ -65,3 +65,16 @@ def test_importing_a_method_package_first_leaves_the_registry_whole():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert {"magpie", "chat", "self-instruct"} <= set(done.stdout.strip().split(","))
+
+
+def test_a_method_never_imports_its_own_command():
+    """The package's face (``__init__``) joins METHOD and COMMAND; the method module itself does
+    not import the command module, so the two never import each other."""
+    offenders = []
+    for package in sorted(method_packages()):
+        for path in sorted((METHODS / package).glob("*.py")):
+            if path.name in ("__init__.py", "command.py"):
+                continue
+            if any(m.endswith(f"{package}.command") for m in imported_modules(path)):
+                offenders.append(str(path.relative_to(PACKAGE.parent)))
+    assert offenders == []

@@ -50,7 +50,7 @@ from selfinstruct.methods.templatize.writing import (
 from selfinstruct.summary import StopKind
 
 if TYPE_CHECKING:
-    import click
+    pass
 
 # Rows rendered between two progress reports (and two looks at a stop request).
 REPORT_EVERY = 1024
@@ -120,12 +120,6 @@ class Templatize(Method):
                 "since the settings were built"
             )
         return cls(settings, inputs, api)
-
-    @classmethod
-    def command(cls) -> click.Command:
-        from selfinstruct.methods.templatize.command import templatize
-
-        return templatize
 
     @classmethod
     def report(cls, folder: Path) -> dict[str, Any] | None:

@@ -54,7 +54,7 @@ from selfinstruct.methods.tools.spec import Tool, load_tools
 from selfinstruct.novelty import NoveltyIndex
 
 if TYPE_CHECKING:
-    import click
+    pass
 
 
 def load_mock(path: str | Path, tools: Sequence[Tool]) -> dict[str, Any]:
@@ -319,12 +319,6 @@ class Tools(Method):
             load_mock(mock_path, tools)
             files.update(mock_path=str(mock_path), mock_sha256=file_sha256(Path(mock_path)))
         return super().configure(backend, decoding=decoding, **files, **values)
-
-    @classmethod
-    def command(cls) -> click.Command:
-        from selfinstruct.methods.tools.command import tools
-
-        return tools
 
     @classmethod
     def report(cls, folder: Path) -> dict[str, Any] | None:
