@@ -23,7 +23,7 @@ from selfinstruct.backends.base import Backend
 from selfinstruct.backends.factory import build_backend
 from selfinstruct.config import RunSettings
 from selfinstruct.export import ExportReport
-from selfinstruct.export import export as _export
+from selfinstruct.exporting import export as _export
 from selfinstruct.filtering import FilterOptions, FilterReport, run_filter
 from selfinstruct.runner import run
 from selfinstruct.stats import StatsResult, compute_stats

@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from selfinstruct import registry
 from selfinstruct.errors import UserError
 from selfinstruct.export import check_options
-from selfinstruct.export import export as _export
+from selfinstruct.exporting import export as _export
 from selfinstruct.filtering import FilterOptions
 
 if sys.version_info >= (3, 11):

@@ -16,7 +16,7 @@ from helpers import lines
 from selfinstruct.backends.base import Decoding
 from selfinstruct.cli import main
 from selfinstruct.errors import UserError
-from selfinstruct.export import export
+from selfinstruct.exporting import export
 from selfinstruct.methods.chat import Chat
 from selfinstruct.methods.chat.dialogue import (
     clean_user_turn,

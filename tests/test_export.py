@@ -16,12 +16,12 @@ from click.testing import CliRunner
 
 from selfinstruct.cli import main
 from selfinstruct.export import (
-    export,
     load_templates,
     openai_problem,
     prepare_input,
     split_paths,
 )
+from selfinstruct.exporting import export
 
 FIX = Path(__file__).parent / "fixtures"
 TASKS = FIX / "export_tasks.jsonl"  # 4 tasks, 7 instances, one with an empty output

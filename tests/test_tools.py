@@ -19,7 +19,8 @@ from stub_server import StubServer
 
 import selfinstruct as si
 from selfinstruct.cli import main
-from selfinstruct.export import export, openai_problem
+from selfinstruct.export import openai_problem
+from selfinstruct.exporting import export
 from selfinstruct.methods.tools.prompts import pairs_grammar, result_grammar, tool_doc
 from selfinstruct.methods.tools.spec import load_tools
 

@@ -13,7 +13,8 @@ from helpers import records
 
 import selfinstruct as si
 from selfinstruct.cli import main
-from selfinstruct.export import export, openai_problem
+from selfinstruct.export import openai_problem
+from selfinstruct.exporting import export
 
 SPEC = Path(__file__).parent / "fixtures" / "tools" / "calendar.yaml"
 

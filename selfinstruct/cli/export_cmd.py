@@ -99,7 +99,7 @@ def export(
     parquet            FOLDER/data/<split>.parquet and README.md, as the Hub lays them out
     """
     from selfinstruct.export import describe_report
-    from selfinstruct.export import export as run_export
+    from selfinstruct.exporting import export as run_export
 
     report = run_export(
         path,
