@@ -13,16 +13,13 @@ answers; the prompt side is what the method itself decides. USD figures use --pr
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from throughput import start_stub  # noqa: E402
+from throughput import command_summary  # noqa: E402
 
 
 def main() -> None:
@@ -35,23 +32,10 @@ def main() -> None:
     args = parser.parse_args()
     price_in, price_out = (float(p) for p in args.price.split(","))
 
-    stub, port = start_stub("--delay", "0")
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "glan"
-            command = [
-                sys.executable, "-m", "selfinstruct", "glan", "--base-url",
-                f"http://127.0.0.1:{port}/v1", "--model", "stub", "--api", args.api,
-                "--disciplines", str(args.disciplines), "--subjects", str(args.subjects),
-                "--questions", str(args.questions), "--out", str(out), "--quiet",
-            ]  # fmt: skip
-            done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
-            if done.returncode != 0:
-                raise SystemExit(done.stderr)
-            summary = json.loads((out / "summary.json").read_text())
-    finally:
-        stub.terminate()
-        stub.wait()
+    summary = command_summary([
+        "glan", "--model", "stub", "--api", args.api, "--disciplines", str(args.disciplines),
+        "--subjects", str(args.subjects), "--questions", str(args.questions),
+    ], ("--delay", "0"))  # fmt: skip
 
     tasks = summary["tasks"]
     print(f"glan --disciplines {args.disciplines} --subjects {args.subjects} --questions "

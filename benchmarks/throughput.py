@@ -60,6 +60,24 @@ def start_stub(*options: str) -> tuple[subprocess.Popen[str], int]:
     return process, int(line.split()[1])
 
 
+def command_summary(args: list[str], stub_options: tuple[str, ...] = ()) -> dict:
+    """Run ``selfinstruct ARGS --base-url STUB --out TMP --quiet`` against a fresh stub server
+    and return the run folder's summary.json."""
+    stub, port = start_stub(*stub_options)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "run"
+            command = [sys.executable, "-m", "selfinstruct", *args, "--base-url",
+                       f"http://127.0.0.1:{port}/v1", "--out", str(out), "--quiet"]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+            if done.returncode != 0:
+                raise SystemExit(done.stderr)
+            return json.loads((out / "summary.json").read_text())
+    finally:
+        stub.terminate()
+        stub.wait()
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a process so far (Linux /proc; None elsewhere)."""
     try:

@@ -11,16 +11,13 @@ share kept is the stub's, not a model's; the prompt side (tool docs and example 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from throughput import start_stub  # noqa: E402
+from throughput import command_summary  # noqa: E402
 
 SPEC = REPO / "tests" / "fixtures" / "tools" / "calendar.yaml"
 
@@ -31,23 +28,10 @@ def main() -> None:
     parser.add_argument("--api", choices=["chat", "completion"], default="completion")
     parser.add_argument("--responses", action="store_true")
     args = parser.parse_args()
-    stub, port = start_stub()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "tools"
-            command = [
-                sys.executable, "-m", "selfinstruct", "tools", str(SPEC), "--n", str(args.n),
-                "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "stub", "--api",
-                args.api, "--out", str(out), "--quiet", "--combine",
-                *(["--responses"] if args.responses else []),
-            ]  # fmt: skip
-            done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
-            if done.returncode != 0:
-                raise SystemExit(done.stderr)
-            summary = json.loads((out / "summary.json").read_text())
-    finally:
-        stub.terminate()
-        stub.wait()
+    summary = command_summary([
+        "tools", str(SPEC), "--n", str(args.n), "--model", "stub", "--api", args.api,
+        "--combine", *(["--responses"] if args.responses else []),
+    ])  # fmt: skip
     tasks = summary["tasks"]
     stages = summary["run_usage"]["by_stage"]
     requests = sum(row["responses"] for row in stages.values())
