@@ -6,6 +6,7 @@ client (``backend._direct = None`` forces the client's path)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import json
 import threading
@@ -182,3 +183,13 @@ def test_a_redirect_is_followed_by_the_client():
     assert direct == client and isinstance(direct, Completion)
     assert len(first) == 3  # the direct path's redirect, then the client's request and its
     assert len(seen) == 2  # the same request, at the new place, once per path
+
+
+@pytest.mark.parametrize("stop", [(), ("\n",), ("\n\n", "16", "16.", "16 .")])
+def test_decoding_as_dict_is_every_field_in_order_with_stop_as_a_list(stop):
+    """It is part of every request's cache key (and of the stored request): built by hand now,
+    it must equal what dataclasses.asdict gave, key order included."""
+    decoding = Decoding(max_tokens=7, temperature=0.5, top_p=0.9, frequency_penalty=-1.0,
+                        presence_penalty=2, stop=stop)  # fmt: skip
+    expected = {**dataclasses.asdict(decoding), "stop": list(stop)}
+    assert list(decoding.as_dict().items()) == list(expected.items())
