@@ -16,23 +16,27 @@ from __future__ import annotations
 import codecs
 import json
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import anyio
-import httpx2
 import openai
-from openai._models import FinalRequestOptions
 
-try:  # the adapter the openai client's aiohttp extra uses
+try:  # the openai client's own parts this path reuses (private: guarded, never required)
+    import httpx2
     from openai._vendor.httpx_aiohttp.transport import AiohttpTransport, map_aiohttp_exceptions
-except ImportError:  # an openai client without it: every request takes the client's path
+except ImportError:  # an openai client without them: every request takes the client's path
     AiohttpTransport = None  # type: ignore[assignment,misc]
+
+if TYPE_CHECKING:
+    from openai._models import FinalRequestOptions
 
 # The openai client's JSON encoding of a body (httpx's defaults).
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 # What the openai client turns into a connection error (beside timeouts).
-_REQUEST_ERRORS = (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream)
+_REQUEST_ERRORS: tuple[type[BaseException], ...] = (ssl.SSLError, anyio.EndOfStream)
+if AiohttpTransport is not None:
+    _REQUEST_ERRORS += (httpx2.RequestError,)
 # Headers of a body as aiohttp handed it on (already decompressed), not as it was sent.
 _BODY_HEADERS = (b"content-encoding", b"content-length", b"transfer-encoding")
 # What httpx follows (with a Location header), as the openai client has it do.
@@ -62,6 +66,14 @@ class DirectPost:
         request (a key provider, workload identity, a custom auth, a provider's hooks)."""
         if AiohttpTransport is None:
             return None
+        try:
+            return cls._of(client, options)
+        except (AttributeError, TypeError, ImportError):
+            # Another openai release whose private parts moved: the client's own path.
+            return None
+
+    @classmethod
+    def _of(cls, client: openai.AsyncOpenAI, options: FinalRequestOptions) -> DirectPost | None:
         per_request = (
             "_provider_runtime", "_workload_identity_auth", "_api_key_provider",
             "_idempotency_header",
