@@ -21,7 +21,10 @@ and peak RSS (``VmHWM``). Wall seconds include Python's start-up and imports.
 
     python benchmarks/merge_scale.py [--sizes 1000000,10000000] [--shards 4]
                                      [--work DIR] [--alpaca PATH] [--profile FILE]
-                                     [--build-only]
+                                     [--split] [--build-only]
+
+``--split`` times the CPU seconds the merge spends in ``NoveltyIndex.query`` and ``.add``
+(with ``time.process_time`` around each call, about 1 us a call of its own).
 """
 
 from __future__ import annotations
@@ -48,8 +51,22 @@ DONE = "built.json"  # written last in a shard set's folder: what was built, and
 
 # The child: the command line's merge, then its own CPU seconds and peak RSS as one JSON line.
 CHILD = """
-import json, resource, sys
+import json, resource, sys, time
 from selfinstruct.cli import main
+from selfinstruct.novelty import NoveltyIndex
+novelty = [0.0]
+if sys.argv[1] == "--split":  # CPU seconds inside NoveltyIndex.query and .add, added up
+    del sys.argv[1]
+    def timed(method):
+        def run(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                novelty[0] += time.process_time() - start
+        return run
+    NoveltyIndex.query = timed(NoveltyIndex.query)
+    NoveltyIndex.add = timed(NoveltyIndex.add)
 try:
     main(sys.argv[1:], prog_name="selfinstruct", standalone_mode=False)
 finally:
@@ -57,7 +74,8 @@ finally:
     hwm = next(int(line.split()[1]) for line in open("/proc/self/status")
                if line.startswith("VmHWM:"))
     print("MERGE_SCALE " + json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime,
-                                       "peak_rss_mb": hwm / 1024}), file=sys.stderr)
+                                       "peak_rss_mb": hwm / 1024,
+                                       "novelty_cpu_s": novelty[0]}), file=sys.stderr)
 """
 
 PROFILED = """
@@ -134,7 +152,7 @@ def build(size: int, shards: int, alpaca: Path, work: Path) -> tuple[Path, dict[
     return folder, built
 
 
-def merge(folder: Path, shards: int, profile: Path | None) -> dict[str, Any]:
+def merge(folder: Path, shards: int, profile: Path | None, split: bool) -> dict[str, Any]:
     """``selfinstruct merge`` of the shard folders in a fresh process: its figures."""
     runs = [str(folder / f"shard-{k}-of-{shards}") for k in range(shards)]
     out = folder / "merged"
@@ -146,7 +164,8 @@ def merge(folder: Path, shards: int, profile: Path | None) -> dict[str, Any]:
     if profile is not None:
         command = [sys.executable, "-c", PROFILED, str(profile), "merge", str(out), *runs]
     else:
-        command = [sys.executable, "-c", CHILD, "merge", str(out), *runs]
+        options = ["--split"] if split else []
+        command = [sys.executable, "-c", CHILD, *options, "merge", str(out), *runs]
     load_before = os.getloadavg()
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -159,13 +178,17 @@ def merge(folder: Path, shards: int, profile: Path | None) -> dict[str, Any]:
             figures = json.loads(line.removeprefix("MERGE_SCALE "))
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))["merge"]
     texts = summary["kept"] + sum(summary["dropped"].values())
-    return {
+    result = {
         "texts": texts, "kept": summary["kept"], "dropped": summary["dropped"],
-        "wall_s": round(wall, 1), "cpu_s": round(figures.get("cpu_s", float("nan")), 1),
-        "peak_rss_mb": round(figures.get("peak_rss_mb", float("nan"))),
-        "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+        "wall_s": round(wall, 1), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
         "out_bytes": (out / "tasks.jsonl").stat().st_size,
     }  # fmt: skip
+    if figures:  # not under cProfile
+        result["cpu_s"] = round(figures["cpu_s"], 1)
+        result["peak_rss_mb"] = round(figures["peak_rss_mb"])
+        if split:
+            result["novelty_cpu_s"] = round(figures["novelty_cpu_s"], 1)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=WORK)
     parser.add_argument("--alpaca", type=Path, default=ALPACA)
     parser.add_argument("--profile", type=Path, default=None, help="cProfile the merge to FILE")
+    parser.add_argument(
+        "--split", action="store_true", help="also time NoveltyIndex.query and .add (CPU s)"
+    )
     parser.add_argument("--build-only", action="store_true", help="build the shards, no merge")
     args = parser.parse_args(argv)
     for size in (int(s) for s in args.sizes.split(",")):
@@ -186,13 +212,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.build_only:
             continue
-        figures = merge(folder, args.shards, args.profile)
+        figures = merge(folder, args.shards, args.profile, args.split)
         dropped = ", ".join(f"{k} {v:,}" for k, v in sorted(figures["dropped"].items()))
         load = "/".join(f"{x:.1f}" for x in figures["loadavg_before"] + figures["loadavg_after"])
+        cost = f"{figures['wall_s']} s wall"
+        if "cpu_s" in figures:
+            cost += f", {figures['cpu_s']} s CPU"
+            if "novelty_cpu_s" in figures:
+                cost += f" ({figures['novelty_cpu_s']} s of it in NoveltyIndex.query and .add)"
+            cost += f", peak RSS {figures['peak_rss_mb']} MB"
         print(
             f"  merge: {figures['texts']:,} texts, kept {figures['kept']:,}, dropped: {dropped}; "
-            f"{figures['wall_s']} s wall, {figures['cpu_s']} s CPU, peak RSS "
-            f"{figures['peak_rss_mb']} MB; load average {load} (1/5/15 min before/after)",
+            f"{cost}; load average {load} (1/5/15 min before/after)",
             flush=True,
         )
         print("  " + json.dumps(figures), flush=True)
