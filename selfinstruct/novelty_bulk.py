@@ -425,7 +425,7 @@ class BulkNovelty:
         end = np.append(start[1:], count)
         big = (end - start) >= self.group_verify
         small = np.ones(count, dtype=bool)
-        for a, b in zip(start[big].tolist(), end[big].tolist()):
+        for a, b in zip(start[big].tolist(), end[big].tolist(), strict=True):
             small[a:b] = False
             lcs[a:b] = process.cdist(
                 [encs[int(qs[a])]], [pool[j] for j in others[a:b].tolist()],
@@ -467,7 +467,6 @@ class BulkNovelty:
     def _settle(self, encs: list[str]) -> list[Verdict]:
         sig = self._signatures(encs)
         lens = sig.lens
-        count = len(encs)
         # Against the pool before this block.
         best = self._against_pool(encs, sig)
         # Within the block: pairs (i, j), j < i.
@@ -493,7 +492,7 @@ class BulkNovelty:
             qs, js = self._candidates(sigs, which[earlier], found[earlier], lens, lens)
             if len(qs):
                 f = self._verify(qs, js, encs, encs, lens[qs], lens[js])
-                intra_pairs.extend(zip(qs.tolist(), js.tolist(), f.tolist()))
+                intra_pairs.extend(zip(qs.tolist(), js.tolist(), f.tolist(), strict=True))
         threshold = self.threshold
         kept: list[bool] = []
         out: list[Verdict] = []
@@ -583,7 +582,7 @@ class BulkNovelty:
     def _admit(self, encs: list[str], sig: _Block, kept: np.ndarray) -> None:
         base = len(self._pool)
         new_pos = np.cumsum(kept) - 1 + base  # pool position of each kept text
-        self._pool.extend(e for e, k in zip(encs, kept.tolist()) if k)
+        self._pool.extend(e for e, k in zip(encs, kept.tolist(), strict=True) if k)
         size = len(self._pool)
         if size > len(self._pool_lens):
             self._pool_lens = np.resize(self._pool_lens, max(size, 2 * len(self._pool_lens)))
