@@ -76,50 +76,58 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 
 class _Table:
-    """A hash multimap from 64-bit keys to pool positions, in numpy arrays (chained buckets:
-    ``head[bucket]`` is the newest entry, ``nxt[entry]`` the one before it in the bucket)."""
+    """A hash multimap from 64-bit keys to (pool position, places), in numpy arrays: 14 bytes
+    an entry. Chained buckets: ``head[bucket]`` is the newest entry, ``nxt[entry]`` the one
+    before it. An entry keeps a key's low 32 bits, and its bucket is the low ``bits`` of those,
+    so two keys may meet by chance: that only adds a candidate, which verification turns down."""
 
     def __init__(self) -> None:
         self.bits = 12
-        self.head = np.full(1 << self.bits, -1, dtype=np.int64)
-        self.keys = np.empty(1024, dtype=np.uint64)
-        self.pids = np.empty(1024, dtype=np.int64)
-        self.nxt = np.empty(1024, dtype=np.int64)
+        self.head = np.full(1 << self.bits, -1, dtype=np.int32)
+        self.keys = np.empty(1024, dtype=np.uint32)
+        self.pids = np.empty(1024, dtype=np.int32)
+        self.places = np.empty(1024, dtype=np.uint16)  # u << 8 | v, each at most 255
+        self.nxt = np.empty(1024, dtype=np.int32)
         self.size = 0
 
-    def _bucket(self, keys: np.ndarray) -> np.ndarray:
-        return (keys >> np.uint64(64 - self.bits)).astype(np.int64)
+    def _bucket(self, low: np.ndarray) -> np.ndarray:
+        return (low & np.uint32((1 << self.bits) - 1)).astype(np.int64)
 
-    def insert(self, keys: np.ndarray, pids: np.ndarray) -> None:
+    def insert(self, keys: np.ndarray, pids: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
+        """Store entries. A place above 255 is stored as 255: the filter on places then lets
+        through more, never less."""
         count = len(keys)
         if not count:
             return
         start = self.size
         need = start + count
+        if need >= 1 << 31:
+            raise OverflowError("more than 2**31 signatures in one novelty table")
         if need > len(self.keys):
-            cap = max(need, 2 * len(self.keys))
-            for name in ("keys", "pids", "nxt"):
+            cap = max(need, len(self.keys) * 3 // 2)
+            for name in ("keys", "pids", "places", "nxt"):
                 old = getattr(self, name)
                 new = np.empty(cap, dtype=old.dtype)
                 new[:start] = old[:start]
                 setattr(self, name, new)
-        self.keys[start:need] = keys
+        low = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        self.keys[start:need] = low
         self.pids[start:need] = pids
+        self.places[start:need] = (np.minimum(u, 255) << 8) | np.minimum(v, 255)
         self.size = need
         if need > 2 * len(self.head):
-            # Grow the bucket array (load factor <= 1 after) and chain every entry anew.
-            self.bits = int(need).bit_length()
-            self.head = np.full(1 << self.bits, -1, dtype=np.int64)
-            self._link(np.arange(need, dtype=np.int64))
+            # Grow the bucket array (2 entries a bucket at most) and chain every entry anew.
+            self.bits = min(int(need).bit_length(), 32)
+            self.head = np.full(1 << self.bits, -1, dtype=np.int32)
+            self._link(np.arange(need, dtype=np.int64), self._bucket(self.keys[:need]))
         else:
-            self._link(np.arange(start, need, dtype=np.int64))
+            self._link(np.arange(start, need, dtype=np.int64), self._bucket(low))
 
-    def _link(self, entries: np.ndarray) -> None:
-        """Chain ``entries`` (ascending) into their buckets, newest at the head."""
-        buckets = self._bucket(self.keys[entries])
+    def _link(self, entries: np.ndarray, buckets: np.ndarray) -> None:
+        """Chain ``entries`` (ascending) into ``buckets``, newest at the head."""
         order = np.argsort(buckets)
         b = buckets[order]
-        e = entries[order]
+        e = entries[order].astype(np.int32)
         same = np.zeros(len(b), dtype=bool)
         same[1:] = b[1:] == b[:-1]
         prev = np.empty_like(e)
@@ -129,29 +137,31 @@ class _Table:
         last[:-1] = ~same[1:]
         self.head[b[last]] = e[last]
 
-    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(i, pid)`` for every stored entry whose key equals ``keys[i]``."""
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(i, pid, u, v)`` for every stored entry whose key matches ``keys[i]``."""
+        empty = np.empty(0, dtype=np.int64)
         if not self.size or not len(keys):
-            empty = np.empty(0, dtype=np.int64)
-            return empty, empty
-        cur = self.head[self._bucket(keys)]
-        which = np.arange(len(keys), dtype=np.int64)
-        live = cur >= 0
-        cur, which = cur[live], which[live]
+            return empty, empty, empty, empty
+        low = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        cur = self.head[self._bucket(low)]
+        which = np.flatnonzero(cur >= 0)
+        cur = cur[which]
         found_i: list[np.ndarray] = []
-        found_p: list[np.ndarray] = []
+        found_e: list[np.ndarray] = []
         while len(cur):
-            hit = self.keys[cur] == keys[which]
+            hit = self.keys[cur] == low[which]
             if hit.any():
                 found_i.append(which[hit])
-                found_p.append(self.pids[cur[hit]])
+                found_e.append(cur[hit])
             cur = self.nxt[cur]
             live = cur >= 0
             cur, which = cur[live], which[live]
         if not found_i:
-            empty = np.empty(0, dtype=np.int64)
-            return empty, empty
-        return np.concatenate(found_i), np.concatenate(found_p)
+            return empty, empty, empty, empty
+        entries = np.concatenate(found_e)
+        places = self.places[entries].astype(np.int64)
+        return (np.concatenate(found_i), self.pids[entries].astype(np.int64), places >> 8,
+                places & 0xFF)  # fmt: skip
 
     def clear(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -555,9 +565,8 @@ class BulkNovelty:
         return best
 
     def _lookup(self, table: _Table, sigs: _Sigs) -> _Hits:
-        which, found = table.lookup(sigs.key)
-        return _Hits(sigs.text[which], found >> 32, sigs.u[which], sigs.v[which],
-                     (found >> 16) & 0xFFFF, found & 0xFFFF)  # fmt: skip
+        which, pids, u2, v2 = table.lookup(sigs.key)
+        return _Hits(sigs.text[which], pids, sigs.u[which], sigs.v[which], u2, v2)
 
     def _score(
         self, best: np.ndarray, qs: np.ndarray, pids: np.ndarray, encs: list[str], lens: np.ndarray
@@ -594,7 +603,7 @@ class BulkNovelty:
                 return
         for table, stored in ((self._pairs, sig.i_pair), (self._singles, sig.i_single)):
             mine = stored.where(kept[stored.text])
-            table.insert(mine.key, mine.packed(new_pos[mine.text]))
+            table.insert(mine.key, new_pos[mine.text], mine.u, mine.v)
 
     def _count(self, encs: list[str]) -> None:
         """Add ``encs`` to the document frequencies of their tokens."""
@@ -621,7 +630,7 @@ class BulkNovelty:
         for start in range(0, size, chunk):
             sig = self._signatures(self._pool[start : start + chunk])
             for table, stored in ((self._pairs, sig.i_pair), (self._singles, sig.i_single)):
-                table.insert(stored.key, stored.packed(stored.text + start))
+                table.insert(stored.key, stored.text + start, stored.u, stored.v)
         nxt = self._next_rerank * 4
         self._next_rerank = nxt if nxt <= self.rerank_until else 0
 
