@@ -474,6 +474,10 @@ class BulkNovelty:
             pair = pair[np.concatenate(([True], pair[1:] != pair[:-1]))]
         return pair >> 32, pair & 0xFFFFFFFF
 
+    def decide(self, texts: list[str]) -> list[Verdict]:
+        """One verdict per text of ``texts``, in order, as one block; novel texts join the pool."""
+        return self._settle(self._encode(texts)) if texts else []
+
     def _settle(self, encs: list[str]) -> list[Verdict]:
         sig = self._signatures(encs)
         lens = sig.lens
