@@ -47,8 +47,11 @@ ECHO_HEADER_FILES: tuple[str, ...] = (
 ECHO_WORDS = 6
 
 
+_WORD = re.compile(r"\w+")
+
+
 def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.casefold())
+    return _WORD.findall(text.casefold())
 
 
 @cache
@@ -89,6 +92,7 @@ class InstructionFilter:
     _echoes: frozenset[tuple[str, ...]] = field(init=False, repr=False, compare=False)
     _echo_vocab: frozenset[str] = field(init=False, repr=False, compare=False)
     _any: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _any_lower: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         patterns = [(w, re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE)) for w in self.blacklist]
@@ -96,6 +100,12 @@ class InstructionFilter:
         # One scan for "any blacklisted word": it matches exactly where one of the patterns does.
         either = "|".join(rf"\b{re.escape(w)}\b" for w in self.blacklist)
         object.__setattr__(self, "_any", re.compile(either, re.IGNORECASE) if either else None)
+        # The same search on an ASCII text, lower-cased, without IGNORECASE (4 times faster):
+        # exact only when every word is ASCII too, as re.IGNORECASE folds some other letters
+        # onto ASCII ones (the Kelvin sign onto k, the long s onto s).
+        lower = "|".join(rf"\b{re.escape(w.lower())}\b" for w in self.blacklist)
+        ascii_words = all(w.isascii() for w in self.blacklist)
+        object.__setattr__(self, "_any_lower", re.compile(lower) if lower and ascii_words else None)
         echoes = prompt_phrases(self.echo_words) if self.echo_words > 0 else frozenset()
         object.__setattr__(self, "_echoes", echoes)
         object.__setattr__(self, "_echo_vocab", frozenset(w for run in echoes for w in run))
@@ -113,7 +123,7 @@ class InstructionFilter:
             return "too_short"
         if words > self.max_words:
             return "too_long"
-        if self._any is not None and self._any.search(text):
+        if self._any is not None and self._blacklisted(text):
             return "blacklist"
         if self._writes_a_program(text):
             return "write_a_program"
@@ -136,7 +146,7 @@ class InstructionFilter:
             found.append("too_short")
         if words > self.max_words:
             found.append("too_long")
-        if self._any is not None and self._any.search(text):
+        if self._any is not None and self._blacklisted(text):
             found.append("blacklist")
         if self._writes_a_program(text):
             found.append("write_a_program")
@@ -145,6 +155,13 @@ class InstructionFilter:
         if self.ascii_first_char and not text[0].isascii():
             found.append("starts_with_non_ascii")
         return found
+
+    def _blacklisted(self, text: str) -> bool:
+        """A blacklisted word, whole, in any case (``_any``, which must not be None)."""
+        if self._any_lower is not None and text.isascii():
+            return self._any_lower.search(text.lower()) is not None
+        assert self._any is not None
+        return self._any.search(text) is not None
 
     def _writes_a_program(self, text: str) -> bool:
         if self.write_a_program_any_case:

@@ -316,11 +316,11 @@ class AtomicOutput:
             self._handle: IO[str] = open(self.temp, "w", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             raise UserError(f"cannot write {target}: {exc.strerror}") from None
-        self._writer = jsonlines.Writer(self._handle, dumps=dumps)
 
     def write(self, record: dict[str, Any]) -> None:
-        """Write one record as a JSON line."""
-        self._writer.write(record)
+        """Write one record as a JSON line (what ``jsonlines.Writer(dumps=dumps)`` writes,
+        without its per-line checks and wrapping)."""
+        self._handle.write(_ENCODER.encode(record) + "\n")
         self.count += 1
 
     def write_text(self, text: str) -> None:
@@ -329,7 +329,6 @@ class AtomicOutput:
 
     def _close(self) -> None:
         if not self._handle.closed:
-            self._writer.close()
             self._handle.close()
 
     def commit(self) -> None:

@@ -149,37 +149,40 @@ def merge_runs(
     gate = kind.merge_gate(kind.Settings.model_validate({**base, "shard": None}))
     log_name = {**LOG_FILES, **kind.logs}[kind.merge_log]
     report = MergeReport(out, kind.name)
-    kept_ids: set[str] = set()
+    # Renumbered ids are new, so only kept ids are looked up (and held) when they are kept.
+    kept_ids: set[str] | None = None if kind.merge_renumber else set()
     out.mkdir(parents=True, exist_ok=True)
     with atomic_outputs(out / log_name, rejected_file(out)) as (data, rejected):
         for part in parts:
+            shard = str(part.shard)
             for _, record in read_jsonl(part.folder / log_name):
                 ident = str(record.get("id"))
                 text = kind.merge_text(record)
                 reason, detail = None, {}
-                if not kind.merge_renumber and ident in kept_ids:
+                if kept_ids is not None and ident in kept_ids:
                     reason = "duplicate_id"
                 elif decontaminator is not None and (hit := decontaminator.contaminated(text)):
                     reason = "contaminated"
                     detail = {"overlap": hit[0], "benchmark_text": decontaminator.items[hit[1]]}
                 elif gate is not None and (rejection := gate.check(text)) is not None:
-                    reason, detail = rejection.reason, dict(rejection.detail)
+                    reason, detail = rejection.reason, rejection.detail
                 if reason is not None:
                     report.dropped[reason] += 1
                     rejected.write({
-                        "id": f"{part.shard}:{ident}", "stage": "merge", "reason": reason,
-                        "text": text, "request_key": "", "shard": str(part.shard),
-                        "shard_id": ident, **detail,
+                        "id": f"{shard}:{ident}", "stage": "merge", "reason": reason,
+                        "text": text, "request_key": "", "shard": shard, "shard_id": ident,
+                        **detail,
                     })  # fmt: skip
                     continue
                 if gate is not None:
                     gate.admit(text)
                 report.kept += 1
                 report.instances += len(record.get("instances") or [])
-                if kind.merge_renumber:
+                if kept_ids is None:
                     record = {**record, "id": f"task_{report.kept:06d}",
-                              "shard": str(part.shard), "shard_id": ident}  # fmt: skip
-                kept_ids.add(str(record["id"]))
+                              "shard": shard, "shard_id": ident}  # fmt: skip
+                else:
+                    kept_ids.add(ident)
                 data.write(record)
         _write_json(out / SETTINGS_FILE, {**base, "shard": None})
         _write_json(out / SUMMARY_FILE, _summary(report, parts))

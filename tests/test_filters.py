@@ -2,6 +2,7 @@
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,65 @@ def test_alpaca_extras_rejected_only_with_alpaca_blacklist(word):
     assert ALPACA.reason(text) == "blacklist"
     assert ALPACA.blacklisted_word(text) == word
     assert PAPER.reason(text) is None
+
+
+def reference_blacklisted(blacklist: tuple[str, ...], text: str) -> bool:
+    """The blacklist rule as the reference states it: a word, whole, in any case."""
+    return any(re.search(rf"\b{re.escape(w)}\b", text, re.IGNORECASE) for w in blacklist)
+
+
+# Letters that case-fold onto ASCII ones under re.IGNORECASE (Kelvin sign, long s, dotted and
+# dotless i) and others that do not: a shortcut through str.lower() must not miss them.
+TRICKY = ["\u212a", "\u017f", "\u0130", "\u0131", "\u00e9", "\u00df"]
+PIECES = [
+    *BLACKLISTS["alpaca"],
+    "stop",
+    "Go To",
+    "IMAGES",
+    "Lego",
+    "tower",
+    "the",
+    "a",
+    "mapping",
+    *TRICKY,
+]
+
+
+@pytest.mark.parametrize(
+    ("blacklist", "text", "hit"),
+    [
+        (PAPER_BLACKLIST, "Open the FILE\u017f now", True),  # long s folds to s: "files"
+        (PAPER_BLACKLIST, "Open the fi\u212ae now", False),
+        (("\u212aelvin",), "Convert the kelvin scale", True),  # Kelvin sign folds to k
+        (("\u212aelvin",), "Convert the celsius scale", False),
+        (("\u017ftop",), "Please stop here", True),  # a blacklisted long s matches s
+        (PAPER_BLACKLIST, "Describe a tall lego tower briefly", False),
+        (PAPER_BLACKLIST, "Say where to GO  TO", False),
+        (PAPER_BLACKLIST, "Say where to GO TO.", True),
+    ],
+)
+def test_blacklist_rule_folds_case_as_the_reference(blacklist, text, hit):
+    assert reference_blacklisted(blacklist, text) is hit
+    assert ("blacklist" in InstructionFilter(blacklist=blacklist).failures(text)) is hit
+
+
+@given(
+    st.lists(st.sampled_from(PIECES), min_size=1, max_size=8),
+    st.lists(st.sampled_from([" ", "", ".", ", ", "-", "\n"]), min_size=8, max_size=8),
+    st.sampled_from(["paper", "alpaca", "none", "tricky"]),
+    st.data(),
+)
+def test_blacklist_rule_is_the_reference_on_any_text(pieces, glue, name, data):
+    cased = [data.draw(st.sampled_from([p, p.upper(), p.lower(), p.title()])) for p in pieces]
+    text = "".join(p + g for p, g in zip(cased, glue, strict=False))
+    blacklist = (
+        ("\u212aelvin", "\u017ftop", "stra\u00dfe", "file")
+        if name == "tricky"
+        else BLACKLISTS[name]
+    )
+    rules = InstructionFilter(blacklist=blacklist)
+    expected = reference_blacklisted(blacklist, text.strip())
+    assert ("blacklist" in rules.failures(text)) is expected
 
 
 def test_alpaca_blacklist_contains_paper_blacklist():

@@ -5,8 +5,11 @@ import json
 import sys
 from pathlib import Path
 
+import jsonlines
 import pytest
 from conftest import anchor
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from selfinstruct.backends.base import Completion
 from selfinstruct.cache import ResponseCache, request_key
@@ -15,6 +18,7 @@ from selfinstruct.errors import UserError
 from selfinstruct.jsonio import (
     JsonlAppender,
     atomic_outputs,
+    dumps,
     read_jsonl,
     read_records,
     repair_tail,
@@ -251,6 +255,35 @@ def test_atomic_outputs_commit_together_or_not_at_all(tmp_path):
     assert a.read_text(encoding="utf-8") == '{"x": "é"}\n'
     assert b.read_text(encoding="utf-8") == "[]\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "b.json"]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.dictionaries(st.text(), JSON_VALUES, max_size=5), max_size=5))
+def test_atomic_output_writes_what_the_jsonlines_writer_wrote(tmp_path, records):
+    """AtomicOutput.write encodes a record itself (issue 25): the bytes of jsonlines' writer."""
+    expected = io.StringIO()
+    jsonlines.Writer(expected, dumps=dumps).write_all(records)
+    target = tmp_path / "out.jsonl"
+    try:
+        encoded = expected.getvalue().encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: neither writes it
+        with pytest.raises(UnicodeEncodeError), atomic_outputs(target) as (out,):
+            for record in records:
+                out.write(record)
+        assert not target.exists()
+        return
+    with atomic_outputs(target) as (out,):
+        for record in records:
+            out.write(record)
+    assert target.read_bytes() == encoded
+    assert out.count == len(records)
 
 
 def test_atomic_output_in_missing_folder_creates_nothing(tmp_path):

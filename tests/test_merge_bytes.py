@@ -1,0 +1,95 @@
+"""Issue 25: `merge`'s output bytes stay what they were while its per-record cost is cut.
+
+Four shards of a real Self-Instruct run (the fake backend) get 2,400 records made from the
+seed instructions: word-level edits (near duplicates, dropped by ROUGE-L novelty), and records
+that fail each instruction rule, some in non-ASCII text. The sha256 of the merged files are
+those the merge wrote before its per-record changes (commit 1adf72c).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+
+from fakes import FakeBackend
+
+import selfinstruct as si
+from selfinstruct.merge import merge_runs
+from selfinstruct.records import load_seed_tasks
+from selfinstruct.resources import default_seed_path
+
+SHARDS = 4
+RULE_BREAKERS = [
+    "- {}",  # starts with punctuation
+    "\u00c9{}",  # starts with a non-ASCII letter
+    "{} and draw it",  # blacklist
+    "{} with the FILE\u017f",  # blacklist through a letter that folds onto s
+    "Write a program: {}",
+    "Do it now",  # too short
+    "{} \u2014 en fran\u00e7ais, s'il vous pla\u00eet \U0001f600",  # non-ASCII, kept or not
+]
+
+
+def corpus(n: int) -> list[str]:
+    seeds = [task.instruction for task in load_seed_tasks(default_seed_path())]
+    rng = random.Random(25)
+    texts = []
+    for i in range(n):
+        words = seeds[i % len(seeds)].split()
+        for _ in range(rng.randint(0, max(1, len(words) // 2))):
+            j = rng.randrange(len(words))
+            if rng.random() < 0.5 and len(words) > 4:
+                del words[j]
+            else:
+                words.insert(j, rng.choice(["very", "short", "new", "each", "list"]))
+        text = " ".join(words)
+        if i % 9 == 0:
+            text = RULE_BREAKERS[(i // 9) % len(RULE_BREAKERS)].format(text)
+        texts.append(text)
+    return texts
+
+
+def make_shards(folder: Path, texts: list[str]) -> list[Path]:
+    shards = []
+    for k in range(SHARDS):
+        backend = FakeBackend()
+        settings = si.settings("self-instruct", backend, n=8, shard=f"{k}/{SHARDS}", concurrency=4)
+        si.run(settings, backend, folder / f"s{k}")
+        records = [
+            {
+                "id": f"task_{i // SHARDS + 1:06d}",
+                "instruction": text,
+                "is_classification": i % 5 == 0,
+                "instances": [{"input": "", "output": f"answer {i}"}] * (1 + i % 3),
+            }
+            for i, text in enumerate(texts)
+            if i % SHARDS == k
+        ]
+        (folder / f"s{k}" / "tasks.jsonl").write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+        )
+        shards.append(folder / f"s{k}")
+    return shards
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_merged_bytes_are_those_of_the_code_before(tmp_path: Path) -> None:
+    shards = make_shards(tmp_path, corpus(2400))
+    report = merge_runs(tmp_path / "m", shards)
+    assert (report.kept, dict(report.dropped)) == (KEPT, DROPPED)
+    assert sha(tmp_path / "m" / "tasks.jsonl") == TASKS_SHA256
+    assert sha(tmp_path / "m" / "rejected.jsonl") == REJECTED_SHA256
+
+
+KEPT = 446
+DROPPED = {
+    "blacklist": 76, "rouge_similar": 1725, "starts_with_non_ascii": 38,
+    "starts_with_punctuation": 39, "too_short": 38, "write_a_program": 38,
+}  # fmt: skip
+TASKS_SHA256 = "d20c0dbf0600c9050892ee061971d037756808652b4b8495984e68a2007ce48b"
+REJECTED_SHA256 = "f9b1b74ceded437b2b81a64368e0a354fd2dfc22086166be68bf7c199838ffe2"
