@@ -630,7 +630,7 @@ class BulkNovelty:
         self._new_rank = -1
         self._pairs.clear()
         self._singles.clear()
-        chunk = 1 << 16
+        chunk = self.block  # a block at a time: the memory of one block
         for start in range(0, size, chunk):
             sig = self._signatures(self._pool[start : start + chunk])
             for table, stored in ((self._pairs, sig.i_pair), (self._singles, sig.i_single)):
