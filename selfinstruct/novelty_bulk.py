@@ -104,7 +104,7 @@ class _Table:
         if need >= 1 << 31:
             raise OverflowError("more than 2**31 signatures in one novelty table")
         if need > len(self.keys):
-            cap = max(need, len(self.keys) * 3 // 2)
+            cap = max(need, len(self.keys) * 5 // 4)
             for name in ("keys", "pids", "places", "nxt"):
                 old = getattr(self, name)
                 new = np.empty(cap, dtype=old.dtype)
