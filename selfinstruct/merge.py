@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from selfinstruct import registry
 from selfinstruct.decontamination import Decontaminator, load_benchmark
 from selfinstruct.errors import UserError
+from selfinstruct.gate import InstructionGate, Rejection
 from selfinstruct.jsonio import atomic_outputs, read_jsonl
 from selfinstruct.methods.base import Method
+from selfinstruct.novelty_bulk import BulkNovelty
 from selfinstruct.output_guard import check_output_folder
 from selfinstruct.shards import Shard
 from selfinstruct.store import (
@@ -35,6 +37,8 @@ from selfinstruct.store import (
     settings_file,
     summary_file,
 )
+
+_T = TypeVar("_T")
 
 MERGE_KEY = "merge"  # summary.json's section saying the folder is a merge (it may be redone)
 
@@ -151,30 +155,38 @@ def merge_runs(
     report = MergeReport(out, kind.name)
     # Renumbered ids are new, so only kept ids are looked up (and held) when they are kept.
     kept_ids: set[str] | None = None if kind.merge_renumber else set()
+    novelty = _Novelty.of(gate) if kept_ids is None else None
     out.mkdir(parents=True, exist_ok=True)
     with atomic_outputs(out / log_name, rejected_file(out)) as (data, rejected):
-        for part in parts:
-            shard = str(part.shard)
-            for _, record in read_jsonl(part.folder / log_name):
-                ident = str(record.get("id"))
+        for chunk in _chunks(_records(parts, log_name), novelty.block if novelty else 1):
+            checked: list[tuple[str, str, dict[str, Any], str, Rejection | None]] = []
+            for shard, ident, record in chunk:
                 text = kind.merge_text(record)
-                reason, detail = None, {}
+                verdict: Rejection | None = None
                 if kept_ids is not None and ident in kept_ids:
-                    reason = "duplicate_id"
+                    verdict = Rejection("duplicate_id")
                 elif decontaminator is not None and (hit := decontaminator.contaminated(text)):
-                    reason = "contaminated"
-                    detail = {"overlap": hit[0], "benchmark_text": decontaminator.items[hit[1]]}
-                elif gate is not None and (rejection := gate.check(text)) is not None:
-                    reason, detail = rejection.reason, rejection.detail
-                if reason is not None:
-                    report.dropped[reason] += 1
+                    verdict = Rejection("contaminated", {
+                        "overlap": hit[0], "benchmark_text": decontaminator.items[hit[1]],
+                    })  # fmt: skip
+                elif gate is not None:
+                    verdict = gate.rule(text)
+                    if verdict is None and novelty is None:
+                        verdict = gate.similar(text)
+                checked.append((shard, ident, record, text, verdict))
+            if novelty is not None:  # the novelty of the chunk's texts that passed the rules
+                similar = iter(novelty.decide([c[3] for c in checked if c[4] is None]))
+                checked = [c if c[4] is not None else (*c[:4], next(similar)) for c in checked]
+            for shard, ident, record, text, verdict in checked:
+                if verdict is not None:
+                    report.dropped[verdict.reason] += 1
                     rejected.write({
-                        "id": f"{shard}:{ident}", "stage": "merge", "reason": reason,
+                        "id": f"{shard}:{ident}", "stage": "merge", "reason": verdict.reason,
                         "text": text, "request_key": "", "shard": shard, "shard_id": ident,
-                        **detail,
+                        **verdict.detail,
                     })  # fmt: skip
                     continue
-                if gate is not None:
+                if gate is not None and novelty is None:
                     gate.admit(text)
                 report.kept += 1
                 report.instances += len(record.get("instances") or [])
@@ -187,6 +199,49 @@ def merge_runs(
         _write_json(out / SETTINGS_FILE, {**base, "shard": None})
         _write_json(out / SUMMARY_FILE, _summary(report, parts))
     return report
+
+
+def _records(parts: list[Part], log_name: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Every shard's records, in shard order, each with its shard's name and its own id."""
+    for part in parts:
+        shard = str(part.shard)
+        for _, record in read_jsonl(part.folder / log_name):
+            yield shard, str(record.get("id")), record
+
+
+def _chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    chunk: list[_T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@dataclass
+class _Novelty:
+    """The gate's ROUGE-L novelty over a block of texts at a time (``novelty_bulk``): the same
+    decisions and the same maximum for a rejected text as the gate's own index, text by text,
+    for a merge's millions of records."""
+
+    bulk: BulkNovelty
+    block: int
+
+    @classmethod
+    def of(cls, gate: InstructionGate | None) -> _Novelty | None:
+        if gate is None or not gate.novelty or not 0.0 < gate.index.threshold < 1.0:
+            return None  # nothing to judge, or a threshold that prunes nothing: text by text
+        bulk = BulkNovelty(gate.index.threshold, gate.index.tokenizer)
+        bulk.add(gate.index.texts)
+        return cls(bulk, bulk.block)
+
+    def decide(self, texts: list[str]) -> list[Rejection | None]:
+        return [
+            None if v.novel else Rejection("rouge_similar", {"max_score": v.max_score})
+            for v in self.bulk.decide(texts)
+        ]
 
 
 def _write_json(path: Path, value: Any) -> None:

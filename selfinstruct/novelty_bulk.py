@@ -1,0 +1,669 @@
+"""Exact ROUGE-L novelty over millions of texts, a block of texts at a time.
+
+The same decisions as :class:`selfinstruct.novelty.NoveltyIndex` run text by text (a text is kept
+iff its ROUGE-L F against every text kept before it is ``<= threshold``), and for a rejected text
+the same exact maximum, but with the work done in numpy over blocks of texts and with candidate
+generation whose cost does not grow with the pool.
+
+Why the sequential index slows down as the pool grows: its candidates come from posting lists of
+single words, and the list of a word grows with every kept text that has it in its prefix. Here a
+short text (2 to ``pair_max`` tokens) is found through *pairs* of its prefix elements instead:
+
+* Elements are the multiset elements of a text (the k-th copy of a token is its own element),
+  in one global order, rare first (the order is re-ranked by document frequency while the pool
+  is young, then frozen: any fixed order is exact, rarity only makes it fast).
+* A match of an m-token text with an n-token one needs a multiset overlap of at least
+  ``a = floor(tp * (m + n) / 2) + 1`` (``F = 2 LCS / (m + n)`` and ``LCS <= overlap``), and
+  ``a >= alpha(m) = floor(tp * m / (2 - tp)) + 1`` for every partner length. The first two common
+  elements lie in the first ``m - a + 2`` elements of the one and ``n - a + 2`` of the other, so
+  both lie in the first ``m - alpha(m) + 2`` and ``n - alpha(n) + 2``: two texts that match share
+  a *pair* of their prefixes. A pair of rare words is shared by little more than a text's own
+  near copies, so the lists stay short however large the pool.
+* A text longer than ``pair_max`` (and a one-token text) is indexed by single prefix elements
+  (prefix ``n - alpha(n) + 1``), as in the sequential index; a query looks in both indexes for
+  the partner lengths it can have.
+* Signatures are 64-bit hashes; a collision only adds a candidate. Every candidate is verified
+  with the exact LCS (rapidfuzz, batched) and the F computed with ``rouge_score``'s float
+  operations, so the decision and a rejected text's maximum are exact.
+
+A block is settled in order: each text against the pool before the block (one batched probe and
+verification), then against the texts of its block that were kept before it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import LCSseq
+
+from selfinstruct.novelty import _PRUNE_SLACK, Tokenizer, _f_vectorized, _id_char, tokenize
+
+__all__ = ["BulkNovelty", "Verdict", "bulk_novelty"]
+
+_ROUGE_TOKEN_RE = re.compile(r"[a-z0-9]+")
+_MASK = (1 << 64) - 1
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_TAG_SINGLE = np.uint64(0x165667B19E3779F9)
+#: Copies of one token a text may hold (the copy number is the low bits of an element's key).
+_COPY_BITS = 24
+_MAX_CODES = 0x110000 - 0x800 - 1
+
+
+class Verdict(NamedTuple):
+    """One text's outcome: kept (``novel``) or not, and the best ROUGE-L F found. For a rejected
+    text ``max_score`` is the exact maximum over the texts kept before it (with
+    ``exact_max=False``, some score above the threshold); for a kept one it is the best among the
+    candidates that were verified (a lower bound, itself ``<= threshold``)."""
+
+    novel: bool
+    max_score: float
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """A 64-bit finalizer (splitmix64) over a uint64 array."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+class _Table:
+    """A hash multimap from 64-bit keys to (pool position, places), in numpy arrays: 14 bytes
+    an entry. Chained buckets: ``head[bucket]`` is the newest entry, ``nxt[entry]`` the one
+    before it. An entry keeps a key's low 32 bits, and its bucket is the low ``bits`` of those,
+    so two keys may meet by chance: that only adds a candidate, which verification turns down."""
+
+    def __init__(self) -> None:
+        self.bits = 12
+        self.head = np.full(1 << self.bits, -1, dtype=np.int32)
+        self.keys = np.empty(1024, dtype=np.uint32)
+        self.pids = np.empty(1024, dtype=np.int32)
+        self.places = np.empty(1024, dtype=np.uint16)  # u << 8 | v, each at most 255
+        self.nxt = np.empty(1024, dtype=np.int32)
+        self.size = 0
+
+    def _bucket(self, low: np.ndarray) -> np.ndarray:
+        return (low & np.uint32((1 << self.bits) - 1)).astype(np.int64)
+
+    def insert(self, keys: np.ndarray, pids: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
+        """Store entries. A place above 255 is stored as 255: the filter on places then lets
+        through more, never less."""
+        count = len(keys)
+        if not count:
+            return
+        start = self.size
+        need = start + count
+        if need >= 1 << 31:
+            raise OverflowError("more than 2**31 signatures in one novelty table")
+        if need > len(self.keys):
+            cap = max(need, len(self.keys) * 5 // 4)
+            for name in ("keys", "pids", "places", "nxt"):
+                old = getattr(self, name)
+                new = np.empty(cap, dtype=old.dtype)
+                new[:start] = old[:start]
+                setattr(self, name, new)
+        low = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        self.keys[start:need] = low
+        self.pids[start:need] = pids
+        self.places[start:need] = (np.minimum(u, 255) << 8) | np.minimum(v, 255)
+        self.size = need
+        if need > 2 * len(self.head):
+            # Grow the bucket array (2 entries a bucket at most) and chain every entry anew.
+            self.bits = min(int(need).bit_length(), 32)
+            self.head = np.full(1 << self.bits, -1, dtype=np.int32)
+            self._link(np.arange(need, dtype=np.int64), self._bucket(self.keys[:need]))
+        else:
+            self._link(np.arange(start, need, dtype=np.int64), self._bucket(low))
+
+    def _link(self, entries: np.ndarray, buckets: np.ndarray) -> None:
+        """Chain ``entries`` (ascending) into ``buckets``, newest at the head."""
+        order = np.argsort(buckets)
+        b = buckets[order]
+        e = entries[order].astype(np.int32)
+        same = np.zeros(len(b), dtype=bool)
+        same[1:] = b[1:] == b[:-1]
+        prev = np.empty_like(e)
+        prev[1:] = e[:-1]
+        self.nxt[e] = np.where(same, prev, self.head[b])
+        last = np.ones(len(b), dtype=bool)
+        last[:-1] = ~same[1:]
+        self.head[b[last]] = e[last]
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(i, pid, u, v)`` for every stored entry whose key matches ``keys[i]``."""
+        empty = np.empty(0, dtype=np.int64)
+        if not self.size or not len(keys):
+            return empty, empty, empty, empty
+        low = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        cur = self.head[self._bucket(low)]
+        which = np.flatnonzero(cur >= 0)
+        cur = cur[which]
+        found_i: list[np.ndarray] = []
+        found_e: list[np.ndarray] = []
+        while len(cur):
+            hit = self.keys[cur] == low[which]
+            if hit.any():
+                found_i.append(which[hit])
+                found_e.append(cur[hit])
+            cur = self.nxt[cur]
+            live = cur >= 0
+            cur, which = cur[live], which[live]
+        if not found_i:
+            return empty, empty, empty, empty
+        entries = np.concatenate(found_e)
+        places = self.places[entries].astype(np.int64)
+        return (np.concatenate(found_i), self.pids[entries].astype(np.int64), places >> 8,
+                places & 0xFF)  # fmt: skip
+
+    def clear(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+
+@dataclass
+class _Sigs:
+    """Signatures: the text each belongs to, its key, and the places in the text's ordered
+    elements of the one or two elements it is made of (``u == v`` for a single element)."""
+
+    text: np.ndarray
+    key: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+
+    @classmethod
+    def empty(cls) -> _Sigs:
+        none = np.empty(0, dtype=np.int64)
+        return cls(none, none.astype(np.uint64), none, none)
+
+    def where(self, mask: np.ndarray) -> _Sigs:
+        return _Sigs(self.text[mask], self.key[mask], self.u[mask], self.v[mask])
+
+    @classmethod
+    def join(cls, parts: list[_Sigs]) -> _Sigs:
+        if not parts:
+            return cls.empty()
+        cat = np.concatenate
+        return cls(*(cat([getattr(p, f) for p in parts]) for f in ("text", "key", "u", "v")))
+
+    def packed(self, pids: np.ndarray) -> np.ndarray:
+        """What the index stores: pool position and the two places, in one int64."""
+        return (pids << 32) | (self.u << 16) | self.v
+
+
+@dataclass
+class _Hits:
+    """Looked-up signatures: the text, the other text (pool position or block index), and the
+    places of the shared element(s) in each (``u <= v`` in the text, ``u2 <= v2`` in the other)."""
+
+    qs: np.ndarray
+    others: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    u2: np.ndarray
+    v2: np.ndarray
+
+    def where(self, mask: np.ndarray) -> _Hits:
+        return _Hits(*(getattr(self, f)[mask] for f in ("qs", "others", "u", "v", "u2", "v2")))
+
+    @classmethod
+    def join(cls, parts: list[_Hits]) -> _Hits:
+        cat = np.concatenate
+        return cls(
+            *(cat([getattr(p, f) for p in parts]) for f in ("qs", "others", "u", "v", "u2", "v2"))
+        )
+
+    def fits(
+        self, lens: np.ndarray, other_lens: np.ndarray, bound: float | np.ndarray
+    ) -> np.ndarray:
+        """Whether the shared elements sit where a match's first two common ones must: for
+        lengths m and n and ``a`` the least overlap of a match scoring above ``bound``, the
+        first common element within the first ``m - a + 1`` (``n - a + 1``) and the second
+        within ``m - a + 2`` (``n - a + 2``) of each text's ordered elements."""
+        m, n = lens[self.qs], other_lens[self.others]
+        t = bound if isinstance(bound, float) else bound[self.qs]
+        a = np.floor(t * (m + n).astype(np.float64) / 2.0).astype(np.int64) + 1
+        return (
+            (self.u <= m - a) & (self.v <= m - a + 1) & (self.u2 <= n - a) & (self.v2 <= n - a + 1)
+        )
+
+    def distinct(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The distinct (text, other) pairs, with how many hits each had."""
+        packed = np.sort(self.qs * (1 << 32) + self.others)
+        if not len(packed):
+            return packed, packed, packed
+        start = np.flatnonzero(np.concatenate(([True], packed[1:] != packed[:-1])))
+        counts = np.diff(np.append(start, len(packed)))
+        pairs = packed[start]
+        return pairs >> 32, pairs & 0xFFFFFFFF, counts
+
+
+@dataclass
+class _Block:
+    """Signatures of a block of encoded texts."""
+
+    lens: np.ndarray  # token counts
+    q_single: _Sigs  # what a text looks up among single-indexed texts
+    q_pair: _Sigs  # ... and among pair-indexed ones
+    i_single: _Sigs  # what a kept text is stored under (one of the two, by its length)
+    i_pair: _Sigs
+
+
+class BulkNovelty:
+    """The Self-Instruct novelty filter over a stream of texts, a block at a time.
+
+    ``add(texts)`` remembers texts unconditionally (seeds); ``run(texts)`` yields one
+    :class:`Verdict` per text, in order, keeping the novel ones. The threshold must lie strictly
+    between 0 and 1 (outside that range nothing can be pruned: use ``NoveltyIndex``).
+    """
+
+    def __init__(
+        self,
+        threshold: float = 0.7,
+        tokenizer: Tokenizer = "rouge",
+        *,
+        block: int = 8192,
+        pair_max: int = 32,
+        first_rerank: int = 1024,
+        rerank_until: int = 1 << 18,
+        workers: int = 1,
+        first_round: int = 2,
+        exact_max: bool = True,
+        group_verify: int = 8,
+    ) -> None:
+        if not 0.0 < threshold < 1.0:
+            raise ValueError("BulkNovelty needs 0 < threshold < 1 (use NoveltyIndex otherwise)")
+        if tokenizer not in ("rouge", "unicode"):
+            raise ValueError(f"unknown tokenizer {tokenizer!r}")
+        self.threshold = float(threshold)
+        self.tokenizer: Tokenizer = tokenizer
+        self.block = block
+        self.pair_max = pair_max
+        self.rerank_until = rerank_until
+        self.workers = workers
+        self.first_round = first_round
+        self.exact_max = exact_max
+        self.group_verify = group_verify
+        self._tp = tp = self.threshold - _PRUNE_SLACK
+        # The shortest text any match of which needs an overlap of 2 (pair_max + 1: none).
+        self._first_pair = next(
+            (n for n in range(2, pair_max + 1) if math.floor(tp * n / (2.0 - tp)) + 1 >= 2),
+            pair_max + 1,
+        )
+        self._vocab: dict[str, str] = {}
+        self._rank = np.zeros(1024, dtype=np.int64)  # code point -> place in the order
+        self._new_rank = -1
+        self._freq = np.zeros(1024, dtype=np.int64)  # code point -> pool texts holding it
+        self._pool: list[str] = []  # encoded pool texts, by pool position
+        self._pool_lens = np.zeros(1024, dtype=np.int64)
+        self._pairs = _Table()
+        self._singles = _Table()
+        self._next_rerank = first_rerank
+        self._alpha = np.zeros(0, dtype=np.int64)
+        self._pair_q_lo = 0  # query lengths that can meet a pair-indexed text: [lo, hi]
+        self._pair_q_hi = 0
+
+    # -- encoding -----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._pool)
+
+    def _encode(self, texts: list[str]) -> list[str]:
+        vocab = self._vocab
+        out: list[str] = []
+        rouge = self.tokenizer == "rouge"
+        findall = _ROUGE_TOKEN_RE.findall
+        for text in texts:
+            toks = findall(text.lower()) if rouge else tokenize(text, self.tokenizer)
+            try:
+                out.append("".join(map(vocab.__getitem__, toks)))
+            except KeyError:
+                for tok in toks:
+                    if tok not in vocab:
+                        self._new_code(tok)
+                out.append("".join(map(vocab.__getitem__, toks)))
+        return out
+
+    def _new_code(self, tok: str) -> None:
+        code = len(self._vocab) + 1
+        if code > _MAX_CODES:
+            raise OverflowError("more than ~1.1M distinct tokens")
+        char = _id_char(code)
+        self._vocab[tok] = char
+        point = ord(char)
+        if point >= len(self._rank):
+            size = max(point + 1, 2 * len(self._rank))
+            self._rank = np.resize(self._rank, size)
+            grown = np.zeros(size, dtype=np.int64)
+            grown[: len(self._freq)] = self._freq
+            self._freq = grown
+        # New since the last re-ranking: rarer than all ranked ones (negative, newest first).
+        self._rank[point] = self._new_rank
+        self._new_rank -= 1
+
+    # -- signatures ---------------------------------------------------------------------------
+
+    def _alphas(self, m: int) -> np.ndarray:
+        if m >= len(self._alpha):
+            k = np.arange(max(m + 1, 2 * len(self._alpha), 64), dtype=np.float64)
+            tp = self._tp
+            self._alpha = np.floor(tp * k / (2.0 - tp)).astype(np.int64) + 1
+            lo = [int(x) for x in np.floor(tp * k / (2.0 - tp))]  # n > lo
+            hi = [math.ceil(x * (2.0 - tp) / tp) for x in range(len(k))]  # n < hi
+            self._n_lo = np.array(lo, dtype=np.int64)
+            self._n_hi = np.array(hi, dtype=np.int64)
+        return self._alpha
+
+    def _signatures(self, encs: list[str]) -> _Block:
+        lens = np.fromiter(map(len, encs), dtype=np.int64, count=len(encs))
+        total = int(lens.sum())
+        alpha = self._alphas(int(lens.max()) if len(lens) else 0)
+        if not total:
+            e = _Sigs.empty()
+            return _Block(lens, e, e, e, e)
+        codes = np.frombuffer("".join(encs).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        text = np.repeat(np.arange(len(encs), dtype=np.int64), lens)
+        starts = np.zeros(len(encs), dtype=np.int64)
+        np.cumsum(lens[:-1], out=starts[1:])
+        # Each text's tokens by rank (one rank per token; equal ones keep their text order), so
+        # the k-th copy of a token is the k-th of its run: elements in the global order.
+        rank = self._rank[codes]
+        order = np.argsort(text * (1 << 24) + (rank + (1 << 22)))
+        r_sorted = rank[order]
+        idx = np.arange(total, dtype=np.int64)
+        run_start = np.ones(total, dtype=bool)
+        run_start[1:] = (r_sorted[1:] != r_sorted[:-1]) | (text[1:] != text[:-1])
+        copy = idx - np.maximum.accumulate(np.where(run_start, idx, 0))
+        if int(copy.max(initial=0)) >= 1 << _COPY_BITS:
+            raise ValueError(f"a text repeats one token {1 << _COPY_BITS} times or more")
+        elem = (r_sorted * (1 << _COPY_BITS) + copy).view(np.uint64)
+        pos = idx - starts[text]
+        m = lens[text]
+        lo, hi = self._n_lo[lens], self._n_hi[lens]  # partner lengths: lo < n < hi
+        pair_max = self.pair_max
+        # Single elements: the first m - alpha(m) + 1.
+        in_p1 = pos <= m - alpha[m]
+        singles = _Sigs(text, _mix(elem ^ _TAG_SINGLE), pos, pos).where(in_p1)
+        # A text is indexed by pairs when any match needs an overlap of 2 or more and it is not
+        # too long: lengths first_pair..pair_max. A query meets a partner length in (lo, hi).
+        first_pair = self._first_pair
+        by_singles = (lens < first_pair) | (lens > pair_max)
+        meets_singles = (lo + 1 < first_pair) | (hi - 1 > pair_max)
+        q_single = singles.where(meets_singles[singles.text])
+        i_single = singles.where(by_singles[singles.text])
+        # Pairs of the first m - alpha(m) + 2 elements, for texts that meet pair-indexed ones.
+        meets_pairs = (lens >= 2) & (np.maximum(lo + 1, first_pair) <= np.minimum(hi - 1, pair_max))
+        p2 = np.minimum(lens, lens - alpha[lens] + 2)
+        parts: list[_Sigs] = []
+        for p in np.unique(p2[meets_pairs]).tolist():
+            if p < 2:
+                continue
+            group = np.flatnonzero(meets_pairs & (p2 == p))
+            prefix = elem[starts[group][:, None] + np.arange(p)]  # texts x p, in the order
+            u, v = np.triu_indices(p, 1)
+            keys = _mix((_mix(prefix[:, u]) * _M1) ^ (prefix[:, v] * _M2)).ravel()
+            parts.append(
+                _Sigs(
+                    np.repeat(group, len(u)), keys, np.tile(u, len(group)), np.tile(v, len(group))
+                )
+            )
+        q_pair = _Sigs.join(parts)
+        i_pair = q_pair.where(~by_singles[q_pair.text])
+        return _Block(lens, q_single, q_pair, i_single, i_pair)
+
+    # -- the filter ---------------------------------------------------------------------------
+
+    def _verify(
+        self, qs: np.ndarray, others: np.ndarray, encs: list[str], pool: list[str],
+        m: np.ndarray, n: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        """Exact F of each pair ``(encs[qs[i]], pool[others[i]])`` (``qs`` grouped by text).
+
+        A text with many candidates gets one native call for all of them (about 2 us, then
+        0.07 us a candidate); the others share one call over pairs (0.4 us a pair)."""
+        count = len(qs)
+        if not count:
+            return np.empty(0, dtype=np.float64)
+        lcs = np.empty(count, dtype=np.int32)
+        start = np.flatnonzero(np.concatenate(([True], qs[1:] != qs[:-1])))
+        end = np.append(start[1:], count)
+        big = (end - start) >= self.group_verify
+        small = np.ones(count, dtype=bool)
+        for a, b in zip(start[big].tolist(), end[big].tolist(), strict=True):
+            small[a:b] = False
+            lcs[a:b] = process.cdist(
+                [encs[int(qs[a])]], [pool[j] for j in others[a:b].tolist()],
+                scorer=LCSseq.similarity, dtype=np.int32, workers=1,
+            )[0]  # fmt: skip
+        if small.any():
+            lcs[small] = process.cpdist(
+                [encs[i] for i in qs[small].tolist()], [pool[j] for j in others[small].tolist()],
+                scorer=LCSseq.similarity, dtype=np.int32, workers=self.workers,
+            )  # fmt: skip
+        return _f_vectorized(lcs.astype(np.float64), m.astype(np.float64), n.astype(np.float64))
+
+    def _candidates(
+        self, sigs: _Sigs, which: np.ndarray, found: np.ndarray, lens: np.ndarray,
+        other_lens: np.ndarray, bound: np.ndarray | float | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """The distinct ``(text, other)`` pairs among the hits ``sigs[which]`` / ``found`` (packed
+        index values) whose shared elements sit where a match's first two common ones must: for
+        lengths m and n and ``a`` the least overlap of a match, the first common element within
+        the first ``m - a + 1`` (``n - a + 1``) and the second within ``m - a + 2`` (``n - a + 2``)
+        of each text's ordered elements. ``bound``: the score each text must beat (per text, or
+        one for all; the threshold by default)."""
+        if not len(which):
+            return which, found
+        qs = sigs.text[which]
+        others = found >> 32
+        m, n = lens[qs], other_lens[others]
+        t = self._tp if bound is None else bound if isinstance(bound, float) else bound[qs]
+        a = np.floor(t * (m + n).astype(np.float64) / 2.0).astype(np.int64) + 1
+        ok = (
+            (sigs.u[which] <= m - a) & (sigs.v[which] <= m - a + 1)
+            & (((found >> 16) & 0xFFFF) <= n - a) & ((found & 0xFFFF) <= n - a + 1)
+        )  # fmt: skip
+        pair = np.sort(qs[ok] * (1 << 32) + others[ok])
+        if len(pair):
+            pair = pair[np.concatenate(([True], pair[1:] != pair[:-1]))]
+        return pair >> 32, pair & 0xFFFFFFFF
+
+    def decide(self, texts: list[str]) -> list[Verdict]:
+        """One verdict per text of ``texts``, in order, as one block; novel texts join the pool."""
+        return self._settle(self._encode(texts)) if texts else []
+
+    def _settle(self, encs: list[str]) -> list[Verdict]:
+        sig = self._signatures(encs)
+        lens = sig.lens
+        # Against the pool before this block.
+        best = self._against_pool(encs, sig)
+        # Within the block: pairs (i, j), j < i.
+        intra_pairs: list[tuple[int, int, float]] = []
+        for stored, sigs in ((sig.i_pair, sig.q_pair), (sig.i_single, sig.q_single)):
+            if not len(stored.key) or not len(sigs.key):
+                continue
+            order = np.argsort(stored.key)
+            keys, values = stored.key[order], stored.where(order).packed(stored.text[order])
+            needles = np.argsort(sigs.key)
+            left = np.empty(len(needles), dtype=np.int64)
+            right = np.empty(len(needles), dtype=np.int64)
+            left[needles] = np.searchsorted(keys, sigs.key[needles], side="left")
+            right[needles] = np.searchsorted(keys, sigs.key[needles], side="right")
+            width = right - left
+            total = int(width.sum())
+            if not total:
+                continue
+            which = np.repeat(np.arange(len(width), dtype=np.int64), width)
+            offs = np.repeat(left - np.cumsum(width) + width, width) + np.arange(total)
+            found = values[offs]
+            earlier = (found >> 32) < sigs.text[which]
+            qs, js = self._candidates(sigs, which[earlier], found[earlier], lens, lens)
+            if len(qs):
+                f = self._verify(qs, js, encs, encs, lens[qs], lens[js])
+                intra_pairs.extend(zip(qs.tolist(), js.tolist(), f.tolist(), strict=True))
+        threshold = self.threshold
+        kept: list[bool] = []
+        out: list[Verdict] = []
+        scores = best.tolist()
+        for i, j, score in sorted(intra_pairs):  # by text, then partner
+            if len(kept) < i:  # the texts before i are settled: their pairs came first
+                kept.extend(not b > threshold for b in scores[len(kept) : i])
+            if kept[j] and score > scores[i]:
+                scores[i] = score
+        kept.extend(not b > threshold for b in scores[len(kept) :])
+        out = list(map(Verdict, kept, scores))
+        self._admit(encs, sig, np.array(kept, dtype=bool))
+        return out
+
+    def _against_pool(self, encs: list[str], sig: _Block) -> np.ndarray:
+        """Each text's best F against the pool: exact whenever it is above the threshold (with
+        ``exact_max=False``, some F above the threshold, which settles the decision).
+
+        First the signatures of each text's rarest elements are looked up, where a near copy is
+        nearly always found, and for each text only the candidate sharing the most of them is
+        verified. A text whose best then beats the threshold only needs partners that beat that
+        best: the tighter bound leaves fewer of the other candidates, and a shorter prefix of
+        signatures to look up in the second round."""
+        lens = sig.lens
+        best = np.zeros(len(encs), dtype=np.float64)
+        tp = self._tp
+        first_p = sig.q_pair.v <= self.first_round
+        first_s = sig.q_single.u < self.first_round
+        hits = _Hits.join([
+            self._lookup(self._pairs, sig.q_pair.where(first_p)),
+            self._lookup(self._singles, sig.q_single.where(first_s)),
+        ])  # fmt: skip
+        hits = hits.where(hits.fits(lens, self._pool_lens, tp))
+        qs, pids, shared = hits.distinct()
+        verified = np.empty(0, dtype=np.int64)
+        if len(qs):
+            # The candidate with the most shared signatures first (ties: the earliest).
+            order = np.lexsort((pids, -shared, qs))
+            lead = order[np.concatenate(([True], qs[order][1:] != qs[order][:-1]))]
+            self._score(best, qs[lead], pids[lead], encs, lens)
+            verified = qs[lead] * (1 << 32) + pids[lead]
+        bound = np.maximum(best, self.threshold) - _PRUNE_SLACK
+        if len(qs):
+            hits = hits.where(hits.fits(lens, self._pool_lens, bound))
+            if not self.exact_max:
+                hits = hits.where(~(best > self.threshold)[hits.qs])
+            verified = self._score_new(best, hits, verified, encs, lens)
+        # The second round: the rest of each text's prefix for its bound.
+        m = lens.astype(np.float64)
+        reach = lens - (np.floor(bound * m / (2.0 - bound)).astype(np.int64) + 1)
+        open_ = np.ones(len(encs), dtype=bool) if self.exact_max else ~(best > self.threshold)
+        more_p = ~first_p & (sig.q_pair.v <= reach[sig.q_pair.text] + 1) & open_[sig.q_pair.text]
+        more_s = ~first_s & (sig.q_single.u <= reach[sig.q_single.text]) & open_[sig.q_single.text]
+        hits = _Hits.join([
+            self._lookup(self._pairs, sig.q_pair.where(more_p)),
+            self._lookup(self._singles, sig.q_single.where(more_s)),
+        ])  # fmt: skip
+        self._score_new(best, hits.where(hits.fits(lens, self._pool_lens, bound)), verified,
+                        encs, lens)  # fmt: skip
+        return best
+
+    def _lookup(self, table: _Table, sigs: _Sigs) -> _Hits:
+        which, pids, u2, v2 = table.lookup(sigs.key)
+        return _Hits(sigs.text[which], pids, sigs.u[which], sigs.v[which], u2, v2)
+
+    def _score(
+        self, best: np.ndarray, qs: np.ndarray, pids: np.ndarray, encs: list[str], lens: np.ndarray
+    ) -> None:
+        if len(qs):
+            pool_lens = self._pool_lens
+            f = self._verify(qs, pids, encs, self._pool, lens[qs], pool_lens[pids])
+            np.maximum.at(best, qs, f)
+
+    def _score_new(
+        self, best: np.ndarray, hits: _Hits, verified: np.ndarray, encs: list[str],
+        lens: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        """Verify the distinct candidates among ``hits`` not in ``verified`` (packed pairs);
+        return ``verified`` with them."""
+        qs, pids, _ = hits.distinct()
+        packed = qs * (1 << 32) + pids
+        new = ~np.isin(packed, verified)
+        self._score(best, qs[new], pids[new], encs, lens)
+        return np.concatenate([verified, packed[new]])
+
+    def _admit(self, encs: list[str], sig: _Block, kept: np.ndarray) -> None:
+        base = len(self._pool)
+        new_pos = np.cumsum(kept) - 1 + base  # pool position of each kept text
+        self._pool.extend(e for e, k in zip(encs, kept.tolist(), strict=True) if k)
+        size = len(self._pool)
+        if size > len(self._pool_lens):
+            self._pool_lens = np.resize(self._pool_lens, max(size, 2 * len(self._pool_lens)))
+        self._pool_lens[base:size] = sig.lens[kept]
+        if self._next_rerank:
+            self._count(self._pool[base:size])
+            if size >= self._next_rerank:
+                self._rerank()
+                return
+        for table, stored in ((self._pairs, sig.i_pair), (self._singles, sig.i_single)):
+            mine = stored.where(kept[stored.text])
+            table.insert(mine.key, new_pos[mine.text], mine.u, mine.v)
+
+    def _count(self, encs: list[str]) -> None:
+        """Add ``encs`` to the document frequencies of their tokens."""
+        lens = np.fromiter(map(len, encs), dtype=np.int64, count=len(encs))
+        if not lens.sum():
+            return
+        codes = np.frombuffer("".join(encs).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        owner = np.repeat(np.arange(len(encs), dtype=np.int64), lens)
+        distinct = np.unique(owner * (1 << 21) + codes) & ((1 << 21) - 1)
+        self._freq += np.bincount(distinct, minlength=len(self._freq))[: len(self._freq)]
+
+    def _rerank(self) -> None:
+        """Order tokens by pool document frequency (rare first) and index the pool anew."""
+        size = len(self._pool)
+        points = np.arange(len(self._rank))
+        order = np.lexsort((self._rank_tiebreak(points), self._freq[points]))
+        rank = np.empty(len(self._rank), dtype=np.int64)
+        rank[order] = np.arange(len(order), dtype=np.int64)
+        self._rank = rank
+        self._new_rank = -1
+        self._pairs.clear()
+        self._singles.clear()
+        chunk = self.block  # a block at a time: the memory of one block
+        for start in range(0, size, chunk):
+            sig = self._signatures(self._pool[start : start + chunk])
+            for table, stored in ((self._pairs, sig.i_pair), (self._singles, sig.i_single)):
+                table.insert(stored.key, stored.text + start, stored.u, stored.v)
+        nxt = self._next_rerank * 4
+        self._next_rerank = nxt if nxt <= self.rerank_until else 0
+
+    def _rank_tiebreak(self, points: np.ndarray) -> np.ndarray:
+        """Among equally frequent tokens, the order of the current ranks (first seen first)."""
+        return self._rank[points]
+
+    def add(self, texts: Iterable[str]) -> None:
+        """Remember ``texts`` unconditionally (seeds, earlier records)."""
+        batch = list(texts)
+        for start in range(0, len(batch), self.block):
+            encs = self._encode(batch[start : start + self.block])
+            sig = self._signatures(encs)
+            self._admit(encs, sig, np.ones(len(encs), dtype=bool))
+
+    def run(self, texts: Iterable[str]) -> Iterator[Verdict]:
+        """One verdict per text, in order; novel texts join the pool."""
+        block: list[str] = []
+        for text in texts:
+            block.append(text)
+            if len(block) >= self.block:
+                yield from self._settle(self._encode(block))
+                block = []
+        if block:
+            yield from self._settle(self._encode(block))
+
+
+def bulk_novelty(
+    texts: Iterable[str], threshold: float = 0.7, tokenizer: Tokenizer = "rouge", **options: int
+) -> Iterator[Verdict]:
+    """:meth:`BulkNovelty.run` on a fresh pool."""
+    return BulkNovelty(threshold, tokenizer, **options).run(texts)

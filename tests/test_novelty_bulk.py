@@ -1,0 +1,119 @@
+"""The block-at-a-time novelty filter (issue 25) makes the Self-Instruct filter's decisions."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_novelty import _corpus, brute_force_filter
+
+from selfinstruct.novelty import NoveltyIndex
+from selfinstruct.novelty_bulk import BulkNovelty, Verdict, bulk_novelty
+
+_PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Thresholds strictly between 0 and 1 (the only ones the bulk filter takes).
+_THRESHOLDS = st.sampled_from([0.7, 0.7, 0.7, 0.5, 0.3, 0.1, 0.9, 0.95, 2 / 3, 0.75, 0.999])
+# Small blocks (texts settled against earlier texts of their own block), re-ranking early and
+# often, and every split between texts found through pairs and through single elements.
+_OPTIONS = st.fixed_dictionaries({
+    "block": st.sampled_from([1, 2, 3, 7, 64]),
+    "pair_max": st.sampled_from([1, 2, 3, 5, 32]),
+    "first_rerank": st.sampled_from([1, 4, 16]),
+    "first_round": st.sampled_from([0, 1, 2, 5]),
+    "group_verify": st.sampled_from([1, 2, 8]),
+})  # fmt: skip
+
+
+def _check(texts: list[str], threshold: float, tokenizer: str, **options: int) -> None:
+    _, maxes = brute_force_filter(texts, threshold, tokenizer)
+    verdicts = list(bulk_novelty(texts, threshold, tokenizer, **options))  # type: ignore[arg-type]
+    assert len(verdicts) == len(texts)
+    kept_before = False
+    for text, verdict, want in zip(texts, verdicts, maxes, strict=True):
+        novel = not kept_before or not want > threshold
+        assert verdict.novel == novel, (text, verdict, want)
+        if not novel:
+            assert verdict.max_score == want, (text, verdict, want)
+        else:
+            assert verdict.max_score <= max(want, 0.0) <= threshold
+        kept_before = True
+
+
+@given(_corpus(), _THRESHOLDS, _OPTIONS)
+@_PROPS
+def test_bulk_matches_rouge_score(texts: list[str], threshold: float, options: dict) -> None:
+    _check(texts, threshold, "rouge", **options)
+
+
+@given(_corpus(), _THRESHOLDS, _OPTIONS)
+@_PROPS
+def test_bulk_matches_rouge_score_unicode_tokens(
+    texts: list[str], threshold: float, options: dict
+) -> None:
+    _check(texts, threshold, "unicode", **options)
+
+
+def _near_copies(n: int, seed: int, vocabulary: int = 80) -> list[str]:
+    """Texts of 1 to 40 words, most of them edits of an earlier one (many matches per text)."""
+    rng = random.Random(seed)
+    words = [f"w{i}" for i in range(vocabulary)]
+    out: list[str] = []
+    for _ in range(n):
+        if out and rng.random() < 0.7:
+            toks = rng.choice(out).split()
+            for _ in range(rng.randint(0, 4)):
+                op = rng.random()
+                if toks and op < 0.3:
+                    toks[rng.randrange(len(toks))] = rng.choice(words)
+                elif toks and op < 0.5:
+                    del toks[rng.randrange(len(toks))]
+                else:
+                    toks.insert(rng.randint(0, len(toks)), rng.choice(words))
+            out.append(" ".join(toks))
+        else:
+            out.append(" ".join(rng.choice(words) for _ in range(rng.randint(1, 40))))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("exact_max", [True, False])
+def test_bulk_equals_the_sequential_index(seed: int, exact_max: bool) -> None:
+    """Thousands of texts, blocks of 256, re-ranked at 16, 64 and 256 kept texts: the same
+    decisions as NoveltyIndex, and the same maximum for every rejected text (with
+    ``exact_max=False``, a score above the threshold)."""
+    texts = _near_copies(3000, seed)
+    index = NoveltyIndex(0.7, top_k=0)
+    options = dict(block=256, first_rerank=16, rerank_until=256, exact_max=exact_max)
+    verdicts = list(BulkNovelty(0.7, **options).run(texts))  # type: ignore[arg-type]
+    rejected = 0
+    for text, verdict in zip(texts, verdicts, strict=True):
+        want = index.add_if_novel(text)
+        assert verdict.novel == want.novel, text
+        if not want.novel:
+            rejected += 1
+            if exact_max:
+                assert verdict.max_score == want.max_score, text
+            else:
+                assert 0.7 < verdict.max_score <= want.max_score, text
+    assert 500 < rejected < 2900  # both decisions are common here
+
+
+def test_seeds_are_remembered_and_repeats_counted() -> None:
+    bulk = BulkNovelty(0.7, block=2)
+    bulk.add(["give three tips for staying healthy", "the the the the cat"])
+    out = list(bulk.run([
+        "Give three tips for staying healthy.", "the the the the the cat", "", "x",
+        "the cat", "x", "write a poem about the sea",
+    ]))  # fmt: skip
+    assert [v.novel for v in out] == [False, False, True, True, True, False, True]
+    assert out[0] == Verdict(False, 1.0)
+    assert out[1].max_score == pytest.approx(2 * 5 / 11)  # LCS 5 of 6 and 5 tokens
+    assert len(bulk) == 2 + 4
+
+
+def test_thresholds_outside_the_open_interval_are_refused() -> None:
+    for threshold in (0.0, 1.0, -0.5, 2.0):
+        with pytest.raises(ValueError, match="0 < threshold < 1"):
+            BulkNovelty(threshold)
