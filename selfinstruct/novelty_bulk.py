@@ -54,6 +54,8 @@ _TAG_SINGLE = np.uint64(0x165667B19E3779F9)
 #: Copies of one token a text may hold (the copy number is the low bits of an element's key).
 _COPY_BITS = 24
 _MAX_CODES = 0x110000 - 0x800 - 1
+#: Entries chained at a time when a table's bucket array grows.
+_RELINK = 1 << 21
 
 
 class Verdict(NamedTuple):
@@ -119,7 +121,10 @@ class _Table:
             # Grow the bucket array (2 entries a bucket at most) and chain every entry anew.
             self.bits = min(int(need).bit_length(), 32)
             self.head = np.full(1 << self.bits, -1, dtype=np.int32)
-            self._link(np.arange(need, dtype=np.int64), self._bucket(self.keys[:need]))
+            # Chained anew a slice at a time: the sort's temporaries stay those of one slice.
+            for lo in range(0, need, _RELINK):
+                hi = min(lo + _RELINK, need)
+                self._link(np.arange(lo, hi, dtype=np.int64), self._bucket(self.keys[lo:hi]))
         else:
             self._link(np.arange(start, need, dtype=np.int64), self._bucket(low))
 

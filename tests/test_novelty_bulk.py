@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_novelty import _corpus, brute_force_filter
 
+from selfinstruct import novelty_bulk
 from selfinstruct.novelty import NoveltyIndex
 from selfinstruct.novelty_bulk import BulkNovelty, Verdict, bulk_novelty
 
@@ -117,3 +119,30 @@ def test_thresholds_outside_the_open_interval_are_refused() -> None:
     for threshold in (0.0, 1.0, -0.5, 2.0):
         with pytest.raises(ValueError, match="0 < threshold < 1"):
             BulkNovelty(threshold)
+
+
+@pytest.mark.parametrize("relink", [3, 1 << 21])
+def test_table_finds_every_entry_across_growth(monkeypatch: pytest.MonkeyPatch, relink: int) -> None:
+    """The table grows its bucket array and chains every entry anew, a slice of ``relink``
+    entries at a time; every stored (key, pid, places) must still be found, and nothing else."""
+    monkeypatch.setattr(novelty_bulk, "_RELINK", relink)
+    rng = np.random.default_rng(7)
+    table = novelty_bulk._Table()
+    expected: dict[int, set[tuple[int, int, int]]] = {}
+    pid = 0
+    for size in (5, 900, 3000, 20000):  # each insert past twice the buckets grows them
+        keys = rng.integers(0, 400, size=size).astype(np.uint64) * np.uint64(0x1_0000_0001)
+        u = rng.integers(0, 300, size=size)
+        v = rng.integers(0, 300, size=size)
+        pids = np.arange(pid, pid + size)
+        pid += size
+        table.insert(keys, pids, u, v)
+        for k, p, a, b in zip(keys.tolist(), pids.tolist(), u.tolist(), v.tolist(), strict=True):
+            expected.setdefault(k & 0xFFFFFFFF, set()).add((p, min(a, 255), min(b, 255)))
+    probe = np.array(sorted(expected) + [123456789], dtype=np.uint64)
+    which, pids, u2, v2 = table.lookup(probe)
+    got: dict[int, set[tuple[int, int, int]]] = {}
+    for i, p, a, b in zip(which.tolist(), pids.tolist(), u2.tolist(), v2.tolist(), strict=True):
+        got.setdefault(int(probe[i]), set()).add((p, a, b))
+    assert got == expected
+    assert table.bits > 12
