@@ -9,12 +9,14 @@ processes share them, and a stub that needs a core of its own caps the rate howe
 pipeline is.
 
     python benchmarks/throughput.py [--n 3000] [--concurrency 64] [--delay 0.2] [--api chat]
-                                    [--method alpaca|respond|judge] [--profile out.prof]
-                                    [--out DIR] [--alpaca PATH]
+                                    [--method alpaca|respond|judge|evolve|chat|glan|tools|magpie]
+                                    [--profile out.prof] [--out DIR] [--alpaca PATH]
 
 ``respond`` and ``judge`` answer the first ``--n`` records of the Alpaca anchor (one request per
-task: ``--n 2000`` is the 2,000-prompt job); ``--n`` for the generating methods is the number of
-instructions to accept.
+task: ``--n 2000`` is the 2,000-prompt job), and ``evolve`` evolves them (its default rounds);
+``--n`` for the generating methods is the number of items to accept. ``tools`` uses the tests'
+calendar spec; ``magpie`` runs on the completion API with the ChatML template (the stub does
+not re-template prompts).
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ REPO = Path(__file__).resolve().parents[1]
 ALPACA = REPO.parent / "shared" / "anchors" / "alpaca_data_5000.json"
 #: Methods that answer a task file rather than generate instructions.
 ANSWERING = ("respond", "judge")
+#: Methods that read the anchor's first ``--n`` records as their source instructions.
+SOURCED = ("evolve",)
+OTHERS = ("chat", "glan", "tools", "magpie")
+TOOL_SPEC = REPO / "tests" / "fixtures" / "tools" / "calendar.yaml"
 
 
 def anchor_tasks(alpaca: Path, n: int, folder: Path) -> Path:
@@ -99,13 +105,19 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.2, help="stub answer delay, seconds")
     parser.add_argument("--api", choices=["chat", "completion"], default="chat")
     parser.add_argument(
-        "--method", choices=["self-instruct", "alpaca", *ANSWERING], default="self-instruct"
+        "--method",
+        choices=["self-instruct", "alpaca", *ANSWERING, *SOURCED, *OTHERS],
+        default="self-instruct",
     )
-    parser.add_argument("--alpaca", type=Path, default=ALPACA, help="respond and judge only")
+    parser.add_argument(
+        "--alpaca", type=Path, default=ALPACA, help="respond, judge and evolve only"
+    )
     parser.add_argument("--pool-lag", type=int, default=64, help="self-instruct only")
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats here")
     parser.add_argument("--out", type=Path, default=None, help="keep the run folder here")
     args = parser.parse_args()
+    if args.method == "magpie":
+        args.api = "completion"  # Magpie sends the raw template: no server-side chat template
 
     from selfinstruct import registry
     from selfinstruct.backends.factory import build_backend
@@ -125,6 +137,14 @@ def main() -> None:
                 extra["pool_lag"] = args.pool_lag
             elif args.method in ANSWERING:
                 extra = {"input_path": anchor_tasks(args.alpaca, args.n, Path(tmp))}
+            elif args.method in SOURCED:
+                extra = {"seeds_path": anchor_tasks(args.alpaca, args.n, Path(tmp))}
+            elif args.method == "tools":
+                extra = {"spec_path": TOOL_SPEC}
+            elif args.method == "magpie":
+                extra = {"template": "chatml"}
+            elif args.method in OTHERS:
+                extra = {}
             settings = registry.get(args.method).configure(
                 backend, n=args.n, seed=0, concurrency=args.concurrency, **extra
             )
