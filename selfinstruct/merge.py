@@ -14,8 +14,10 @@ gives the same bytes.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -140,8 +142,11 @@ def merge_runs(
     decontaminate: str | Path | None = None,
     ngram: int = 5,
     threshold: float = 0.5,
+    threads: int | None = None,
 ) -> MergeReport:
-    """Merge the shard run folders ``runs`` into the folder ``out`` (see the module's text)."""
+    """Merge the shard run folders ``runs`` into the folder ``out`` (see the module's text).
+    ``threads``: how many threads judge novelty at once (default: the usable cores, at most
+    4); the output is the same for any number."""
     out = Path(out)
     folders = [Path(r) for r in runs]
     kind, parts = _parts(folders)
@@ -155,50 +160,89 @@ def merge_runs(
     report = MergeReport(out, kind.name)
     # Renumbered ids are new, so only kept ids are looked up (and held) when they are kept.
     kept_ids: set[str] | None = None if kind.merge_renumber else set()
-    novelty = _Novelty.of(gate) if kept_ids is None else None
+    novelty = _Novelty.of(gate, threads or default_threads()) if kept_ids is None else None
+    check = _Checker(kind, gate, decontaminator, kept_ids, novelty is None)
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_outputs(out / log_name, rejected_file(out)) as (data, rejected):
-        for chunk in _chunks(_records(parts, log_name), novelty.block if novelty else 1):
-            checked: list[tuple[str, str, dict[str, Any], str, Rejection | None]] = []
-            for shard, ident, record in chunk:
-                text = kind.merge_text(record)
-                verdict: Rejection | None = None
-                if kept_ids is not None and ident in kept_ids:
-                    verdict = Rejection("duplicate_id")
-                elif decontaminator is not None and (hit := decontaminator.contaminated(text)):
-                    verdict = Rejection("contaminated", {
-                        "overlap": hit[0], "benchmark_text": decontaminator.items[hit[1]],
-                    })  # fmt: skip
-                elif gate is not None:
-                    verdict = gate.rule(text)
-                    if verdict is None and novelty is None:
-                        verdict = gate.similar(text)
-                checked.append((shard, ident, record, text, verdict))
-            if novelty is not None:  # the novelty of the chunk's texts that passed the rules
-                similar = iter(novelty.decide([c[3] for c in checked if c[4] is None]))
-                checked = [c if c[4] is not None else (*c[:4], next(similar)) for c in checked]
-            for shard, ident, record, text, verdict in checked:
-                if verdict is not None:
-                    report.dropped[verdict.reason] += 1
-                    rejected.write({
-                        "id": f"{shard}:{ident}", "stage": "merge", "reason": verdict.reason,
-                        "text": text, "request_key": "", "shard": shard, "shard_id": ident,
-                        **verdict.detail,
-                    })  # fmt: skip
-                    continue
-                if gate is not None and novelty is None:
-                    gate.admit(text)
-                report.kept += 1
-                report.instances += len(record.get("instances") or [])
-                if kept_ids is None:
-                    record = {**record, "id": f"task_{report.kept:06d}",
-                              "shard": shard, "shard_id": ident}  # fmt: skip
-                else:
-                    kept_ids.add(ident)
-                data.write(record)
-        _write_json(out / SETTINGS_FILE, {**base, "shard": None})
-        _write_json(out / SUMMARY_FILE, _summary(report, parts))
+    chunks = _chunks(_records(parts, log_name), novelty.block if novelty else 1)
+    try:
+        with atomic_outputs(out / log_name, rejected_file(out)) as (data, rejected):
+            judged = map(check, chunks) if novelty is None else novelty.judged(map(check, chunks))
+            for checked in judged:
+                for shard, ident, record, text, verdict in checked:
+                    if verdict is not None:
+                        report.dropped[verdict.reason] += 1
+                        rejected.write({
+                            "id": f"{shard}:{ident}", "stage": "merge", "reason": verdict.reason,
+                            "text": text, "request_key": "", "shard": shard, "shard_id": ident,
+                            **verdict.detail,
+                        })  # fmt: skip
+                        continue
+                    check.admit(ident, text)
+                    report.kept += 1
+                    report.instances += len(record.get("instances") or [])
+                    if kept_ids is None:
+                        record = {**record, "id": f"task_{report.kept:06d}",
+                                  "shard": shard, "shard_id": ident}  # fmt: skip
+                    data.write(record)
+            _write_json(out / SETTINGS_FILE, {**base, "shard": None})
+            _write_json(out / SUMMARY_FILE, _summary(report, parts))
+    finally:
+        if novelty is not None:
+            novelty.bulk.close()
     return report
+
+
+#: A record as the merge judges it: shard, id, the record, its gate text, and why it is dropped
+#: (None: kept so far).
+Checked = tuple[str, str, dict[str, Any], str, Rejection | None]
+
+
+@dataclass
+class _Checker:
+    """The per-record checks, in order: a repeated id, contamination, the gate's rules, and
+    (when ``similar``) the gate's own novelty, text by text. Bulk novelty comes after."""
+
+    kind: type[Method]
+    gate: InstructionGate | None
+    decontaminator: Decontaminator | None
+    kept_ids: set[str] | None
+    similar: bool
+
+    def __call__(self, chunk: list[tuple[str, str, dict[str, Any]]]) -> list[Checked]:
+        checked: list[Checked] = []
+        gate, decontaminator, kept_ids = self.gate, self.decontaminator, self.kept_ids
+        for shard, ident, record in chunk:
+            text = self.kind.merge_text(record)
+            verdict: Rejection | None = None
+            if kept_ids is not None and ident in kept_ids:
+                verdict = Rejection("duplicate_id")
+            elif decontaminator is not None and (hit := decontaminator.contaminated(text)):
+                verdict = Rejection("contaminated", {
+                    "overlap": hit[0], "benchmark_text": decontaminator.items[hit[1]],
+                })  # fmt: skip
+            elif gate is not None:
+                verdict = gate.rule(text)
+                if verdict is None and self.similar:
+                    verdict = gate.similar(text)
+            checked.append((shard, ident, record, text, verdict))
+        return checked
+
+    def admit(self, ident: str, text: str) -> None:
+        """A record is kept: its text joins the gate's pool (text-by-text novelty), its id the
+        kept ones (methods whose ids are not renumbered)."""
+        if self.gate is not None and self.similar:
+            self.gate.admit(text)
+        if self.kept_ids is not None:
+            self.kept_ids.add(ident)
+
+
+def default_threads() -> int:
+    """The cores this process may use, at most 4 (more gain little: one thread encodes)."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    return max(1, min(4, usable))
 
 
 def _records(parts: list[Part], log_name: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -230,10 +274,10 @@ class _Novelty:
     block: int
 
     @classmethod
-    def of(cls, gate: InstructionGate | None) -> _Novelty | None:
+    def of(cls, gate: InstructionGate | None, threads: int = 1) -> _Novelty | None:
         if gate is None or not gate.novelty or not 0.0 < gate.index.threshold < 1.0:
             return None  # nothing to judge, or a threshold that prunes nothing: text by text
-        bulk = BulkNovelty(gate.index.threshold, gate.index.tokenizer)
+        bulk = BulkNovelty(gate.index.threshold, gate.index.tokenizer, threads=threads)
         bulk.add(gate.index.texts)
         return cls(bulk, bulk.block)
 
@@ -242,6 +286,31 @@ class _Novelty:
             None if v.novel else Rejection("rouge_similar", {"max_score": v.max_score})
             for v in self.bulk.decide(texts)
         ]
+
+    def judged(self, chunks: Iterable[list[Checked]]) -> Iterator[list[Checked]]:
+        """Each chunk with the novelty of its texts that passed the other checks. A chunk's
+        novelty is judged in a thread of its own while the next chunk is read and checked and
+        the one before is written (the look-ups and verification run mostly outside the GIL);
+        chunks are judged one after another, in order."""
+        with ThreadPoolExecutor(1, thread_name_prefix="merge-novelty") as pool:
+            pending: tuple[list[Checked], Future[list[Rejection | None]]] | None = None
+            try:
+                for checked in chunks:
+                    texts = [c[3] for c in checked if c[4] is None]
+                    future = pool.submit(self.decide, texts)
+                    if pending is not None:
+                        yield self._with(*pending)
+                    pending = (checked, future)
+                if pending is not None:
+                    yield self._with(*pending)
+            finally:
+                if pending is not None:
+                    pending[1].cancel()
+
+    @staticmethod
+    def _with(checked: list[Checked], future: Future[list[Rejection | None]]) -> list[Checked]:
+        similar = iter(future.result())
+        return [c if c[4] is not None else (*c[:4], next(similar)) for c in checked]
 
 
 def _write_json(path: Path, value: Any) -> None:

@@ -723,7 +723,7 @@ class _Scan:
     result: NoveltyResult | None = None
 
 
-def _f_vectorized(lcs: np.ndarray, m: float, n: np.ndarray) -> np.ndarray:
+def _f_vectorized(lcs: np.ndarray, m: float | np.ndarray, n: np.ndarray) -> np.ndarray:
     """``_f_from_lcs`` over arrays, same float ops in the same order."""
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = lcs / m

@@ -35,8 +35,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from rapidfuzz import process
@@ -54,6 +55,8 @@ _TAG_SINGLE = np.uint64(0x165667B19E3779F9)
 #: Copies of one token a text may hold (the copy number is the low bits of an element's key).
 _COPY_BITS = 24
 _MAX_CODES = 0x110000 - 0x800 - 1
+#: The fewest texts of a block worth a thread of their own.
+_MIN_PART = 256
 #: Entries chained at a time when a table's bucket array grows.
 _RELINK = 1 << 21
 
@@ -266,6 +269,8 @@ class BulkNovelty:
     ``add(texts)`` remembers texts unconditionally (seeds); ``run(texts)`` yields one
     :class:`Verdict` per text, in order, keeping the novel ones. The threshold must lie strictly
     between 0 and 1 (outside that range nothing can be pruned: use ``NoveltyIndex``).
+    ``threads``: how many threads settle a block's texts against the pool at once (the
+    decisions and scores are the same for any number); :meth:`close` stops them.
     """
 
     def __init__(
@@ -278,6 +283,7 @@ class BulkNovelty:
         first_rerank: int = 1024,
         rerank_until: int = 1 << 18,
         workers: int = 1,
+        threads: int = 1,
         first_round: int = 2,
         exact_max: bool = True,
         group_verify: int = 8,
@@ -292,6 +298,8 @@ class BulkNovelty:
         self.pair_max = pair_max
         self.rerank_until = rerank_until
         self.workers = workers
+        self.threads = max(1, threads)
+        self._executor: ThreadPoolExecutor | None = None
         self.first_round = first_round
         self.exact_max = exact_max
         self.group_verify = group_verify
@@ -527,8 +535,34 @@ class BulkNovelty:
         return out
 
     def _against_pool(self, encs: list[str], sig: _Block) -> np.ndarray:
+        """Each text's best F against the pool (see :meth:`_against_pool_part`). With
+        ``threads`` > 1 the block's texts are dealt out in contiguous parts, each settled
+        against the pool in a thread of its own: the pool is only read here, and the parts'
+        look-ups and verifications run mostly outside the GIL (numpy, rapidfuzz)."""
+        count = len(encs)
+        parts = min(self.threads, count // _MIN_PART)
+        if parts <= 1:
+            return self._against_pool_part(encs, sig, None)
+        cuts = [count * i // parts for i in range(parts + 1)]
+        owner = np.repeat(np.arange(parts), np.diff(cuts))
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="novelty")
+        futures = [
+            self._executor.submit(self._against_pool_part, encs, sig, owner == i)
+            for i in range(parts)
+        ]
+        best = np.zeros(count, dtype=np.float64)
+        for i, future in enumerate(futures):
+            lo, hi = cuts[i], cuts[i + 1]
+            best[lo:hi] = future.result()[lo:hi]
+        return best
+
+    def _against_pool_part(
+        self, encs: list[str], sig: _Block, mine: np.ndarray | None
+    ) -> np.ndarray:
         """Each text's best F against the pool: exact whenever it is above the threshold (with
-        ``exact_max=False``, some F above the threshold, which settles the decision).
+        ``exact_max=False``, some F above the threshold, which settles the decision); only the
+        texts ``mine`` selects (all for None) are settled, the others stay 0.
 
         First the signatures of each text's rarest elements are looked up, where a near copy is
         nearly always found, and for each text only the candidate sharing the most of them is
@@ -540,6 +574,9 @@ class BulkNovelty:
         tp = self._tp
         first_p = sig.q_pair.v <= self.first_round
         first_s = sig.q_single.u < self.first_round
+        if mine is not None:
+            first_p &= mine[sig.q_pair.text]
+            first_s &= mine[sig.q_single.text]
         hits = _Hits.join([
             self._lookup(self._pairs, sig.q_pair.where(first_p)),
             self._lookup(self._singles, sig.q_single.where(first_s)),
@@ -563,6 +600,8 @@ class BulkNovelty:
         m = lens.astype(np.float64)
         reach = lens - (np.floor(bound * m / (2.0 - bound)).astype(np.int64) + 1)
         open_ = np.ones(len(encs), dtype=bool) if self.exact_max else ~(best > self.threshold)
+        if mine is not None:
+            open_ &= mine
         more_p = ~first_p & (sig.q_pair.v <= reach[sig.q_pair.text] + 1) & open_[sig.q_pair.text]
         more_s = ~first_s & (sig.q_single.u <= reach[sig.q_single.text]) & open_[sig.q_single.text]
         hits = _Hits.join([
@@ -647,6 +686,12 @@ class BulkNovelty:
         """Among equally frequent tokens, the order of the current ranks (first seen first)."""
         return self._rank[points]
 
+    def close(self) -> None:
+        """Stop the threads of ``threads`` > 1 (a later block starts them again)."""
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
+
     def add(self, texts: Iterable[str]) -> None:
         """Remember ``texts`` unconditionally (seeds, earlier records)."""
         batch = list(texts)
@@ -668,7 +713,7 @@ class BulkNovelty:
 
 
 def bulk_novelty(
-    texts: Iterable[str], threshold: float = 0.7, tokenizer: Tokenizer = "rouge", **options: int
+    texts: Iterable[str], threshold: float = 0.7, tokenizer: Tokenizer = "rouge", **options: Any
 ) -> Iterator[Verdict]:
     """:meth:`BulkNovelty.run` on a fresh pool."""
     return BulkNovelty(threshold, tokenizer, **options).run(texts)

@@ -13,6 +13,7 @@ import json
 import random
 from pathlib import Path
 
+import pytest
 from fakes import FakeBackend
 
 import selfinstruct as si
@@ -78,9 +79,11 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_the_merged_bytes_are_those_of_the_code_before(tmp_path: Path) -> None:
+@pytest.mark.parametrize("threads", [1, 3])
+def test_the_merged_bytes_are_those_of_the_code_before(tmp_path: Path, threads: int) -> None:
+    """With 3 threads, the one block of novelty is settled against the pool in 3 parts."""
     shards = make_shards(tmp_path, corpus(2400))
-    report = merge_runs(tmp_path / "m", shards)
+    report = merge_runs(tmp_path / "m", shards, threads=threads)
     assert (report.kept, dict(report.dropped)) == (KEPT, DROPPED)
     assert sha(tmp_path / "m" / "tasks.jsonl") == TASKS_SHA256
     assert sha(tmp_path / "m" / "rejected.jsonl") == REJECTED_SHA256

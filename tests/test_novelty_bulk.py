@@ -81,13 +81,20 @@ def _near_copies(n: int, seed: int, vocabulary: int = 80) -> list[str]:
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("exact_max", [True, False])
-def test_bulk_equals_the_sequential_index(seed: int, exact_max: bool) -> None:
+@pytest.mark.parametrize("threads", [1, 3])
+def test_bulk_equals_the_sequential_index(
+    monkeypatch: pytest.MonkeyPatch, seed: int, exact_max: bool, threads: int
+) -> None:
     """Thousands of texts, blocks of 256, re-ranked at 16, 64 and 256 kept texts: the same
     decisions as NoveltyIndex, and the same maximum for every rejected text (with
-    ``exact_max=False``, a score above the threshold)."""
+    ``exact_max=False``, a score above the threshold). With 3 threads each block is settled
+    against the pool in 3 parts at once."""
+    monkeypatch.setattr(novelty_bulk, "_MIN_PART", 16)
     texts = _near_copies(3000, seed)
     index = NoveltyIndex(0.7, top_k=0)
-    options = dict(block=256, first_rerank=16, rerank_until=256, exact_max=exact_max)
+    options = dict(
+        block=256, first_rerank=16, rerank_until=256, exact_max=exact_max, threads=threads
+    )
     verdicts = list(BulkNovelty(0.7, **options).run(texts))  # type: ignore[arg-type]
     rejected = 0
     for text, verdict in zip(texts, verdicts, strict=True):

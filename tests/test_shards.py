@@ -230,3 +230,21 @@ def test_glan_shards_need_a_taxonomy_file(tmp_path: Path) -> None:
         "once, then each shard with --taxonomy OUT/taxonomy.jsonl"
     )
     assert not (tmp_path / "g").exists()
+
+
+def test_merge_threads_option(tmp_path: Path) -> None:
+    """``--threads`` changes how many threads judge novelty, never the bytes; 0 is refused."""
+    shards = [tmp_path / f"s{k}" for k in range(2)]
+    for k, folder in enumerate(shards):
+        run_generate(folder, 6, shard=f"{k}/2")
+    merge_runs(tmp_path / "one", shards, threads=1)
+    done = CliRunner().invoke(main, ["merge", str(tmp_path / "two"), *map(str, shards),
+                                     "--threads", "2"])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    for name in ("tasks.jsonl", "rejected.jsonl", "summary.json"):
+        one, two = (tmp_path / d / name for d in ("one", "two"))
+        assert one.read_bytes() == two.read_bytes().replace(b"/two", b"/one")
+    done = CliRunner().invoke(main, ["merge", str(tmp_path / "z"), *map(str, shards),
+                                     "--threads", "0"])  # fmt: skip
+    assert done.exit_code == 2
+    assert "Invalid value for '--threads'" in done.output

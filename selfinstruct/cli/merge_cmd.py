@@ -33,12 +33,20 @@ from selfinstruct.cli.options import FiniteFloatRange
     show_default=True,
     help="n of the word n-grams compared.",
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1, max=64),
+    default=None,
+    help="Threads judging ROUGE-L novelty at once (default: the usable cores, at most 4). The "
+    "output is the same for any number.",
+)
 def merge(
     out: Path,
     runs: tuple[Path, ...],
     decontaminate: Path | None,
     decontaminate_threshold: float,
     decontaminate_ngram: int,
+    threads: int | None,
 ) -> None:
     """Join the run folders of the shards of one run (RUN...: every --shard K/N) into OUT.
 
@@ -51,7 +59,7 @@ def merge(
 
     report = merge_runs(
         out, runs, decontaminate=decontaminate, ngram=decontaminate_ngram,
-        threshold=decontaminate_threshold,
+        threshold=decontaminate_threshold, threads=threads,
     )  # fmt: skip
     dropped = ", ".join(f"{k} {v}" for k, v in sorted(report.dropped.items()))
     click.echo(
