@@ -14,7 +14,7 @@ score equal rouge_score's against the texts the index kept before i.  Those
 checks are independent, so they run on all cores.
 
     python benchmarks/novelty.py [--sizes 50000,100000,1000000] [--filter-workers 2]
-                                 [--bulk exact|decisions] [--corpus-cache FILE]
+                                 [--bulk exact|decisions] [--threads N] [--corpus-cache FILE]
                                  [--check-prefix 3000] [--check-varied 3000]
                                  [--compare-naive]
                                  [--alpaca PATH]
@@ -194,6 +194,7 @@ def _run_size(
     breakdown: bool = False,
     bulk: str = "",
     cache: str = "",
+    threads: int = 1,
 ) -> None:  # child process
     from selfinstruct.novelty import NoveltyIndex
     from selfinstruct.novelty_bulk import BulkNovelty
@@ -219,7 +220,7 @@ def _run_size(
     rss_before = _peak_rss_mb()
     c1 = time.process_time()
     if bulk:
-        index = BulkNovelty(0.7, exact_max=bulk == "exact")
+        index = BulkNovelty(0.7, exact_max=bulk == "exact", threads=threads)
         kept = 0
         for r in index.run(corpus):
             kept += r.novel
@@ -269,14 +270,12 @@ def _run_size(
 
 def run_size(
     size: int, alpaca: Path, workers: int = 0, check_hash: bool = False, breakdown: bool = False,
-    bulk: str = "", cache: Path | None = None,
+    bulk: str = "", cache: Path | None = None, threads: int = 1,
 ) -> dict:  # fmt: skip
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(
-        target=_run_size,
-        args=(size, str(alpaca), workers, check_hash, child, breakdown, bulk, str(cache or "")),
-    )
+    options = (workers, check_hash, child, breakdown, bulk, str(cache or ""), threads)
+    proc = ctx.Process(target=_run_size, args=(size, str(alpaca), *options))
     proc.start()
     child.close()
     res = parent.recv()
@@ -423,6 +422,12 @@ def main(argv: list[str] | None = None) -> int:
         help="with --bulk: the corpus as a file of JSON lines, made once, then streamed",
     )
     ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="with --bulk: threads settling a block against the pool at once (BulkNovelty)",
+    )
+    ap.add_argument(
         "--filter-workers",
         type=int,
         default=0,
@@ -461,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     for size in sizes:
         r = run_size(
             size, args.alpaca, args.filter_workers, args.hash, args.breakdown, args.bulk,
-            args.corpus_cache,
+            args.corpus_cache, args.threads,
         )  # fmt: skip
         print(
             f"{r['texts']:>9} {r['kept']:>9} {r['build_s']:>9.2f} {r['filter_s']:>9.2f} "
