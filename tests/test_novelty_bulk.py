@@ -129,7 +129,9 @@ def test_thresholds_outside_the_open_interval_are_refused() -> None:
 
 
 @pytest.mark.parametrize("relink", [3, 1 << 21])
-def test_table_finds_every_entry_across_growth(monkeypatch: pytest.MonkeyPatch, relink: int) -> None:
+def test_table_finds_every_entry_across_growth(
+    monkeypatch: pytest.MonkeyPatch, relink: int
+) -> None:
     """The table grows its bucket array and chains every entry anew, a slice of ``relink``
     entries at a time; every stored (key, pid, places) must still be found, and nothing else."""
     monkeypatch.setattr(novelty_bulk, "_RELINK", relink)
