@@ -143,6 +143,10 @@ def main() -> None:
                 extra = {"spec_path": TOOL_SPEC}
             elif args.method == "magpie":
                 extra = {"template": "chatml"}
+            elif args.method == "glan":
+                # Enough subjects that the questions and answers (two requests an item) are
+                # most of the job, not the taxonomy's levels, which are asked one after another.
+                extra = {"disciplines": 8, "subjects": 10, "questions": max(1, args.n // 80)}
             elif args.method in OTHERS:
                 extra = {}
             settings = registry.get(args.method).configure(

@@ -809,6 +809,7 @@ class Engine:
             wall_seconds=wall_seconds,
             endpoints=self.backend.endpoint_stats(),
             counts=self.folder.task_counts(),
+            rejections=self.folder.rejection_counts(),
         )
 
 

@@ -59,6 +59,10 @@ _MAX_CODES = 0x110000 - 0x800 - 1
 _MIN_PART = 256
 #: Entries chained at a time when a table's bucket array grows.
 _RELINK = 1 << 21
+#: About how many look-up hits a part of a block may hold at once. Their arrays take about
+#: 200 bytes a hit, and the hits of a block grow with the pool (a text's near copies kept before
+#: it), so a large pool settles a block in more parts, one after another (``threads`` at once).
+_HIT_BUDGET = 1 << 19
 
 
 class Verdict(NamedTuple):
@@ -300,6 +304,7 @@ class BulkNovelty:
         self.workers = workers
         self.threads = max(1, threads)
         self._executor: ThreadPoolExecutor | None = None
+        self._hits_per_text = 0.0  # look-up hits a text had in the last block
         self.first_round = first_round
         self.exact_max = exact_max
         self.group_verify = group_verify
@@ -535,34 +540,45 @@ class BulkNovelty:
         return out
 
     def _against_pool(self, encs: list[str], sig: _Block) -> np.ndarray:
-        """Each text's best F against the pool (see :meth:`_against_pool_part`). With
-        ``threads`` > 1 the block's texts are dealt out in contiguous parts, each settled
-        against the pool in a thread of its own: the pool is only read here, and the parts'
-        look-ups and verifications run mostly outside the GIL (numpy, rapidfuzz)."""
+        """Each text's best F against the pool (see :meth:`_against_pool_part`). The block's
+        texts are dealt out in contiguous parts, each settled against the pool on its own (the
+        pool is only read here, so any split gives the same result): as many parts as
+        ``threads`` (each in a thread of its own; the look-ups and verifications run mostly
+        outside the GIL, in numpy and rapidfuzz), or more when the last block's hits say the
+        look-ups of a whole part would pass :data:`_HIT_BUDGET` (the memory that grows with the
+        pool); at most ``threads`` parts are settled at once."""
         count = len(encs)
-        parts = min(self.threads, count // _MIN_PART)
-        if parts <= 1:
-            return self._against_pool_part(encs, sig, None)
+        by_hits = math.ceil(self._hits_per_text * count / _HIT_BUDGET)
+        parts = max(1, min(count, max(min(self.threads, count // _MIN_PART), by_hits)))
+        if parts == 1:
+            best, hits = self._against_pool_part(encs, sig, None)
+            self._hits_per_text = hits / max(count, 1)
+            return best
         cuts = [count * i // parts for i in range(parts + 1)]
         owner = np.repeat(np.arange(parts), np.diff(cuts))
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="novelty")
-        futures = [
-            self._executor.submit(self._against_pool_part, encs, sig, owner == i)
-            for i in range(parts)
-        ]
+        settle = lambda i: self._against_pool_part(encs, sig, owner == i)  # noqa: E731
+        if self.threads > 1:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="novelty")
+            results = self._executor.map(settle, range(parts))
+        else:
+            results = map(settle, range(parts))
         best = np.zeros(count, dtype=np.float64)
-        for i, future in enumerate(futures):
+        total = 0
+        for i, (part, hits) in enumerate(results):
             lo, hi = cuts[i], cuts[i + 1]
-            best[lo:hi] = future.result()[lo:hi]
+            best[lo:hi] = part[lo:hi]
+            total += hits
+        self._hits_per_text = total / count
         return best
 
     def _against_pool_part(
         self, encs: list[str], sig: _Block, mine: np.ndarray | None
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, int]:
         """Each text's best F against the pool: exact whenever it is above the threshold (with
         ``exact_max=False``, some F above the threshold, which settles the decision); only the
-        texts ``mine`` selects (all for None) are settled, the others stay 0.
+        texts ``mine`` selects (all for None) are settled, the others stay 0. Also how many
+        look-up hits the part had.
 
         First the signatures of each text's rarest elements are looked up, where a near copy is
         nearly always found, and for each text only the candidate sharing the most of them is
@@ -581,6 +597,7 @@ class BulkNovelty:
             self._lookup(self._pairs, sig.q_pair.where(first_p)),
             self._lookup(self._singles, sig.q_single.where(first_s)),
         ])  # fmt: skip
+        seen = len(hits.qs)
         hits = hits.where(hits.fits(lens, self._pool_lens, tp))
         qs, pids, shared = hits.distinct()
         verified = np.empty(0, dtype=np.int64)
@@ -608,9 +625,10 @@ class BulkNovelty:
             self._lookup(self._pairs, sig.q_pair.where(more_p)),
             self._lookup(self._singles, sig.q_single.where(more_s)),
         ])  # fmt: skip
+        seen += len(hits.qs)
         self._score_new(best, hits.where(hits.fits(lens, self._pool_lens, bound)), verified,
                         encs, lens)  # fmt: skip
-        return best
+        return best, seen
 
     def _lookup(self, table: _Table, sigs: _Sigs) -> _Hits:
         which, pids, u2, v2 = table.lookup(sigs.key)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -125,12 +126,14 @@ class RunLog:
     """A log whose records carry an ``id``; on resume, known ids are not written again.
 
     With ``counted``, it also counts its lines, their instances and their classification tasks
-    (read back on opening, added as it writes): what the summary reports for ``tasks.jsonl``."""
+    (read back on opening, added as it writes): what the summary reports for ``tasks.jsonl``.
+    With ``by_reason``, it counts its records by ``stage:reason`` instead (``rejected.jsonl``)."""
 
-    def __init__(self, path: Path, counted: bool = False) -> None:
+    def __init__(self, path: Path, counted: bool = False, by_reason: bool = False) -> None:
         repair_tail(path)
         self.ids: set[str] = set()
         self.counts: list[int] | None = [0, 0, 0] if counted else None
+        self.reasons: Counter[str] | None = Counter() if by_reason else None
         if path.exists():
             for _, obj in read_jsonl(path):
                 self.ids.add(str(obj.get("id")))
@@ -138,6 +141,8 @@ class RunLog:
         self._out = JsonlAppender(path)
 
     def _count(self, record: dict[str, Any]) -> None:
+        if self.reasons is not None:
+            self.reasons[f"{record.get('stage')}:{record.get('reason')}"] += 1
         if self.counts is not None:
             self.counts[0] += 1
             self.counts[1] += len(record.get("instances", []))
@@ -244,7 +249,9 @@ class RunFolder:
                 raise UserError(
                     f"no log of kind {kind!r}: a method declares its own in Method.logs"
                 )
-            self._logs[kind] = RunLog(self.path / self._files[kind], counted=kind == "tasks")
+            self._logs[kind] = RunLog(
+                self.path / self._files[kind], counted=kind == "tasks", by_reason=kind == "rejected"
+            )
         return self._logs[kind]
 
     def task_counts(self) -> tuple[int, int, int] | None:
@@ -255,6 +262,11 @@ class RunFolder:
             return None
         tasks, instances, classification = log.counts
         return tasks, instances, classification
+
+    def rejection_counts(self) -> Counter[str] | None:
+        """``rejected.jsonl``'s records by ``stage:reason``, when its log is open."""
+        log = self._logs.get("rejected")
+        return None if log is None or log.reasons is None else Counter(log.reasons)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         _atomic_write_json(summary_file(self.path), _finite(summary))

@@ -114,11 +114,16 @@ def summarize(
     wall_seconds: float,
     endpoints: Sequence[EndpointStats] = (),
     counts: tuple[int, int, int] | None = None,
+    rejections: Counter[str] | None = None,
 ) -> RunSummary:
-    """``counts``: (tasks, instances, classification tasks) of ``tasks.jsonl`` when the run
-    kept them as it wrote (:meth:`RunFolder.task_counts`); else the file is read."""
+    """``counts``: (tasks, instances, classification tasks) of ``tasks.jsonl``, and
+    ``rejections``: ``rejected.jsonl``'s records by ``stage:reason``, when the run kept them as
+    it wrote (:meth:`RunFolder.task_counts`, :meth:`RunFolder.rejection_counts`); else the
+    files are read."""
     rejected: Counter[str] = Counter()
-    if rejected_file(folder).exists():
+    if rejections is not None:
+        rejected = Counter(rejections)
+    elif rejected_file(folder).exists():
         for _, record in read_jsonl(rejected_file(folder)):
             rejected[f"{record.get('stage')}:{record.get('reason')}"] += 1
     tasks = instances = classification = 0

@@ -81,15 +81,22 @@ def _near_copies(n: int, seed: int, vocabulary: int = 80) -> list[str]:
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("exact_max", [True, False])
-@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize(("threads", "budget"), [(1, None), (3, None), (1, 64), (2, 64)])
 def test_bulk_equals_the_sequential_index(
-    monkeypatch: pytest.MonkeyPatch, seed: int, exact_max: bool, threads: int
+    monkeypatch: pytest.MonkeyPatch, seed: int, exact_max: bool, threads: int, budget: int | None
 ) -> None:
     """Thousands of texts, blocks of 256, re-ranked at 16, 64 and 256 kept texts: the same
     decisions as NoveltyIndex, and the same maximum for every rejected text (with
     ``exact_max=False``, a score above the threshold). With 3 threads each block is settled
-    against the pool in 3 parts at once."""
+    against the pool in 3 parts at once; with a budget of 64 look-up hits, a block is settled
+    in as many parts as its hits need, one after another or two at once."""
     monkeypatch.setattr(novelty_bulk, "_MIN_PART", 16)
+    if budget is not None:
+        monkeypatch.setattr(novelty_bulk, "_HIT_BUDGET", budget)
+        parts: list[int] = []
+        settle = BulkNovelty._against_pool_part
+        monkeypatch.setattr(BulkNovelty, "_against_pool_part",
+                            lambda self, *a: parts.append(1) or settle(self, *a))  # fmt: skip
     texts = _near_copies(3000, seed)
     index = NoveltyIndex(0.7, top_k=0)
     options = dict(
@@ -107,6 +114,8 @@ def test_bulk_equals_the_sequential_index(
             else:
                 assert 0.7 < verdict.max_score <= want.max_score, text
     assert 500 < rejected < 2900  # both decisions are common here
+    if budget is not None:
+        assert len(parts) > 4 * len(texts) // 256  # blocks did split by their hits
 
 
 def test_seeds_are_remembered_and_repeats_counted() -> None:

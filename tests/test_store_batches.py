@@ -79,3 +79,37 @@ def test_summarize_takes_the_counts_the_run_kept_instead_of_reading_tasks_jsonl(
     with pytest.raises(UserError):
         _summary(tmp_path, None)
     assert _summary(tmp_path, (3, 3, 1)) == read
+
+
+REJECTIONS = [
+    {"id": "r1", "stage": "instruction", "reason": "too_short"},
+    {"id": "r2", "stage": "instruction", "reason": "rouge_similar"},
+    {"id": "r3", "stage": "pair", "reason": "too_short"},
+    {"id": "r4", "stage": "instruction", "reason": "too_short"},
+]
+
+
+def test_the_rejected_log_counts_its_reasons_as_summarize_reads_them(tmp_path: Path):
+    """Counted on opening (a resumed run's earlier drops) and as it writes, in the file's order:
+    the summary's ``rejected`` without reading ``rejected.jsonl`` again."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "rejected.jsonl").write_text(json.dumps(REJECTIONS[0]) + "\n", encoding="utf-8")
+    folder = RunFolder(run)
+    assert folder.rejection_counts() is None  # not open: summarize reads the file
+    log = folder.log("rejected")
+    log.write(REJECTIONS[1])
+    log.write_many([REJECTIONS[0], *REJECTIONS[2:]])  # r1 is known: not written, not counted
+    kept = folder.rejection_counts()
+    folder.close()
+    read = summarize(
+        run, method="self-instruct", stop=StopKind.COMPLETE, stop_reason=None, target=3,
+        accepted=3, usage=Usage(), totals={}, price=None, wall_seconds=1.0,
+    ).model_dump(mode="json")  # fmt: skip
+    assert read["rejected"] == {"instruction:too_short": 2, "instruction:rouge_similar": 1,
+                                "pair:too_short": 1}  # fmt: skip
+    taken = summarize(
+        run, method="self-instruct", stop=StopKind.COMPLETE, stop_reason=None, target=3,
+        accepted=3, usage=Usage(), totals={}, price=None, wall_seconds=1.0, rejections=kept,
+    ).model_dump(mode="json")  # fmt: skip
+    assert json.dumps(taken) == json.dumps(read)  # the same keys in the same order

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,3 +142,35 @@ def test_the_call_key_ignores_argument_order():
     a = [Call("getWeather", {"city": "Porto", "days": 3})]
     b = [Call("getWeather", {"days": 3, "city": "Porto"})]
     assert call_key(a) == call_key(b) != call_key([Call("getWeather", {"city": "Porto"})])
+
+
+def test_each_distinct_set_of_arguments_is_validated_once():
+    """The schema walk runs once per distinct arguments (key order aside); a repeat gets the
+    same verdict, and 3, 3.5 and true stay distinct sets."""
+    walked: list[object] = []
+
+    class Counting:
+        def __init__(self, validator: Any) -> None:
+            self.validator = validator
+
+        def iter_errors(self, arguments: object) -> Any:
+            walked.append(arguments)
+            return self.validator.iter_errors(arguments)
+
+    first_tool = load_tools(SPEC)[0]
+    tool = dataclasses.replace(first_tool, validator=Counting(first_tool.validator))
+    tools = {tool.name: tool}
+    bad = {"name": "getWeather", "arguments": {"city": "Porto", "days": 30}}
+    swapped = {"name": "getWeather", "arguments": {"days": 30, "city": "Porto"}}
+    first = check_calls([bad], tools, REQUEST)
+    assert check_calls([swapped], tools, REQUEST) == first
+    assert first == Rejection("invalid_arguments", {
+        "call_index": 0, "tool": "getWeather",
+        "detail": "days: 30 is greater than the maximum of 7"})  # fmt: skip
+    assert len(walked) == 1
+    for days in (3, 3.5, True, 3):
+        check_calls([{"name": "getWeather", "arguments": {"city": "Porto", "days": days}}],
+                    tools, REQUEST)  # fmt: skip
+    assert len(walked) == 4
+    again = [{"name": "getWeather", "arguments": {"city": "Porto", "days": 3.5}}]
+    assert check_calls(again, tools, REQUEST).reason == "invalid_arguments"  # type: ignore[union-attr]

@@ -98,13 +98,9 @@ def check_call(raw: Any, tools: Mapping[str, Tool], request: str) -> Call | Reje
         extra = [name for name in call.arguments if name not in known]
         if extra:
             return Rejection("unknown_argument", {"tool": call.name, "arguments": extra})
-    error = next(iter(sorted(tool.validator.iter_errors(call.arguments), key=str)), None)
+    error = tool.argument_error(call.arguments)
     if error is not None:
-        at = "/".join(str(p) for p in error.path)
-        return Rejection(
-            "invalid_arguments",
-            {"tool": call.name, "detail": f"{at}: {error.message}" if at else error.message},
-        )
+        return Rejection("invalid_arguments", {"tool": call.name, "detail": error})
     where = _unquoted(schema, call.arguments, request, "")
     if where:
         return Rejection("unquoted_value", {"tool": call.name, "argument": where})

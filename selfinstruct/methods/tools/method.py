@@ -186,30 +186,31 @@ class Tools(Method):
                 engine.reject(ident, stage, checked, pair.request, answer.key, tools=names,
                               calls=pair.calls)  # fmt: skip
                 continue
-            self._keep(engine, pair.request, checked, tools, group, ident, done)
+            self._keep(engine, pair.request, *checked, tools, group, ident, done)
         return self.kept > before
 
-    def _check(self, pair: Pair, tools: list[Tool]) -> list[Call] | Rejection:
-        """The pair's calls, or why it is dropped: a call, the rules, or novelty."""
+    def _check(self, pair: Pair, tools: list[Tool]) -> tuple[list[Call], str] | Rejection:
+        """The pair's calls and their key, or why it is dropped: a call, the rules, or
+        novelty."""
         calls = check_calls(pair.calls, {t.name: t for t in tools}, pair.request)
         if isinstance(calls, Rejection):
             return calls
         rejection = self.gate.rule(pair.request)
         if rejection is not None:
             return rejection
-        index = self.novelty.get(call_key(calls))
+        key = call_key(calls)
+        index = self.novelty.get(key)
         if index is not None:
             verdict = index.query(pair.request, top_k=0)
             if not verdict.novel:
                 reason = "duplicate" if verdict.max_score >= 1.0 else "rouge_similar"
                 return Rejection(reason, {"max_score": verdict.max_score})
-        return calls
+        return calls, key
 
     def _keep(
-        self, engine: Engine, request: str, calls: list[Call], tools: list[Tool],
+        self, engine: Engine, request: str, calls: list[Call], key: str, tools: list[Tool],
         group: str | None, source: str, done: set[str],
     ) -> None:  # fmt: skip
-        key = call_key(calls)
         index = self.novelty.get(key)
         if index is None:
             index = self.novelty[key] = NoveltyIndex(self.s.threshold, tokenizer=self.s.tokenizer)
@@ -220,7 +221,7 @@ class Tools(Method):
             "id": task_id,
             "instruction": request,
             "is_classification": None,
-            "instances": [{"input": "", "output": call_key(calls)}],
+            "instances": [{"input": "", "output": key}],
             "calls": [c.as_dict() for c in calls],
             "tools": [t.openai() for t in tools],
             "group": group,

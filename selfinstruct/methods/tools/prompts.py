@@ -72,10 +72,7 @@ def load_examples(path: str | Path, spec: Mapping[str, Tool]) -> list[Example]:
 
 def tool_doc(tool: Tool) -> str:
     """A tool as the prompts show it: one JSON line."""
-    return json.dumps(
-        {"name": tool.name, "description": tool.description, "parameters": tool.parameters},
-        ensure_ascii=False,
-    )
+    return tool.doc
 
 
 def pair_line(request: str, calls: Sequence[Call]) -> str:

@@ -4,6 +4,7 @@ sizes, where the results came from, and why pairs were dropped."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +12,20 @@ from selfinstruct.jsonio import read_jsonl
 from selfinstruct.store import rejected_file, tasks_file
 
 
-def _records(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    return [obj for _, obj in read_jsonl(path, skip_torn_tail=True)]
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    """The file's records, one at a time (none when it is absent)."""
+    if path.is_file():
+        for _, obj in read_jsonl(path, skip_torn_tail=True):
+            yield obj
 
 
 def tools_report(folder: Path) -> dict[str, Any] | None:
-    tasks = _records(tasks_file(folder))
+    pairs = 0
     per_tool: dict[str, dict[str, Any]] = {}
     sizes: Counter[str] = Counter()
     results: Counter[str] = Counter()
-    for task in tasks:
+    for task in _records(tasks_file(folder)):
+        pairs += 1
         for tool in task.get("tools") or []:
             function = tool.get("function", {}) if isinstance(tool, dict) else {}
             properties = (function.get("parameters") or {}).get("properties") or {}
@@ -38,10 +41,10 @@ def tools_report(folder: Path) -> dict[str, Any] | None:
         for result in task.get("results") or []:
             results["simulated" if result.get("simulated") else "mocked"] += 1
     drops = Counter(str(r.get("reason")) for r in _records(rejected_file(folder)))
-    if not tasks and not drops:
+    if not pairs and not drops:
         return None
     return {
-        "pairs": len(tasks),
+        "pairs": pairs,
         "tools": per_tool,
         "set_sizes": dict(sorted(sizes.items())),
         "results": dict(sorted(results.items())),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,32 @@ class Tool:
     parameters: dict[str, Any]
     group: str | None = None
     validator: Any = field(default=None, compare=False, repr=False)
+    #: Arguments already validated (canonical JSON) -> the first error's detail, or None.
+    checked: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
+
+    def argument_error(self, arguments: dict[str, Any]) -> str | None:
+        """What is wrong with ``arguments`` under the tool's JSON Schema (the first error in
+        the order of their texts, with its path), or None. The same arguments recur across a
+        run (a city, a date), so each distinct set is validated once (up to 65,536 of them)."""
+        key = json.dumps(arguments, sort_keys=True, ensure_ascii=False)
+        if key in self.checked:
+            return self.checked[key]
+        error = next(iter(sorted(self.validator.iter_errors(arguments), key=str)), None)
+        detail = None
+        if error is not None:
+            at = "/".join(str(p) for p in error.path)
+            detail = f"{at}: {error.message}" if at else error.message
+        if len(self.checked) < 1 << 16:
+            self.checked[key] = detail
+        return detail
+
+    @cached_property
+    def doc(self) -> str:
+        """The tool as the prompts show it: one JSON line (made once: every prompt shows it)."""
+        return json.dumps(
+            {"name": self.name, "description": self.description, "parameters": self.parameters},
+            ensure_ascii=False,
+        )
 
     def openai(self) -> dict[str, Any]:
         """The tool in the OpenAI tools format."""
