@@ -122,6 +122,11 @@ def _atomic_write_json(path: Path, data: Any) -> None:
         raise UserError(f"cannot write {path}: {exc.strerror}") from None
 
 
+def rejection_key(record: dict[str, Any]) -> str:
+    """How a summary counts a dropped record: ``stage:reason``."""
+    return f"{record.get('stage')}:{record.get('reason')}"
+
+
 class RunLog:
     """A log whose records carry an ``id``; on resume, known ids are not written again.
 
@@ -142,7 +147,7 @@ class RunLog:
 
     def _count(self, record: dict[str, Any]) -> None:
         if self.reasons is not None:
-            self.reasons[f"{record.get('stage')}:{record.get('reason')}"] += 1
+            self.reasons[rejection_key(record)] += 1
         if self.counts is not None:
             self.counts[0] += 1
             self.counts[1] += len(record.get("instances", []))

@@ -20,7 +20,7 @@ from selfinstruct.backends.base import EndpointStats
 from selfinstruct.client import Usage
 from selfinstruct.jsonio import read_jsonl
 from selfinstruct.pricing import cost
-from selfinstruct.store import rejected_file, tasks_file
+from selfinstruct.store import rejected_file, rejection_key, tasks_file
 
 
 class StopKind(str, enum.Enum):
@@ -125,7 +125,7 @@ def summarize(
         rejected = Counter(rejections)
     elif rejected_file(folder).exists():
         for _, record in read_jsonl(rejected_file(folder)):
-            rejected[f"{record.get('stage')}:{record.get('reason')}"] += 1
+            rejected[rejection_key(record)] += 1
     tasks = instances = classification = 0
     if counts is not None:
         tasks, instances, classification = counts

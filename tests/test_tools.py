@@ -21,7 +21,7 @@ import selfinstruct as si
 from selfinstruct.cli import main
 from selfinstruct.export import openai_problem
 from selfinstruct.exporting import export
-from selfinstruct.methods.tools.prompts import pairs_grammar, result_grammar, tool_doc
+from selfinstruct.methods.tools.prompts import pairs_grammar, result_grammar
 from selfinstruct.methods.tools.spec import load_tools
 
 SPEC = Path(__file__).parent / "fixtures" / "tools" / "calendar.yaml"
@@ -65,7 +65,7 @@ def test_every_kept_call_validates_and_every_invalid_one_is_dropped_with_its_rea
     first = model.requests[0]
     assert first.stage == "requests" and first.grammar == ""
     assert first.prompt.count('\n{"request": ') == 3
-    weather = tool_doc(load_tools(SPEC)[0])
+    weather = load_tools(SPEC)[0].doc
     assert weather.startswith('{"name": "getWeather", "description": "The weather forecast')
     assert first.prompt.endswith(f"### Tools\n{weather}\n### Requests\n")
 

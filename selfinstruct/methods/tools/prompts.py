@@ -70,11 +70,6 @@ def load_examples(path: str | Path, spec: Mapping[str, Tool]) -> list[Example]:
     return examples
 
 
-def tool_doc(tool: Tool) -> str:
-    """A tool as the prompts show it: one JSON line."""
-    return tool.doc
-
-
 def pair_line(request: str, calls: Sequence[Call]) -> str:
     return json.dumps(
         {"request": request, "calls": [c.as_dict() for c in calls]}, ensure_ascii=False
@@ -86,7 +81,7 @@ def choose_examples(examples: Sequence[Example], shots: int, rng: random.Random)
     in a random order, each set's pairs together, as Gorilla shows one hub's examples."""
     sets: dict[tuple[str, ...], list[Example]] = {}
     for example in examples:
-        sets.setdefault(tuple(tool_doc(t) for t in example.tools), []).append(example)
+        sets.setdefault(tuple(t.doc for t in example.tools), []).append(example)
     order = list(sets.values())
     rng.shuffle(order)
     return [e for group in order for e in group][:shots]
@@ -97,10 +92,10 @@ def request_prompt(tools: Sequence[Tool], shown: Sequence[Example], count: int, 
     previous: tuple[Tool, ...] | None = None
     for example in shown:
         if example.tools != previous:
-            parts += ["### Tools", *map(tool_doc, example.tools), "### Requests"]
+            parts += ["### Tools", *(t.doc for t in example.tools), "### Requests"]
             previous = example.tools
         parts.append(pair_line(example.request, example.calls))
-    parts += ["### Tools", *map(tool_doc, tools), "### Requests", ""]
+    parts += ["### Tools", *(t.doc for t in tools), "### Requests", ""]
     prompt = "\n".join(parts)
     if chat:
         return load_prompt("tools/chat.txt").format(prompt=prompt.rstrip("\n"), count=count)
@@ -109,7 +104,7 @@ def request_prompt(tools: Sequence[Tool], shown: Sequence[Example], count: int, 
 
 def simulate_prompt(tool: Tool, call: Call) -> str:
     return load_prompt("tools/simulate.txt").format(
-        tool=tool_doc(tool), call=json.dumps(call.as_dict(), ensure_ascii=False)
+        tool=tool.doc, call=json.dumps(call.as_dict(), ensure_ascii=False)
     )
 
 
