@@ -276,6 +276,10 @@ def _elements(enc: str) -> list[str]:
     return out
 
 
+#: Per-length constants of :meth:`NoveltyIndex._plan`, by (pruning threshold, delta).
+_PLANS: dict[tuple[float, int], list[tuple[int, int, int, int]]] = {}
+
+
 class NoveltyIndex:
     """Incremental ROUGE-L novelty index with rouge_score-identical decisions.
 
@@ -415,18 +419,25 @@ class NoveltyIndex:
         (from ``2*min(m, n)/(m+n) > tp``; bounds rounded outward).
         """
         plans = self._plans
-        while len(plans) <= m:
-            k = len(plans)
-            tp = self._tp
-            a = self._min_overlap(k)
-            plans.append(
-                (
-                    a,
-                    min(self.delta, a),
-                    math.floor(tp * k / (2.0 - tp)),
-                    math.ceil(k * (2.0 - tp) / tp) if tp > 0 else 1 << 62,
-                )
-            )
+        if len(plans) <= m:
+            # Shared by every index with the same pruning threshold and delta (the tools method
+            # holds one index per call set), so each length's constants are worked out once. A
+            # shared list is never changed: a longer one replaces it (threads may share it).
+            key = (self._tp, self.delta)
+            plans = _PLANS.get(key, plans)
+            if len(plans) <= m:
+                tp = self._tp
+                grown = list(plans)
+                for k in range(len(plans), max(m + 1, 64, 2 * len(plans))):
+                    a = self._min_overlap(k)
+                    grown.append((
+                        a,
+                        min(self.delta, a),
+                        math.floor(tp * k / (2.0 - tp)),
+                        math.ceil(k * (2.0 - tp) / tp) if tp > 0 else 1 << 62,
+                    ))  # fmt: skip
+                plans = _PLANS[key] = grown
+            self._plans = plans
         return plans[m]
 
     def _index_prefix(self, pos: int, enc: str, elems: list[str] | None = None) -> None:

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from selfinstruct.errors import UserError
 from selfinstruct.gate import Rejection
 from selfinstruct.methods.tools.check import Call, call_key, check_calls
-from selfinstruct.methods.tools.spec import load_tools
+from selfinstruct.methods.tools.spec import load_tools, make_tool
 
 SPEC = Path(__file__).parent / "fixtures" / "tools" / "calendar.yaml"
 WEATHER = {
@@ -158,7 +160,8 @@ def test_each_distinct_set_of_arguments_is_validated_once():
             return self.validator.iter_errors(arguments)
 
     first_tool = load_tools(SPEC)[0]
-    tool = dataclasses.replace(first_tool, validator=Counting(first_tool.validator))
+    # Without the compiled check, which passes valid arguments before the walk.
+    tool = dataclasses.replace(first_tool, validator=Counting(first_tool.validator), passes=None)
     tools = {tool.name: tool}
     bad = {"name": "getWeather", "arguments": {"city": "Porto", "days": 30}}
     swapped = {"name": "getWeather", "arguments": {"days": 30, "city": "Porto"}}
@@ -174,3 +177,93 @@ def test_each_distinct_set_of_arguments_is_validated_once():
     assert len(walked) == 4
     again = [{"name": "getWeather", "arguments": {"city": "Porto", "days": 3.5}}]
     assert check_calls(again, tools, REQUEST).reason == "invalid_arguments"  # type: ignore[union-attr]
+
+
+def test_plain_schemas_get_a_compiled_check_and_others_do_not():
+    """Every tool of the tests' spec is plain; a keyword the two drafts read differently, or
+    an enum Python compares loosely (true == 1), leaves the validator alone."""
+    assert all(tool.passes is not None for tool in load_tools(SPEC))
+    for schema in (
+        {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object"},
+        {"type": "object", "properties": {"a": {"prefixItems": [{"type": "string"}]}}},
+        {"type": "object", "properties": {"a": {"enum": [1, 2]}}},
+        {"type": "object", "properties": {"a": {"const": True}}},
+        {"type": "object", "properties": {"a": {"anyOf": [{"type": "string"}]}}},
+        {"type": "object", "properties": {"a": {"$ref": "#/$defs/x"}}, "$defs": {"x": {}}},
+    ):
+        assert make_tool("t", "", schema, None, "spec").passes is None, schema
+    assert make_tool("t", "", {"type": "object", "properties": {"a": {"enum": ["x", None]}}},
+                     None, "spec").passes is not None  # fmt: skip
+
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10, 60) | st.floats(allow_nan=False)
+    | st.sampled_from([0.0, 1.0, 7.0, 7.5, -0.0, 1e300]) | st.text(max_size=6)
+    | st.sampled_from(["celsius", "2024-01-02", "Porto", "x" * 40, "2024-1-2\n"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=6,
+)  # fmt: skip
+_SCHEMAS = st.recursive(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "type": st.sampled_from(
+                [
+                    "string",
+                    "integer",
+                    "number",
+                    "boolean",
+                    "null",
+                    "array",
+                    "object",
+                    ["integer", "null"],
+                    ["number", "string"],
+                ]
+            ),
+            "minimum": st.sampled_from([0, 1, 1.5]),
+            "maximum": st.sampled_from([7, 7.0, 50]),
+            "exclusiveMinimum": st.sampled_from([0, 0.5]),
+            "exclusiveMaximum": st.just(10),
+            "minLength": st.integers(0, 3),
+            "maxLength": st.integers(0, 8),
+            "pattern": st.sampled_from(["^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "a", "^$"]),
+            "enum": st.lists(st.sampled_from(["celsius", "fahrenheit", "", None]), min_size=1),
+            "format": st.sampled_from(["date", "email"]),
+            "description": st.text(max_size=3),
+        },
+    ),  # fmt: skip
+    lambda inner: st.fixed_dictionaries(
+        {},
+        optional={
+            "type": st.sampled_from(["object", "array"]),
+            "properties": st.dictionaries(
+                st.sampled_from(["", "a", "b", "city"]), inner, max_size=3
+            ),
+            "required": st.lists(st.sampled_from(["a", "b"]), unique=True),
+            "additionalProperties": st.booleans() | inner,
+            "items": inner,
+            "minItems": st.integers(0, 2),
+            "maxItems": st.integers(0, 3),
+            "minProperties": st.integers(0, 2),
+            "maxProperties": st.integers(0, 3),
+        },
+    ),  # fmt: skip
+    max_leaves=5,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(schema=_SCHEMAS, arguments=st.dictionaries(st.sampled_from(["a", "b", "city", "x"]),
+                                                  _VALUES, max_size=3))  # fmt: skip
+def test_the_compiled_check_passes_only_what_jsonschema_passes(
+    schema: dict[str, Any], arguments: dict[str, Any]
+) -> None:
+    """The verdict is always jsonschema's: the compiled check may only let through arguments
+    the validator would find no error in (any other arguments go on to the validator)."""
+    tool = make_tool("t", "", {**schema, "type": "object"}, None, "spec")
+    assume(tool.passes is not None)  # a schema fastjsonschema turns down: the validator's alone
+    try:
+        tool.passes(arguments)
+    except Exception:  # noqa: BLE001
+        return
+    assert next(tool.validator.iter_errors(arguments), None) is None

@@ -51,7 +51,7 @@ from selfinstruct.methods.tools.prompts import (
 from selfinstruct.methods.tools.report import render_tools_report, tools_report
 from selfinstruct.methods.tools.settings import ToolsSettings
 from selfinstruct.methods.tools.spec import Tool, load_tools
-from selfinstruct.novelty import NoveltyIndex
+from selfinstruct.novelty_groups import GroupedNovelty
 
 if TYPE_CHECKING:
     pass
@@ -118,7 +118,7 @@ class Tools(Method):
         self.gate = InstructionGate.from_settings(
             settings.blacklist, settings.ascii_first_char, settings.tokenizer, settings.threshold
         )
-        self.novelty: dict[str, NoveltyIndex] = {}
+        self.novelty = GroupedNovelty(settings.threshold, settings.tokenizer)
         self.kept = 0
         self.constrain = False
 
@@ -199,22 +199,17 @@ class Tools(Method):
         if rejection is not None:
             return rejection
         key = call_key(calls)
-        index = self.novelty.get(key)
-        if index is not None:
-            verdict = index.query(pair.request, top_k=0)
-            if not verdict.novel:
-                reason = "duplicate" if verdict.max_score >= 1.0 else "rouge_similar"
-                return Rejection(reason, {"max_score": verdict.max_score})
+        verdict = self.novelty.query(key, pair.request)
+        if not verdict.novel:
+            reason = "duplicate" if verdict.max_score >= 1.0 else "rouge_similar"
+            return Rejection(reason, {"max_score": verdict.max_score})
         return calls, key
 
     def _keep(
         self, engine: Engine, request: str, calls: list[Call], key: str, tools: list[Tool],
         group: str | None, source: str, done: set[str],
     ) -> None:  # fmt: skip
-        index = self.novelty.get(key)
-        if index is None:
-            index = self.novelty[key] = NoveltyIndex(self.s.threshold, tokenizer=self.s.tokenizer)
-        index.add(request)
+        self.novelty.add(key, request)
         self.kept += 1
         task_id = f"task_{self.kept:06d}"
         record = {

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
@@ -32,6 +34,18 @@ from selfinstruct.jsonio import display_name, read_text
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what OpenAI accepts as a function name
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 PARAMETER_PLACES = ("path", "query", "header")
+#: Schema keywords that draft 7 (what fastjsonschema compiles) and draft 2020-12 (what
+#: jsonschema applies to a schema without ``$schema``) read alike. A schema using only these
+#: (and annotations, ``x-`` extensions, formats, which neither asserts) gets a compiled check.
+_FAST_KEYWORDS = frozenset(
+    {"type", "properties", "required", "enum", "const", "minimum", "maximum",
+     "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern", "items",
+     "minItems", "maxItems", "additionalProperties", "minProperties", "maxProperties"}
+)  # fmt: skip
+_ANNOTATIONS = frozenset(
+    {"description", "title", "default", "examples", "format", "nullable", "deprecated",
+     "readOnly", "writeOnly", "$comment"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -41,13 +55,23 @@ class Tool:
     parameters: dict[str, Any]
     group: str | None = None
     validator: Any = field(default=None, compare=False, repr=False)
+    #: A compiled check that passes only arguments the validator passes (None: no such check).
+    passes: Callable[[Any], Any] | None = field(default=None, compare=False, repr=False)
     #: Arguments already validated (canonical JSON) -> the first error's detail, or None.
     checked: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 
     def argument_error(self, arguments: dict[str, Any]) -> str | None:
         """What is wrong with ``arguments`` under the tool's JSON Schema (the first error in
-        the order of their texts, with its path), or None. The same arguments recur across a
-        run (a city, a date), so each distinct set is validated once (up to 65,536 of them)."""
+        the order of their texts, with its path), or None. Valid arguments of a plain schema
+        pass the compiled check (about 2 us against 27 us for the validator's walk); the others
+        are judged by the validator, and as the same arguments recur across a run (a city, a
+        date), each distinct set is walked once (up to 65,536 of them)."""
+        if self.passes is not None:
+            try:
+                self.passes(arguments)
+                return None
+            except Exception:  # noqa: BLE001 - any doubt goes to the validator
+                pass
         key = json.dumps(arguments, sort_keys=True, ensure_ascii=False)
         if key in self.checked:
             return self.checked[key]
@@ -130,7 +154,46 @@ def make_tool(name: str, description: str, parameters: Any, group: str | None, w
             f"{where}: tool '{name}': parameters is not a valid JSON Schema"
             f"{f' at {at}' if at else ''}: {exc.message}"
         ) from None
-    return Tool(name, description, parameters, group, kind(parameters))
+    return Tool(name, description, parameters, group, kind(parameters), _compiled(parameters))
+
+
+def _plain(schema: Any) -> bool:
+    """Whether ``schema`` uses only keywords that fastjsonschema's draft 7 and jsonschema's
+    draft 2020-12 read alike, all the way down."""
+    if isinstance(schema, bool):
+        return True
+    if not isinstance(schema, dict):
+        return False
+    for key, value in schema.items():
+        if key in _ANNOTATIONS or key.startswith("x-"):
+            continue
+        if key not in _FAST_KEYWORDS:
+            return False
+        if key in ("enum", "const"):
+            # Python's == makes true equal to 1 (and a list to a tuple); jsonschema does not.
+            values = value if key == "enum" and isinstance(value, list) else [value]
+            if not all(v is None or isinstance(v, str) for v in values):
+                return False
+        if key == "properties":
+            if not isinstance(value, dict) or not all(map(_plain, value.values())):
+                return False
+        elif key in ("items", "additionalProperties") and not _plain(value):
+            return False  # a list of item schemas means different things in the two drafts
+    return True
+
+
+def _compiled(parameters: dict[str, Any]) -> Callable[[Any], Any] | None:
+    """A compiled check for a plain schema (:func:`_plain`), without format checks (jsonschema
+    asserts none by default); None for any other schema, which the validator alone judges."""
+    if not _plain(parameters):
+        return None
+    try:
+        return fastjsonschema.compile(
+            {"$schema": "http://json-schema.org/draft-07/schema#", **parameters},
+            use_formats=False,
+        )
+    except Exception:  # noqa: BLE001 - a schema it cannot compile is the validator's alone
+        return None
 
 
 def _openai_tool(item: Any, index: int, where: str) -> Tool:
