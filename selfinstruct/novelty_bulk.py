@@ -43,6 +43,7 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
+from selfinstruct import novelty_kernel
 from selfinstruct.novelty import _PRUNE_SLACK, Tokenizer, _f_vectorized, _id_char, tokenize
 
 __all__ = ["BulkNovelty", "Verdict", "bulk_novelty"]
@@ -275,6 +276,8 @@ class BulkNovelty:
     between 0 and 1 (outside that range nothing can be pruned: use ``NoveltyIndex``).
     ``threads``: how many threads settle a block's texts against the pool at once (the
     decisions and scores are the same for any number); :meth:`close` stops them.
+    ``compiled``: the pool look-up in compiled code (``novelty_kernel``; default: when numba is
+    installed). The same decisions, and the same maximum for a rejected text.
     """
 
     def __init__(
@@ -291,6 +294,7 @@ class BulkNovelty:
         first_round: int = 2,
         exact_max: bool = True,
         group_verify: int = 8,
+        compiled: bool | None = None,
     ) -> None:
         if not 0.0 < threshold < 1.0:
             raise ValueError("BulkNovelty needs 0 < threshold < 1 (use NoveltyIndex otherwise)")
@@ -308,6 +312,12 @@ class BulkNovelty:
         self.first_round = first_round
         self.exact_max = exact_max
         self.group_verify = group_verify
+        if compiled and not novelty_kernel.available():
+            raise ValueError("compiled=True needs numba: pip install 'selfinstruct[scale]'")
+        #: Whether the pool look-up runs compiled (numba; see ``novelty_kernel``).
+        self.compiled = novelty_kernel.available() if compiled is None else compiled
+        self._pool_codes = np.zeros(1024, dtype=np.uint32)  # the pool's tokens, end to end
+        self._pool_off = np.zeros(1025, dtype=np.int64)  # where each pool text starts
         self._tp = tp = self.threshold - _PRUNE_SLACK
         # The shortest text any match of which needs an overlap of 2 (pair_max + 1: none).
         self._first_pair = next(
@@ -548,6 +558,8 @@ class BulkNovelty:
         look-ups of a whole part would pass :data:`_HIT_BUDGET` (the memory that grows with the
         pool); at most ``threads`` parts are settled at once."""
         count = len(encs)
+        if self.compiled:
+            return self._against_pool_compiled(encs, sig)
         by_hits = math.ceil(self._hits_per_text * count / _HIT_BUDGET)
         parts = max(1, min(count, max(min(self.threads, count // _MIN_PART), by_hits)))
         if parts == 1:
@@ -630,6 +642,51 @@ class BulkNovelty:
                         encs, lens)  # fmt: skip
         return best, seen
 
+    def _against_pool_compiled(self, encs: list[str], sig: _Block) -> np.ndarray:
+        """:meth:`_against_pool` in compiled code: each text walks its signatures in order,
+        verifying each new candidate that fits at once (see ``novelty_kernel``); ``threads``
+        contiguous parts at once (the compiled code runs without the GIL)."""
+        count = len(encs)
+        best = np.zeros(count, dtype=np.float64)
+        if not len(self._pool) or not count:
+            return best
+        lens = sig.lens
+        q_off = np.zeros(count + 1, dtype=np.int64)
+        np.cumsum(lens, out=q_off[1:])
+        q_codes = np.frombuffer("".join(encs).encode("utf-32-le"), dtype=np.uint32)
+        walks = []
+        for sigs, by in ((sig.q_pair, sig.q_pair.v), (sig.q_single, sig.q_single.u)):
+            order = np.lexsort((sigs.u, by, sigs.text))  # by text, then by the later place
+            off = np.zeros(count + 1, dtype=np.int64)
+            np.cumsum(np.bincount(sigs.text, minlength=count), out=off[1:])
+            low = (sigs.key[order] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+            walks.append((low, sigs.u[order], sigs.v[order], off))
+        (p_keys, p_u, p_v, p_off), (s_keys, s_u, _, s_off) = walks
+        size = len(self._pool)
+        pool = (self._pool_codes, self._pool_off[: size + 1], self._pool_lens[:size])
+        tables = []
+        for t in (self._pairs, self._singles):
+            tables += [t.head, (1 << t.bits) - 1, t.keys[: t.size], t.pids[: t.size],
+                       t.places[: t.size], t.nxt[: t.size]]  # fmt: skip
+
+        def settle(part: tuple[int, int]) -> int:
+            return int(novelty_kernel.settle_part(
+                part[0], part[1], q_codes, q_off, lens, p_keys, p_u, p_v, p_off, s_keys, s_u,
+                s_off, *tables, *pool, self.threshold, _PRUNE_SLACK, self.exact_max, best,
+            ))  # fmt: skip
+
+        parts = max(1, min(self.threads, count // _MIN_PART))
+        cuts = [count * i // parts for i in range(parts + 1)]
+        spans = list(zip(cuts[:-1], cuts[1:], strict=True))
+        if parts > 1:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="novelty")
+            hits = sum(self._executor.map(settle, spans))
+        else:
+            hits = settle(spans[0])
+        self._hits_per_text = hits / count
+        return best
+
     def _lookup(self, table: _Table, sigs: _Sigs) -> _Hits:
         which, pids, u2, v2 = table.lookup(sigs.key)
         return _Hits(sigs.text[which], pids, sigs.u[which], sigs.v[which], u2, v2)
@@ -662,6 +719,8 @@ class BulkNovelty:
         if size > len(self._pool_lens):
             self._pool_lens = np.resize(self._pool_lens, max(size, 2 * len(self._pool_lens)))
         self._pool_lens[base:size] = sig.lens[kept]
+        if self.compiled:
+            self._keep_codes(encs, kept, base, size)
         if self._next_rerank:
             self._count(self._pool[base:size])
             if size >= self._next_rerank:
@@ -670,6 +729,23 @@ class BulkNovelty:
         for table, stored in ((self._pairs, sig.i_pair), (self._singles, sig.i_single)):
             mine = stored.where(kept[stored.text])
             table.insert(mine.key, new_pos[mine.text], mine.u, mine.v)
+
+    def _keep_codes(self, encs: list[str], kept: np.ndarray, base: int, size: int) -> None:
+        """Append the kept texts' tokens (code points) to the pool's, for the compiled look-up."""
+        codes = np.frombuffer(
+            "".join(e for e, k in zip(encs, kept.tolist(), strict=True) if k).encode("utf-32-le"),
+            dtype=np.uint32,
+        )
+        start = int(self._pool_off[base])
+        end = start + len(codes)
+        if end > len(self._pool_codes):
+            grown = np.zeros(max(end, 2 * len(self._pool_codes)), dtype=np.uint32)
+            grown[:start] = self._pool_codes[:start]
+            self._pool_codes = grown
+        self._pool_codes[start:end] = codes
+        if size + 1 > len(self._pool_off):
+            self._pool_off = np.resize(self._pool_off, max(size + 1, 2 * len(self._pool_off)))
+        self._pool_off[base + 1 : size + 1] = start + np.cumsum(self._pool_lens[base:size])
 
     def _count(self, encs: list[str]) -> None:
         """Add ``encs`` to the document frequencies of their tokens."""

@@ -25,6 +25,7 @@ _OPTIONS = st.fixed_dictionaries({
     "first_rerank": st.sampled_from([1, 4, 16]),
     "first_round": st.sampled_from([0, 1, 2, 5]),
     "group_verify": st.sampled_from([1, 2, 8]),
+    "compiled": st.booleans(),  # the pool look-up in numpy or compiled (novelty_kernel)
 })  # fmt: skip
 
 
@@ -81,15 +82,21 @@ def _near_copies(n: int, seed: int, vocabulary: int = 80) -> list[str]:
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("exact_max", [True, False])
-@pytest.mark.parametrize(("threads", "budget"), [(1, None), (3, None), (1, 64), (2, 64)])
+@pytest.mark.parametrize(
+    ("threads", "budget", "compiled"),
+    [(1, None, False), (3, None, False), (1, 64, False), (2, 64, False), (1, None, True),
+     (3, None, True)],
+)  # fmt: skip
 def test_bulk_equals_the_sequential_index(
-    monkeypatch: pytest.MonkeyPatch, seed: int, exact_max: bool, threads: int, budget: int | None
-) -> None:
+    monkeypatch: pytest.MonkeyPatch, seed: int, exact_max: bool, threads: int,
+    budget: int | None, compiled: bool,
+) -> None:  # fmt: skip
     """Thousands of texts, blocks of 256, re-ranked at 16, 64 and 256 kept texts: the same
     decisions as NoveltyIndex, and the same maximum for every rejected text (with
     ``exact_max=False``, a score above the threshold). With 3 threads each block is settled
     against the pool in 3 parts at once; with a budget of 64 look-up hits, a block is settled
-    in as many parts as its hits need, one after another or two at once."""
+    in as many parts as its hits need, one after another or two at once. Compiled, each text
+    walks its signatures in compiled code (in 3 parts at once with 3 threads)."""
     monkeypatch.setattr(novelty_bulk, "_MIN_PART", 16)
     if budget is not None:
         monkeypatch.setattr(novelty_bulk, "_HIT_BUDGET", budget)
@@ -100,7 +107,12 @@ def test_bulk_equals_the_sequential_index(
     texts = _near_copies(3000, seed)
     index = NoveltyIndex(0.7, top_k=0)
     options = dict(
-        block=256, first_rerank=16, rerank_until=256, exact_max=exact_max, threads=threads
+        block=256,
+        first_rerank=16,
+        rerank_until=256,
+        exact_max=exact_max,
+        threads=threads,
+        compiled=compiled,
     )
     verdicts = list(BulkNovelty(0.7, **options).run(texts))  # type: ignore[arg-type]
     rejected = 0

@@ -1,0 +1,207 @@
+"""The pool look-up of :class:`~selfinstruct.novelty_bulk.BulkNovelty`, compiled with numba.
+
+``BulkNovelty`` settles a block's texts against the pool in numpy: every look-up hit becomes an
+array element, and a text's near copies kept before it are hit through most of its signatures
+(a hit per shared pair), so the arrays grow with the pool. Here each text walks its signatures
+one by one, rarest first, in compiled code:
+
+* a hit whose shared elements fit where a match's first two common ones must (the same test as
+  ``_Hits.fits``) is verified at once, unless the text already verified that candidate (a stamp
+  per pool text), with a bit-parallel LCS (Hyyro's, 64 tokens a word);
+* each score above the bound raises the bound, which tightens the test for the hits to come
+  and shortens the prefix still to walk (signatures are ordered by their later place, so the
+  walk stops at the first one past it).
+
+Every candidate that can score above the final bound is verified (the proof is the one in
+``novelty_bulk``: the bound only rises, and a test passed at a higher bound is passed at a lower
+one), so a rejected text's maximum is exact, and the decision is the same. F is computed with
+rouge_score's float operations in the same order (IEEE double, no fast math).
+
+Optional: without numba (``pip install 'selfinstruct[scale]'``) ``BulkNovelty`` uses numpy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - the numpy path is tested on its own
+    numba = None
+
+__all__ = ["available", "settle_part"]
+
+#: Code points: the encoded texts' tokens, one character each.
+CODE_SPACE = 0x110000
+
+
+def available() -> bool:
+    """Whether numba is installed."""
+    return numba is not None
+
+
+def _compile(function: Any) -> Any:
+    if numba is None:  # pragma: no cover
+        return function
+    return numba.njit(cache=True, nogil=True)(function)
+
+
+def _popcount(x: np.uint64) -> np.uint64:
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+
+
+_popcount = _compile(_popcount)
+
+
+def _lcs(
+    masks: np.ndarray, words: int, m: int, slot: np.ndarray, codes: np.ndarray, start: int,
+    n: int, v: np.ndarray,
+) -> int:  # fmt: skip
+    """The LCS of the query (its match masks: ``masks[slot[code] - 1]``) and ``codes[start:
+    start + n]``, bit-parallel: V holds a 0 for each query place matched so far."""
+    ones = ~np.uint64(0)
+    for w in range(words):
+        v[w] = ones
+    for t in range(n):
+        row = slot[codes[start + t]]
+        if row == 0:
+            continue  # a token the query lacks leaves V as it is
+        carry = np.uint64(0)
+        for w in range(words):
+            old = v[w]
+            u = old & masks[row - 1, w]
+            s = old + u
+            c1 = np.uint64(1) if s < old else np.uint64(0)
+            s2 = s + carry
+            c2 = np.uint64(1) if s2 < s else np.uint64(0)
+            v[w] = s2 | (old - u)
+            carry = c1 | c2
+    zeros = 0
+    for w in range(words):
+        bits = 64 if w < words - 1 or m % 64 == 0 else m % 64
+        word = ~v[w]
+        if bits < 64:
+            word &= (np.uint64(1) << np.uint64(bits)) - np.uint64(1)
+        zeros += int(_popcount(word))
+    return zeros
+
+
+_lcs = _compile(_lcs)
+
+
+def _f(lcs: int, m: int, n: int) -> float:
+    """ROUGE-L F with rouge_score's float operations (``_f_from_lcs``)."""
+    if m == 0 or n == 0 or lcs == 0:
+        return 0.0
+    precision = lcs / m
+    recall = lcs / n
+    return 2 * precision * recall / (precision + recall)
+
+
+_f = _compile(_f)
+
+
+def _walk(
+    serial: int, m: int, keys: np.ndarray, us: np.ndarray,
+    vs: np.ndarray, lo: int, hi: int, pair: bool, head: np.ndarray, bucket_mask: int,
+    t_keys: np.ndarray, t_pids: np.ndarray, t_places: np.ndarray, t_next: np.ndarray,
+    pool_codes: np.ndarray, pool_off: np.ndarray, pool_lens: np.ndarray, stamp: np.ndarray,
+    masks: np.ndarray, words: int, slot: np.ndarray, v: np.ndarray, state: np.ndarray,
+    threshold: float, slack: float, exact_max: bool,
+) -> int:  # fmt: skip
+    """Walk the signatures ``lo:hi`` of one text (of ``m`` tokens) in one table; ``state`` holds the best F
+    and the bound. Returns the hits seen; -1 once the text is settled (decisions only)."""
+    hits = 0
+    for s in range(lo, hi):
+        bound = state[1]
+        reach = m - (int(np.floor(bound * m / (2.0 - bound))) + 1)
+        if (vs[s] > reach + 1) if pair else (us[s] > reach):
+            break
+        key = keys[s]
+        e = head[key & bucket_mask]
+        while e >= 0:
+            if t_keys[e] == key:
+                hits += 1
+                pid = t_pids[e]
+                if stamp[pid] != serial:
+                    n = pool_lens[pid]
+                    a = int(np.floor(bound * float(m + n) / 2.0)) + 1
+                    places = t_places[e]
+                    if (us[s] <= m - a and vs[s] <= m - a + 1 and (places >> 8) <= n - a
+                            and (places & 0xFF) <= n - a + 1):  # fmt: skip
+                        stamp[pid] = serial
+                        lcs = _lcs(masks, words, m, slot, pool_codes, pool_off[pid], n, v)
+                        f = _f(lcs, m, n)
+                        if f > state[0]:
+                            state[0] = f
+                            bound = max(f, threshold) - slack
+                            state[1] = bound
+                            if not exact_max and f > threshold:
+                                return -1
+            e = t_next[e]
+    return hits
+
+
+_walk = _compile(_walk)
+
+
+def _settle_part(
+    lo: int, hi: int, q_codes: np.ndarray, q_off: np.ndarray, lens: np.ndarray,
+    p_keys: np.ndarray, p_u: np.ndarray, p_v: np.ndarray, p_off: np.ndarray,
+    s_keys: np.ndarray, s_u: np.ndarray, s_off: np.ndarray,
+    ph: np.ndarray, pmask: int, pk: np.ndarray, pp: np.ndarray, ppl: np.ndarray, pn: np.ndarray,
+    sh: np.ndarray, smask: int, sk: np.ndarray, sp: np.ndarray, spl: np.ndarray, sn: np.ndarray,
+    pool_codes: np.ndarray, pool_off: np.ndarray, pool_lens: np.ndarray,
+    threshold: float, slack: float, exact_max: bool, best: np.ndarray,
+) -> int:  # fmt: skip
+    """Texts ``lo:hi`` of the block against the pool: their best F into ``best``. Returns the
+    look-up hits seen."""
+    stamp = np.zeros(max(len(pool_lens), 1), dtype=np.int64)
+    slot = np.zeros(CODE_SPACE, dtype=np.int32)
+    longest = 1
+    for i in range(lo, hi):
+        longest = max(longest, lens[i])
+    words = (longest + 63) // 64
+    masks = np.zeros((longest, words), dtype=np.uint64)
+    v = np.empty(words, dtype=np.uint64)
+    state = np.zeros(2, dtype=np.float64)
+    hits = 0
+    for i in range(lo, hi):
+        m = lens[i]
+        if m == 0:
+            continue
+        start = q_off[i]
+        rows = 0
+        for j in range(m):
+            c = q_codes[start + j]
+            if slot[c] == 0:
+                rows += 1
+                slot[c] = rows
+                for w in range(words):
+                    masks[rows - 1, w] = np.uint64(0)
+            masks[slot[c] - 1, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+        state[0] = 0.0
+        state[1] = threshold - slack
+        serial = i + 1
+        seen = _walk(serial, m, p_keys, p_u, p_v, p_off[i], p_off[i + 1], True,
+                     ph, pmask, pk, pp, ppl, pn, pool_codes, pool_off, pool_lens, stamp,
+                     masks, words, slot, v, state, threshold, slack, exact_max)  # fmt: skip
+        if seen >= 0:
+            hits += seen
+            seen = _walk(serial, m, s_keys, s_u, s_u, s_off[i], s_off[i + 1], False,
+                         sh, smask, sk, sp, spl, sn, pool_codes, pool_off, pool_lens, stamp,
+                         masks, words, slot, v, state, threshold, slack, exact_max)  # fmt: skip
+            if seen >= 0:
+                hits += seen
+        best[i] = state[0]
+        for j in range(m):
+            slot[q_codes[start + j]] = 0
+    return hits
+
+
+settle_part = _compile(_settle_part)
