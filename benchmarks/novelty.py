@@ -14,7 +14,7 @@ score equal rouge_score's against the texts the index kept before i.  Those
 checks are independent, so they run on all cores.
 
     python benchmarks/novelty.py [--sizes 50000,100000,1000000] [--filter-workers 2]
-                                 [--bulk exact|decisions] [--threads N] [--corpus-cache FILE]
+                                 [--bulk exact|decisions] [--threads N] [--numpy] [--corpus-cache FILE]
                                  [--check-prefix 3000] [--check-varied 3000]
                                  [--compare-naive]
                                  [--alpaca PATH]
@@ -195,6 +195,7 @@ def _run_size(
     bulk: str = "",
     cache: str = "",
     threads: int = 1,
+    numpy_only: bool = False,
 ) -> None:  # child process
     from selfinstruct.novelty import NoveltyIndex
     from selfinstruct.novelty_bulk import BulkNovelty
@@ -220,7 +221,9 @@ def _run_size(
     rss_before = _peak_rss_mb()
     c1 = time.process_time()
     if bulk:
-        index = BulkNovelty(0.7, exact_max=bulk == "exact", threads=threads)
+        index = BulkNovelty(
+            0.7, exact_max=bulk == "exact", threads=threads, compiled=False if numpy_only else None
+        )
         kept = 0
         for r in index.run(corpus):
             kept += r.novel
@@ -270,11 +273,11 @@ def _run_size(
 
 def run_size(
     size: int, alpaca: Path, workers: int = 0, check_hash: bool = False, breakdown: bool = False,
-    bulk: str = "", cache: Path | None = None, threads: int = 1,
+    bulk: str = "", cache: Path | None = None, threads: int = 1, numpy_only: bool = False,
 ) -> dict:  # fmt: skip
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    options = (workers, check_hash, child, breakdown, bulk, str(cache or ""), threads)
+    options = (workers, check_hash, child, breakdown, bulk, str(cache or ""), threads, numpy_only)
     proc = ctx.Process(target=_run_size, args=(size, str(alpaca), *options))
     proc.start()
     child.close()
@@ -428,6 +431,11 @@ def main(argv: list[str] | None = None) -> int:
         help="with --bulk: threads settling a block against the pool at once (BulkNovelty)",
     )
     ap.add_argument(
+        "--numpy",
+        action="store_true",
+        help="with --bulk: settle against the pool in numpy even when numba is installed",
+    )
+    ap.add_argument(
         "--filter-workers",
         type=int,
         default=0,
@@ -466,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     for size in sizes:
         r = run_size(
             size, args.alpaca, args.filter_workers, args.hash, args.breakdown, args.bulk,
-            args.corpus_cache, args.threads,
+            args.corpus_cache, args.threads, args.numpy,
         )  # fmt: skip
         print(
             f"{r['texts']:>9} {r['kept']:>9} {r['build_s']:>9.2f} {r['filter_s']:>9.2f} "

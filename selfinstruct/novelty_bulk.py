@@ -45,6 +45,7 @@ from rapidfuzz.distance import LCSseq
 
 from selfinstruct import novelty_kernel
 from selfinstruct.novelty import _PRUNE_SLACK, Tokenizer, _f_vectorized, _id_char, tokenize
+from selfinstruct.novelty_table import Table
 
 __all__ = ["BulkNovelty", "Verdict", "bulk_novelty"]
 
@@ -58,8 +59,6 @@ _COPY_BITS = 24
 _MAX_CODES = 0x110000 - 0x800 - 1
 #: The fewest texts of a block worth a thread of their own.
 _MIN_PART = 256
-#: Entries chained at a time when a table's bucket array grows.
-_RELINK = 1 << 21
 #: About how many look-up hits a part of a block may hold at once. Their arrays take about
 #: 200 bytes a hit, and the hits of a block grow with the pool (a text's near copies kept before
 #: it), so a large pool settles a block in more parts, one after another (``threads`` at once).
@@ -83,101 +82,6 @@ def _mix(x: np.ndarray) -> np.ndarray:
     x = x ^ (x >> np.uint64(27))
     x = x * np.uint64(0x94D049BB133111EB)
     return x ^ (x >> np.uint64(31))
-
-
-class _Table:
-    """A hash multimap from 64-bit keys to (pool position, places), in numpy arrays: 14 bytes
-    an entry. Chained buckets: ``head[bucket]`` is the newest entry, ``nxt[entry]`` the one
-    before it. An entry keeps a key's low 32 bits, and its bucket is the low ``bits`` of those,
-    so two keys may meet by chance: that only adds a candidate, which verification turns down."""
-
-    def __init__(self) -> None:
-        self.bits = 12
-        self.head = np.full(1 << self.bits, -1, dtype=np.int32)
-        self.keys = np.empty(1024, dtype=np.uint32)
-        self.pids = np.empty(1024, dtype=np.int32)
-        self.places = np.empty(1024, dtype=np.uint16)  # u << 8 | v, each at most 255
-        self.nxt = np.empty(1024, dtype=np.int32)
-        self.size = 0
-
-    def _bucket(self, low: np.ndarray) -> np.ndarray:
-        return (low & np.uint32((1 << self.bits) - 1)).astype(np.int64)
-
-    def insert(self, keys: np.ndarray, pids: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
-        """Store entries. A place above 255 is stored as 255: the filter on places then lets
-        through more, never less."""
-        count = len(keys)
-        if not count:
-            return
-        start = self.size
-        need = start + count
-        if need >= 1 << 31:
-            raise OverflowError("more than 2**31 signatures in one novelty table")
-        if need > len(self.keys):
-            cap = max(need, len(self.keys) * 5 // 4)
-            for name in ("keys", "pids", "places", "nxt"):
-                old = getattr(self, name)
-                new = np.empty(cap, dtype=old.dtype)
-                new[:start] = old[:start]
-                setattr(self, name, new)
-        low = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        self.keys[start:need] = low
-        self.pids[start:need] = pids
-        self.places[start:need] = (np.minimum(u, 255) << 8) | np.minimum(v, 255)
-        self.size = need
-        if need > 2 * len(self.head):
-            # Grow the bucket array (2 entries a bucket at most) and chain every entry anew.
-            self.bits = min(int(need).bit_length(), 32)
-            self.head = np.full(1 << self.bits, -1, dtype=np.int32)
-            # Chained anew a slice at a time: the sort's temporaries stay those of one slice.
-            for lo in range(0, need, _RELINK):
-                hi = min(lo + _RELINK, need)
-                self._link(np.arange(lo, hi, dtype=np.int64), self._bucket(self.keys[lo:hi]))
-        else:
-            self._link(np.arange(start, need, dtype=np.int64), self._bucket(low))
-
-    def _link(self, entries: np.ndarray, buckets: np.ndarray) -> None:
-        """Chain ``entries`` (ascending) into ``buckets``, newest at the head."""
-        order = np.argsort(buckets)
-        b = buckets[order]
-        e = entries[order].astype(np.int32)
-        same = np.zeros(len(b), dtype=bool)
-        same[1:] = b[1:] == b[:-1]
-        prev = np.empty_like(e)
-        prev[1:] = e[:-1]
-        self.nxt[e] = np.where(same, prev, self.head[b])
-        last = np.ones(len(b), dtype=bool)
-        last[:-1] = ~same[1:]
-        self.head[b[last]] = e[last]
-
-    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(i, pid, u, v)`` for every stored entry whose key matches ``keys[i]``."""
-        empty = np.empty(0, dtype=np.int64)
-        if not self.size or not len(keys):
-            return empty, empty, empty, empty
-        low = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        cur = self.head[self._bucket(low)]
-        which = np.flatnonzero(cur >= 0)
-        cur = cur[which]
-        found_i: list[np.ndarray] = []
-        found_e: list[np.ndarray] = []
-        while len(cur):
-            hit = self.keys[cur] == low[which]
-            if hit.any():
-                found_i.append(which[hit])
-                found_e.append(cur[hit])
-            cur = self.nxt[cur]
-            live = cur >= 0
-            cur, which = cur[live], which[live]
-        if not found_i:
-            return empty, empty, empty, empty
-        entries = np.concatenate(found_e)
-        places = self.places[entries].astype(np.int64)
-        return (np.concatenate(found_i), self.pids[entries].astype(np.int64), places >> 8,
-                places & 0xFF)  # fmt: skip
-
-    def clear(self) -> None:
-        self.__init__()  # type: ignore[misc]
 
 
 @dataclass
@@ -330,8 +234,8 @@ class BulkNovelty:
         self._freq = np.zeros(1024, dtype=np.int64)  # code point -> pool texts holding it
         self._pool: list[str] = []  # encoded pool texts, by pool position
         self._pool_lens = np.zeros(1024, dtype=np.int64)
-        self._pairs = _Table()
-        self._singles = _Table()
+        self._pairs = Table()
+        self._singles = Table()
         self._next_rerank = first_rerank
         self._alpha = np.zeros(0, dtype=np.int64)
         self._pair_q_lo = 0  # query lengths that can meet a pair-indexed text: [lo, hi]
@@ -664,10 +568,13 @@ class BulkNovelty:
         (p_keys, p_u, p_v, p_off), (s_keys, s_u, _, s_off) = walks
         size = len(self._pool)
         pool = (self._pool_codes, self._pool_off[: size + 1], self._pool_lens[:size])
-        tables = []
+        tables: list[Any] = []
         for t in (self._pairs, self._singles):
-            tables += [t.head, (1 << t.bits) - 1, t.keys[: t.size], t.pids[: t.size],
-                       t.places[: t.size], t.nxt[: t.size]]  # fmt: skip
+            c, runs = t.chain, np.array(t.runs, dtype=np.int64).reshape(-1, 4)
+            tables += [c.head, (1 << c.bits) - 1, c.keys[: c.size], c.pids[: c.size],
+                       c.places[: c.size], c.nxt[: c.size], t.keys[: t.sealed],
+                       t.pids[: t.sealed], t.places[: t.sealed], runs[:, 0].copy(),
+                       runs[:, 2].copy(), runs[:, 3].copy(), t.dirs]  # fmt: skip
 
         def settle(part: tuple[int, int]) -> int:
             return int(novelty_kernel.settle_part(
@@ -687,7 +594,7 @@ class BulkNovelty:
         self._hits_per_text = hits / count
         return best
 
-    def _lookup(self, table: _Table, sigs: _Sigs) -> _Hits:
+    def _lookup(self, table: Table, sigs: _Sigs) -> _Hits:
         which, pids, u2, v2 = table.lookup(sigs.key)
         return _Hits(sigs.text[which], pids, sigs.u[which], sigs.v[which], u2, v2)
 
@@ -728,7 +635,7 @@ class BulkNovelty:
                 return
         for table, stored in ((self._pairs, sig.i_pair), (self._singles, sig.i_single)):
             mine = stored.where(kept[stored.text])
-            table.insert(mine.key, new_pos[mine.text], mine.u, mine.v)
+            table.insert(mine.key, new_pos[mine.text], mine.u, mine.v, sig.lens[mine.text])
 
     def _keep_codes(self, encs: list[str], kept: np.ndarray, base: int, size: int) -> None:
         """Append the kept texts' tokens (code points) to the pool's, for the compiled look-up."""
@@ -772,7 +679,8 @@ class BulkNovelty:
         for start in range(0, size, chunk):
             sig = self._signatures(self._pool[start : start + chunk])
             for table, stored in ((self._pairs, sig.i_pair), (self._singles, sig.i_single)):
-                table.insert(stored.key, stored.text + start, stored.u, stored.v)
+                table.insert(stored.key, stored.text + start, stored.u, stored.v,
+                             sig.lens[stored.text])  # fmt: skip
         nxt = self._next_rerank * 4
         self._next_rerank = nxt if nxt <= self.rerank_until else 0
 

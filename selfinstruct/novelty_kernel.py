@@ -42,10 +42,10 @@ def available() -> bool:
     return numba is not None
 
 
-def _compile(function: Any) -> Any:
+def _compile(function: Any, inline: str = "never") -> Any:
     if numba is None:  # pragma: no cover
         return function
-    return numba.njit(cache=True, nogil=True)(function)
+    return numba.njit(cache=True, nogil=True, inline=inline)(function)
 
 
 def _popcount(x: np.uint64) -> np.uint64:
@@ -103,19 +103,56 @@ def _f(lcs: int, m: int, n: int) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-_f = _compile(_f)
+_f = _compile(_f, "always")
+
+
+def _try(
+    serial: int, m: int, u: int, v_: int, pid: int, places: int, pool_codes: np.ndarray,
+    pool_off: np.ndarray, pool_lens: np.ndarray, stamp: np.ndarray, masks: np.ndarray,
+    words: int, slot: np.ndarray, v: np.ndarray, state: np.ndarray, threshold: float,
+    slack: float, exact_max: bool,
+) -> bool:  # fmt: skip
+    """One look-up hit: the query's signature at places ``u <= v_``, the pool text ``pid``'s
+    at ``places`` (``n << 16 | u2 << 8 | v2``, n its length). Verify the pool text if the places
+    fit a match above the bound (``state[1]``) and it is not verified yet (the places first:
+    they are in the entry, the stamp is not); a better F raises ``state``. True once
+    the text is settled (decisions only)."""
+    n = np.int64(places >> 16)
+    if n == 0xFFFF:
+        n = pool_lens[pid]
+    bound = state[1]
+    a = int(np.floor(bound * float(m + n) / 2.0)) + 1
+    u2 = np.int64((places >> 8) & 0xFF)
+    v2 = np.int64(places & 0xFF)
+    if u > m - a or v_ > m - a + 1 or u2 > n - a or v2 > n - a + 1:
+        return False
+    if stamp[pid] == serial:
+        return False
+    stamp[pid] = serial
+    f = _f(_lcs(masks, words, m, slot, pool_codes, pool_off[pid], n, v), m, n)
+    if f > state[0]:
+        state[0] = f
+        state[1] = max(f, threshold) - slack
+        if not exact_max and f > threshold:
+            return True
+    return False
+
+
+_try = _compile(_try, "always")
 
 
 def _walk(
-    serial: int, m: int, keys: np.ndarray, us: np.ndarray,
-    vs: np.ndarray, lo: int, hi: int, pair: bool, head: np.ndarray, bucket_mask: int,
-    t_keys: np.ndarray, t_pids: np.ndarray, t_places: np.ndarray, t_next: np.ndarray,
-    pool_codes: np.ndarray, pool_off: np.ndarray, pool_lens: np.ndarray, stamp: np.ndarray,
-    masks: np.ndarray, words: int, slot: np.ndarray, v: np.ndarray, state: np.ndarray,
-    threshold: float, slack: float, exact_max: bool,
+    serial: int, m: int, keys: np.ndarray, us: np.ndarray, vs: np.ndarray, lo: int, hi: int,
+    pair: bool, head: np.ndarray, bucket_mask: int, c_keys: np.ndarray, c_pids: np.ndarray,
+    c_places: np.ndarray, c_next: np.ndarray, r_keys: np.ndarray, r_pids: np.ndarray,
+    r_places: np.ndarray, r_start: np.ndarray, r_shift: np.ndarray, r_dir: np.ndarray,
+    dirs: np.ndarray, pool_codes: np.ndarray, pool_off: np.ndarray, pool_lens: np.ndarray,
+    stamp: np.ndarray, masks: np.ndarray, words: int, slot: np.ndarray, v: np.ndarray,
+    state: np.ndarray, threshold: float, slack: float, exact_max: bool,
 ) -> int:  # fmt: skip
-    """Walk the signatures ``lo:hi`` of one text (of ``m`` tokens) in one table; ``state`` holds the best F
-    and the bound. Returns the hits seen; -1 once the text is settled (decisions only)."""
+    """Walk the signatures ``lo:hi`` of one text (of ``m`` tokens) in one table: its sealed
+    runs (a key's entries side by side) and its chain. ``state`` holds the best F and the
+    bound. Returns the hits seen; -1 once the text is settled (decisions only)."""
     hits = 0
     for s in range(lo, hi):
         bound = state[1]
@@ -123,27 +160,33 @@ def _walk(
         if (vs[s] > reach + 1) if pair else (us[s] > reach):
             break
         key = keys[s]
+        u = us[s]
+        v_ = vs[s]
+        for g in range(len(r_start)):
+            base = r_start[g]
+            at = r_dir[g] + (np.int64(key) >> r_shift[g])
+            j = base + dirs[at]
+            end = base + dirs[at + 1]
+            while j < end:
+                k = r_keys[j]
+                if k == key:
+                    hits += 1
+                    if _try(serial, m, u, v_, r_pids[j], r_places[j], pool_codes, pool_off,
+                            pool_lens, stamp, masks, words, slot, v, state, threshold, slack,
+                            exact_max):  # fmt: skip
+                        return -1
+                elif k > key:
+                    break
+                j += 1
         e = head[key & bucket_mask]
         while e >= 0:
-            if t_keys[e] == key:
+            if c_keys[e] == key:
                 hits += 1
-                pid = t_pids[e]
-                if stamp[pid] != serial:
-                    n = pool_lens[pid]
-                    a = int(np.floor(bound * float(m + n) / 2.0)) + 1
-                    places = t_places[e]
-                    if (us[s] <= m - a and vs[s] <= m - a + 1 and (places >> 8) <= n - a
-                            and (places & 0xFF) <= n - a + 1):  # fmt: skip
-                        stamp[pid] = serial
-                        lcs = _lcs(masks, words, m, slot, pool_codes, pool_off[pid], n, v)
-                        f = _f(lcs, m, n)
-                        if f > state[0]:
-                            state[0] = f
-                            bound = max(f, threshold) - slack
-                            state[1] = bound
-                            if not exact_max and f > threshold:
-                                return -1
-            e = t_next[e]
+                if _try(serial, m, u, v_, c_pids[e], c_places[e], pool_codes, pool_off,
+                        pool_lens, stamp, masks, words, slot, v, state, threshold, slack,
+                        exact_max):  # fmt: skip
+                    return -1
+            e = c_next[e]
     return hits
 
 
@@ -154,13 +197,19 @@ def _settle_part(
     lo: int, hi: int, q_codes: np.ndarray, q_off: np.ndarray, lens: np.ndarray,
     p_keys: np.ndarray, p_u: np.ndarray, p_v: np.ndarray, p_off: np.ndarray,
     s_keys: np.ndarray, s_u: np.ndarray, s_off: np.ndarray,
-    ph: np.ndarray, pmask: int, pk: np.ndarray, pp: np.ndarray, ppl: np.ndarray, pn: np.ndarray,
-    sh: np.ndarray, smask: int, sk: np.ndarray, sp: np.ndarray, spl: np.ndarray, sn: np.ndarray,
+    ph: np.ndarray, pmask: int, pck: np.ndarray, pcp: np.ndarray, pcl: np.ndarray,
+    pcn: np.ndarray, prk: np.ndarray, prp: np.ndarray, prl: np.ndarray, prs: np.ndarray,
+    prh: np.ndarray, prd: np.ndarray, pdirs: np.ndarray,
+    sh: np.ndarray, smask: int, sck: np.ndarray, scp: np.ndarray, scl: np.ndarray,
+    scn: np.ndarray, srk: np.ndarray, srp: np.ndarray, srl: np.ndarray, srs: np.ndarray,
+    srh: np.ndarray, srd: np.ndarray, sdirs: np.ndarray,
     pool_codes: np.ndarray, pool_off: np.ndarray, pool_lens: np.ndarray,
     threshold: float, slack: float, exact_max: bool, best: np.ndarray,
 ) -> int:  # fmt: skip
     """Texts ``lo:hi`` of the block against the pool: their best F into ``best``. Returns the
-    look-up hits seen."""
+    look-up hits seen. Each table comes as its chain (head, bucket mask, keys, pids, places,
+    next) and its runs (keys, pids, places, then each run's start, shift and directory start,
+    and the directories); see ``novelty_table``."""
     stamp = np.zeros(max(len(pool_lens), 1), dtype=np.int64)
     slot = np.zeros(CODE_SPACE, dtype=np.int32)
     longest = 1
@@ -188,14 +237,16 @@ def _settle_part(
         state[0] = 0.0
         state[1] = threshold - slack
         serial = i + 1
-        seen = _walk(serial, m, p_keys, p_u, p_v, p_off[i], p_off[i + 1], True,
-                     ph, pmask, pk, pp, ppl, pn, pool_codes, pool_off, pool_lens, stamp,
-                     masks, words, slot, v, state, threshold, slack, exact_max)  # fmt: skip
+        seen = _walk(serial, m, p_keys, p_u, p_v, p_off[i], p_off[i + 1], True, ph, pmask,
+                     pck, pcp, pcl, pcn, prk, prp, prl, prs, prh, prd, pdirs, pool_codes,
+                     pool_off, pool_lens, stamp, masks, words, slot, v, state, threshold,
+                     slack, exact_max)  # fmt: skip
         if seen >= 0:
             hits += seen
-            seen = _walk(serial, m, s_keys, s_u, s_u, s_off[i], s_off[i + 1], False,
-                         sh, smask, sk, sp, spl, sn, pool_codes, pool_off, pool_lens, stamp,
-                         masks, words, slot, v, state, threshold, slack, exact_max)  # fmt: skip
+            seen = _walk(serial, m, s_keys, s_u, s_u, s_off[i], s_off[i + 1], False, sh,
+                         smask, sck, scp, scl, scn, srk, srp, srl, srs, srh, srd, sdirs,
+                         pool_codes, pool_off, pool_lens, stamp, masks, words, slot, v, state,
+                         threshold, slack, exact_max)  # fmt: skip
             if seen >= 0:
                 hits += seen
         best[i] = state[0]

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_novelty import _corpus, brute_force_filter
 
-from selfinstruct import novelty_bulk
+from selfinstruct import novelty_bulk, novelty_table
 from selfinstruct.novelty import NoveltyIndex
 from selfinstruct.novelty_bulk import BulkNovelty, Verdict, bulk_novelty
 
@@ -83,21 +83,25 @@ def _near_copies(n: int, seed: int, vocabulary: int = 80) -> list[str]:
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("exact_max", [True, False])
 @pytest.mark.parametrize(
-    ("threads", "budget", "compiled"),
-    [(1, None, False), (3, None, False), (1, 64, False), (2, 64, False), (1, None, True),
-     (3, None, True)],
+    ("threads", "budget", "compiled", "seal"),
+    [(1, None, False, None), (3, None, False, None), (1, 64, False, None), (2, 64, False, None),
+     (1, None, True, None), (3, None, True, None), (1, None, False, 97), (2, None, True, 97)],
 )  # fmt: skip
 def test_bulk_equals_the_sequential_index(
     monkeypatch: pytest.MonkeyPatch, seed: int, exact_max: bool, threads: int,
-    budget: int | None, compiled: bool,
+    budget: int | None, compiled: bool, seal: int | None,
 ) -> None:  # fmt: skip
     """Thousands of texts, blocks of 256, re-ranked at 16, 64 and 256 kept texts: the same
     decisions as NoveltyIndex, and the same maximum for every rejected text (with
     ``exact_max=False``, a score above the threshold). With 3 threads each block is settled
     against the pool in 3 parts at once; with a budget of 64 look-up hits, a block is settled
     in as many parts as its hits need, one after another or two at once. Compiled, each text
-    walks its signatures in compiled code (in 3 parts at once with 3 threads)."""
+    walks its signatures in compiled code (in 3 parts at once with 3 threads). With a seal of
+    97 entries, the tables' entries are mostly in sealed runs, merged up to 2,000 entries."""
     monkeypatch.setattr(novelty_bulk, "_MIN_PART", 16)
+    if seal is not None:  # the tables seal their entries into runs, and merge runs, early
+        monkeypatch.setattr(novelty_table, "SEAL", seal)
+        monkeypatch.setattr(novelty_table, "MERGE_MAX", 2000)
     if budget is not None:
         monkeypatch.setattr(novelty_bulk, "_HIT_BUDGET", budget)
         parts: list[int] = []
@@ -155,9 +159,9 @@ def test_table_finds_every_entry_across_growth(
 ) -> None:
     """The table grows its bucket array and chains every entry anew, a slice of ``relink``
     entries at a time; every stored (key, pid, places) must still be found, and nothing else."""
-    monkeypatch.setattr(novelty_bulk, "_RELINK", relink)
+    monkeypatch.setattr(novelty_table, "_RELINK", relink)
     rng = np.random.default_rng(7)
-    table = novelty_bulk._Table()
+    table = novelty_table.Chain()
     expected: dict[int, set[tuple[int, int, int]]] = {}
     pid = 0
     for size in (5, 900, 3000, 20000):  # each insert past twice the buckets grows them
@@ -166,7 +170,7 @@ def test_table_finds_every_entry_across_growth(
         v = rng.integers(0, 300, size=size)
         pids = np.arange(pid, pid + size)
         pid += size
-        table.insert(keys, pids, u, v)
+        table.insert(keys, pids, u, v, rng.integers(0, 70000, size=size))
         for k, p, a, b in zip(keys.tolist(), pids.tolist(), u.tolist(), v.tolist(), strict=True):
             expected.setdefault(k & 0xFFFFFFFF, set()).add((p, min(a, 255), min(b, 255)))
     probe = np.array(sorted(expected) + [123456789], dtype=np.uint64)
@@ -176,3 +180,30 @@ def test_table_finds_every_entry_across_growth(
         got.setdefault(int(probe[i]), set()).add((p, a, b))
     assert got == expected
     assert table.bits > 12
+
+
+def test_runs_and_chain_find_every_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entries sealed into runs (97 at a time, merged up to 2,000) and those still chained:
+    every stored (key, pid, places) is found, and nothing else."""
+    monkeypatch.setattr(novelty_table, "SEAL", 97)
+    monkeypatch.setattr(novelty_table, "MERGE_MAX", 2000)
+    rng = np.random.default_rng(3)
+    table = novelty_table.Table()
+    expected: dict[int, set[tuple[int, int, int]]] = {}
+    pid = 0
+    for size in (5, 90, 300, 2000, 50):
+        keys = rng.integers(0, 300, size=size).astype(np.uint64) * np.uint64(0x1_0000_0001)
+        u, v = rng.integers(0, 300, size=size), rng.integers(0, 300, size=size)
+        pids = np.arange(pid, pid + size)
+        pid += size
+        table.insert(keys, pids, u, v, rng.integers(0, 70000, size=size))
+        for k, p, a, b in zip(keys.tolist(), pids.tolist(), u.tolist(), v.tolist(), strict=True):
+            expected.setdefault(k & 0xFFFFFFFF, set()).add((p, min(a, 255), min(b, 255)))
+    assert len(table.runs) >= 2 and table.chain.size and table.size == pid
+    assert all(end - start <= 2000 for start, end, _, _ in table.runs)
+    probe = np.array(sorted(expected) + [123456789], dtype=np.uint64)
+    which, pids, u2, v2 = table.lookup(probe)
+    got: dict[int, set[tuple[int, int, int]]] = {}
+    for i, p, a, b in zip(which.tolist(), pids.tolist(), u2.tolist(), v2.tolist(), strict=True):
+        got.setdefault(int(probe[i]), set()).add((p, a, b))
+    assert got == expected

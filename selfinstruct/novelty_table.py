@@ -1,0 +1,233 @@
+"""The signature tables of :class:`~selfinstruct.novelty_bulk.BulkNovelty`.
+
+A table maps a signature (64-bit key; its low 32 bits are kept) to the pool texts stored under
+it, with the places of the signature's elements in each. New entries go to a chained hash table
+(:class:`Chain`); once it holds :data:`SEAL` entries they are sealed into a *run*: sorted by key,
+with a directory of where each bucket of keys starts. Runs of similar size are merged, up to
+:data:`MERGE_MAX` entries. All the entries of one key in a run lie next to each other, so a
+look-up reads them in one sweep; in a chain they are scattered over the whole table (a cache
+miss each), which was most of the look-up's time once the pool held millions of entries.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["MERGE_MAX", "SEAL", "Chain", "Table"]
+
+#: Entries chained at a time when a chain's bucket array grows.
+_RELINK = 1 << 21
+#: Chained entries sealed into a run at once.
+SEAL = 1 << 22
+#: Runs are merged while the merged run holds at most this many entries (the merge's
+#: temporaries are about 20 bytes an entry).
+MERGE_MAX = 1 << 24
+#: Keys a directory bucket of a run holds on average.
+_PER_BUCKET = 4
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    none = np.empty(0, dtype=np.int64)
+    return none, none, none, none
+
+
+class Chain:
+    """A hash multimap from 64-bit keys to (pool position, places), in numpy arrays: 16 bytes
+    an entry (the newest entries of a :class:`Table`). Chained buckets: ``head[bucket]`` is the newest entry, ``nxt[entry]`` the one
+    before it. An entry keeps a key's low 32 bits, and its bucket is the low ``bits`` of those,
+    so two keys may meet by chance: that only adds a candidate, which verification turns down."""
+
+    def __init__(self) -> None:
+        self.bits = 12
+        self.head = np.full(1 << self.bits, -1, dtype=np.int32)
+        self.keys = np.empty(1024, dtype=np.uint32)
+        self.pids = np.empty(1024, dtype=np.int32)
+        self.places = np.empty(1024, dtype=np.uint32)  # n << 16 | u << 8 | v (see insert)
+        self.nxt = np.empty(1024, dtype=np.int32)
+        self.size = 0
+
+    def _bucket(self, low: np.ndarray) -> np.ndarray:
+        return (low & np.uint32((1 << self.bits) - 1)).astype(np.int64)
+
+    def insert(
+        self, keys: np.ndarray, pids: np.ndarray, u: np.ndarray, v: np.ndarray, n: np.ndarray
+    ) -> None:
+        """Store entries: each pool text's position, the places of the signature's elements in
+        it and its length ``n`` (kept beside the places, so a look-up need not fetch it; a
+        length of 65,535 or more is stored as 65,535, which means: look it up). A place above
+        255 is stored as 255: the filter on places then lets through more, never less."""
+        count = len(keys)
+        if not count:
+            return
+        start = self.size
+        need = start + count
+        if need >= 1 << 31:
+            raise OverflowError("more than 2**31 signatures in one novelty table")
+        if need > len(self.keys):
+            cap = max(need, len(self.keys) * 5 // 4)
+            for name in ("keys", "pids", "places", "nxt"):
+                old = getattr(self, name)
+                new = np.empty(cap, dtype=old.dtype)
+                new[:start] = old[:start]
+                setattr(self, name, new)
+        low = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        self.keys[start:need] = low
+        self.pids[start:need] = pids
+        self.places[start:need] = (
+            (np.minimum(n, 0xFFFF) << 16) | (np.minimum(u, 255) << 8) | np.minimum(v, 255)
+        )
+        self.size = need
+        if need > 2 * len(self.head):
+            # Grow the bucket array (2 entries a bucket at most) and chain every entry anew.
+            self.bits = min(int(need).bit_length(), 32)
+            self.head = np.full(1 << self.bits, -1, dtype=np.int32)
+            # Chained anew a slice at a time: the sort's temporaries stay those of one slice.
+            for lo in range(0, need, _RELINK):
+                hi = min(lo + _RELINK, need)
+                self._link(np.arange(lo, hi, dtype=np.int64), self._bucket(self.keys[lo:hi]))
+        else:
+            self._link(np.arange(start, need, dtype=np.int64), self._bucket(low))
+
+    def _link(self, entries: np.ndarray, buckets: np.ndarray) -> None:
+        """Chain ``entries`` (ascending) into ``buckets``, newest at the head."""
+        order = np.argsort(buckets)
+        b = buckets[order]
+        e = entries[order].astype(np.int32)
+        same = np.zeros(len(b), dtype=bool)
+        same[1:] = b[1:] == b[:-1]
+        prev = np.empty_like(e)
+        prev[1:] = e[:-1]
+        self.nxt[e] = np.where(same, prev, self.head[b])
+        last = np.ones(len(b), dtype=bool)
+        last[:-1] = ~same[1:]
+        self.head[b[last]] = e[last]
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(i, pid, u, v)`` for every stored entry whose key matches ``keys[i]``."""
+        if not self.size or not len(keys):
+            return _empty()
+        low = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        cur = self.head[self._bucket(low)]
+        which = np.flatnonzero(cur >= 0)
+        cur = cur[which]
+        found_i: list[np.ndarray] = []
+        found_e: list[np.ndarray] = []
+        while len(cur):
+            hit = self.keys[cur] == low[which]
+            if hit.any():
+                found_i.append(which[hit])
+                found_e.append(cur[hit])
+            cur = self.nxt[cur]
+            live = cur >= 0
+            cur, which = cur[live], which[live]
+        if not found_i:
+            return _empty()
+        entries = np.concatenate(found_e)
+        places = self.places[entries].astype(np.int64)
+        return (np.concatenate(found_i), self.pids[entries].astype(np.int64),
+                (places >> 8) & 0xFF, places & 0xFF)  # fmt: skip
+
+    def clear(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+
+class Table:
+    """Sealed runs (sorted by key, each with a directory) and a :class:`Chain` of the newest
+    entries. ``runs`` lists ``(start, end, shift, dir_start)``: the run's entries are
+    ``keys[start:end]`` (``pids``, ``places`` alike), and the entries of keys whose top
+    ``32 - shift`` bits are b start at ``start + dirs[dir_start + b]``."""
+
+    def __init__(self) -> None:
+        self.chain = Chain()
+        self.keys = np.empty(0, dtype=np.uint32)
+        self.pids = np.empty(0, dtype=np.int32)
+        self.places = np.empty(0, dtype=np.uint32)
+        self.dirs = np.empty(0, dtype=np.int64)
+        self.runs: list[tuple[int, int, int, int]] = []
+        self.sealed = 0  # entries in runs
+
+    @property
+    def size(self) -> int:
+        return self.sealed + self.chain.size
+
+    def insert(
+        self, keys: np.ndarray, pids: np.ndarray, u: np.ndarray, v: np.ndarray, n: np.ndarray
+    ) -> None:
+        """Store entries (as :meth:`Chain.insert`)."""
+        self.chain.insert(keys, pids, u, v, n)
+        if self.chain.size >= SEAL:
+            self.seal()
+
+    def seal(self) -> None:
+        """Turn the chained entries into a run, and merge the last runs while they are of a
+        size (each at least half the one before) and the merge stays under MERGE_MAX."""
+        chain = self.chain
+        count = chain.size
+        if not count:
+            return
+        order = np.argsort(chain.keys[:count], kind="stable")
+        self._append(chain.keys[:count][order], chain.pids[:count][order],
+                     chain.places[:count][order])  # fmt: skip
+        self.chain = Chain()
+        while len(self.runs) >= 2:
+            (a0, a1, _, d0), (b0, b1, _, _) = self.runs[-2], self.runs[-1]
+            if 2 * (b1 - b0) < a1 - a0 or b1 - a0 > MERGE_MAX:
+                break
+            order = np.argsort(self.keys[a0:b1], kind="stable")
+            self.runs[-2:] = []
+            self.sealed = a0
+            self.dirs = self.dirs[:d0]
+            self._append(self.keys[a0:b1][order], self.pids[a0:b1][order],
+                         self.places[a0:b1][order])  # fmt: skip
+
+    def _append(self, keys: np.ndarray, pids: np.ndarray, places: np.ndarray) -> None:
+        """Add a run (``keys`` sorted) after the last one."""
+        start = self.sealed
+        end = start + len(keys)
+        if end > len(self.keys):
+            cap = max(end, len(self.keys) * 5 // 4)
+            for name in ("keys", "pids", "places"):
+                old = getattr(self, name)
+                new = np.empty(cap, dtype=old.dtype)
+                new[:start] = old[:start]
+                setattr(self, name, new)
+        self.keys[start:end] = keys
+        self.pids[start:end] = pids
+        self.places[start:end] = places
+        bits = max(1, min(31, int(max(len(keys) // _PER_BUCKET, 1)).bit_length()))
+        shift = 32 - bits
+        bounds = (np.arange(1 << bits, dtype=np.uint64) << np.uint64(shift)).astype(np.uint32)
+        directory = np.empty((1 << bits) + 1, dtype=np.int64)
+        directory[:-1] = np.searchsorted(keys, bounds, side="left")
+        directory[-1] = len(keys)
+        self.runs.append((start, end, shift, len(self.dirs)))
+        self.dirs = np.concatenate([self.dirs, directory])
+        self.sealed = end
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(i, pid, u, v)`` for every stored entry whose key matches ``keys[i]``."""
+        parts = [self.chain.lookup(keys)]
+        if self.runs and len(keys):
+            low = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+            for start, end, _, _ in self.runs:
+                run = self.keys[start:end]
+                left = np.searchsorted(run, low, side="left")
+                width = np.searchsorted(run, low, side="right") - left
+                total = int(width.sum())
+                if not total:
+                    continue
+                which = np.repeat(np.arange(len(low), dtype=np.int64), width)
+                at = start + np.repeat(left - np.cumsum(width) + width, width) + np.arange(total)
+                places = self.places[at].astype(np.int64)
+                parts.append(
+                    (which, self.pids[at].astype(np.int64), (places >> 8) & 0xFF, places & 0xFF)
+                )
+        parts = [p for p in parts if len(p[0])]
+        if not parts:
+            return _empty()
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(np.concatenate(column) for column in zip(*parts, strict=True))  # type: ignore[return-value]
+
+    def clear(self) -> None:
+        self.__init__()  # type: ignore[misc]
