@@ -232,7 +232,8 @@ class BulkNovelty:
         self._rank = np.zeros(1024, dtype=np.int64)  # code point -> place in the order
         self._new_rank = -1
         self._freq = np.zeros(1024, dtype=np.int64)  # code point -> pool texts holding it
-        self._pool: list[str] = []  # encoded pool texts, by pool position
+        self._pool: list[str] = []  # encoded pool texts, by pool position (numpy look-up only)
+        self._size = 0  # pool texts
         self._pool_lens = np.zeros(1024, dtype=np.int64)
         self._pairs = Table()
         self._singles = Table()
@@ -244,7 +245,7 @@ class BulkNovelty:
     # -- encoding -----------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._pool)
+        return self._size
 
     def _encode(self, texts: list[str]) -> list[str]:
         vocab = self._vocab
@@ -552,7 +553,7 @@ class BulkNovelty:
         contiguous parts at once (the compiled code runs without the GIL)."""
         count = len(encs)
         best = np.zeros(count, dtype=np.float64)
-        if not len(self._pool) or not count:
+        if not self._size or not count:
             return best
         lens = sig.lens
         q_off = np.zeros(count + 1, dtype=np.int64)
@@ -566,7 +567,7 @@ class BulkNovelty:
             low = (sigs.key[order] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
             walks.append((low, sigs.u[order], sigs.v[order], off))
         (p_keys, p_u, p_v, p_off), (s_keys, s_u, _, s_off) = walks
-        size = len(self._pool)
+        size = self._size
         pool = (self._pool_codes, self._pool_off[: size + 1], self._pool_lens[:size])
         tables: list[Any] = []
         for t in (self._pairs, self._singles):
@@ -619,17 +620,21 @@ class BulkNovelty:
         return np.concatenate([verified, packed[new]])
 
     def _admit(self, encs: list[str], sig: _Block, kept: np.ndarray) -> None:
-        base = len(self._pool)
+        """Add the kept texts to the pool: as strings for the numpy look-up, as code points end
+        to end for the compiled one (the strings would take about 80 bytes a text more)."""
+        base = self._size
         new_pos = np.cumsum(kept) - 1 + base  # pool position of each kept text
-        self._pool.extend(e for e, k in zip(encs, kept.tolist(), strict=True) if k)
-        size = len(self._pool)
+        mine = [e for e, k in zip(encs, kept.tolist(), strict=True) if k]
+        size = self._size = base + len(mine)
         if size > len(self._pool_lens):
             self._pool_lens = np.resize(self._pool_lens, max(size, 2 * len(self._pool_lens)))
         self._pool_lens[base:size] = sig.lens[kept]
         if self.compiled:
-            self._keep_codes(encs, kept, base, size)
+            self._keep_codes(mine, base, size)
+        else:
+            self._pool.extend(mine)
         if self._next_rerank:
-            self._count(self._pool[base:size])
+            self._count(mine)
             if size >= self._next_rerank:
                 self._rerank()
                 return
@@ -637,16 +642,13 @@ class BulkNovelty:
             mine = stored.where(kept[stored.text])
             table.insert(mine.key, new_pos[mine.text], mine.u, mine.v, sig.lens[mine.text])
 
-    def _keep_codes(self, encs: list[str], kept: np.ndarray, base: int, size: int) -> None:
+    def _keep_codes(self, mine: list[str], base: int, size: int) -> None:
         """Append the kept texts' tokens (code points) to the pool's, for the compiled look-up."""
-        codes = np.frombuffer(
-            "".join(e for e, k in zip(encs, kept.tolist(), strict=True) if k).encode("utf-32-le"),
-            dtype=np.uint32,
-        )
+        codes = np.frombuffer("".join(mine).encode("utf-32-le"), dtype=np.uint32)
         start = int(self._pool_off[base])
         end = start + len(codes)
         if end > len(self._pool_codes):
-            grown = np.zeros(max(end, 2 * len(self._pool_codes)), dtype=np.uint32)
+            grown = np.zeros(max(end, len(self._pool_codes) * 5 // 4), dtype=np.uint32)
             grown[:start] = self._pool_codes[:start]
             self._pool_codes = grown
         self._pool_codes[start:end] = codes
@@ -666,7 +668,7 @@ class BulkNovelty:
 
     def _rerank(self) -> None:
         """Order tokens by pool document frequency (rare first) and index the pool anew."""
-        size = len(self._pool)
+        size = self._size
         points = np.arange(len(self._rank))
         order = np.lexsort((self._rank_tiebreak(points), self._freq[points]))
         rank = np.empty(len(self._rank), dtype=np.int64)
@@ -677,12 +679,21 @@ class BulkNovelty:
         self._singles.clear()
         chunk = self.block  # a block at a time: the memory of one block
         for start in range(0, size, chunk):
-            sig = self._signatures(self._pool[start : start + chunk])
+            sig = self._signatures(self._pool_texts(start, min(start + chunk, size)))
             for table, stored in ((self._pairs, sig.i_pair), (self._singles, sig.i_single)):
                 table.insert(stored.key, stored.text + start, stored.u, stored.v,
                              sig.lens[stored.text])  # fmt: skip
         nxt = self._next_rerank * 4
         self._next_rerank = nxt if nxt <= self.rerank_until else 0
+
+    def _pool_texts(self, start: int, end: int) -> list[str]:
+        """The encoded pool texts ``start:end`` (from the code points when compiled)."""
+        if not self.compiled:
+            return self._pool[start:end]
+        off = self._pool_off
+        joined = self._pool_codes[off[start] : off[end]].tobytes().decode("utf-32-le")
+        cuts = (off[start : end + 1] - off[start]).tolist()
+        return [joined[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
 
     def _rank_tiebreak(self, points: np.ndarray) -> np.ndarray:
         """Among equally frequent tokens, the order of the current ranks (first seen first)."""

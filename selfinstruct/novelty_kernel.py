@@ -210,7 +210,7 @@ def _settle_part(
     look-up hits seen. Each table comes as its chain (head, bucket mask, keys, pids, places,
     next) and its runs (keys, pids, places, then each run's start, shift and directory start,
     and the directories); see ``novelty_table``."""
-    stamp = np.zeros(max(len(pool_lens), 1), dtype=np.int64)
+    stamp = np.zeros(max(len(pool_lens), 1), dtype=np.int32)
     slot = np.zeros(CODE_SPACE, dtype=np.int32)
     longest = 1
     for i in range(lo, hi):

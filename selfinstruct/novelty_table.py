@@ -142,7 +142,7 @@ class Table:
         self.keys = np.empty(0, dtype=np.uint32)
         self.pids = np.empty(0, dtype=np.int32)
         self.places = np.empty(0, dtype=np.uint32)
-        self.dirs = np.empty(0, dtype=np.int64)
+        self.dirs = np.empty(0, dtype=np.int32)
         self.runs: list[tuple[int, int, int, int]] = []
         self.sealed = 0  # entries in runs
 
@@ -197,7 +197,7 @@ class Table:
         bits = max(1, min(31, int(max(len(keys) // _PER_BUCKET, 1)).bit_length()))
         shift = 32 - bits
         bounds = (np.arange(1 << bits, dtype=np.uint64) << np.uint64(shift)).astype(np.uint32)
-        directory = np.empty((1 << bits) + 1, dtype=np.int64)
+        directory = np.empty((1 << bits) + 1, dtype=np.int32)  # a run holds < 2**31
         directory[:-1] = np.searchsorted(keys, bounds, side="left")
         directory[-1] = len(keys)
         self.runs.append((start, end, shift, len(self.dirs)))
