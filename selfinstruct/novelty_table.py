@@ -2,28 +2,31 @@
 
 A table maps a signature (64-bit key; its low 32 bits are kept) to the pool texts stored under
 it, with the places of the signature's elements in each. New entries go to a chained hash table
-(:class:`Chain`); once it holds :data:`SEAL` entries they are sealed into a *run*: sorted by key,
-with a directory of where each bucket of keys starts. Runs of similar size are merged, up to
-:data:`MERGE_MAX` entries. All the entries of one key in a run lie next to each other, so a
-look-up reads them in one sweep; in a chain they are scattered over the whole table (a cache
-miss each), which was most of the look-up's time once the pool held millions of entries.
+(:class:`Chain`); once it holds :data:`SEAL` entries they are sealed: sorted by key and merged,
+in place, into the table's one *run* of sealed entries, which has a directory of where each
+bucket of keys starts. All the entries of one key lie next to each other in the run, so a
+look-up reads them in one sweep after one directory read; in a chain they are scattered over
+the whole table (a cache miss each). One run rather than several of similar sizes: a look-up
+pays its directory and key reads once per run, and with runs capped in size (the merge's
+temporaries grew with them) the pool of a 10M-text merge held five to seven runs a table,
+which made those reads most of the look-up's time. The in-place merge's temporaries are those
+of the sealed entries and a slice of the run, whatever the run's size.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MERGE_MAX", "SEAL", "Chain", "Table"]
+__all__ = ["SEAL", "Chain", "Table"]
 
 #: Entries chained at a time when a chain's bucket array grows.
 _RELINK = 1 << 21
-#: Chained entries sealed into a run at once.
+#: Chained entries sealed into the run at once.
 SEAL = 1 << 22
-#: Runs are merged while the merged run holds at most this many entries (the merge's
-#: temporaries are about 20 bytes an entry).
-MERGE_MAX = 1 << 24
-#: Keys a directory bucket of a run holds on average.
-_PER_BUCKET = 4
+#: Keys a directory bucket of the run holds on average (16 keys of 4 bytes: a cache line).
+_PER_BUCKET = 16
+#: Entries of the run moved at a time when sealed entries are merged into it.
+_MOVE = 1 << 20
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -132,10 +135,12 @@ class Chain:
 
 
 class Table:
-    """Sealed runs (sorted by key, each with a directory) and a :class:`Chain` of the newest
-    entries. ``runs`` lists ``(start, end, shift, dir_start)``: the run's entries are
-    ``keys[start:end]`` (``pids``, ``places`` alike), and the entries of keys whose top
-    ``32 - shift`` bits are b start at ``start + dirs[dir_start + b]``."""
+    """A run of sealed entries (sorted by key, with a directory) and a :class:`Chain` of the
+    newest entries. ``runs`` lists ``(start, end, shift, dir_start)`` (none before the first
+    seal, then one): the run's entries are ``keys[start:end]`` (``pids``, ``places`` alike),
+    and the entries of keys whose top ``32 - shift`` bits are b start at
+    ``start + dirs[dir_start + b]``. Within a key, entries stay in the order they were
+    inserted."""
 
     def __init__(self) -> None:
         self.chain = Chain()
@@ -144,7 +149,7 @@ class Table:
         self.places = np.empty(0, dtype=np.uint32)
         self.dirs = np.empty(0, dtype=np.int32)
         self.runs: list[tuple[int, int, int, int]] = []
-        self.sealed = 0  # entries in runs
+        self.sealed = 0  # entries in the run
 
     @property
     def size(self) -> int:
@@ -159,50 +164,60 @@ class Table:
             self.seal()
 
     def seal(self) -> None:
-        """Turn the chained entries into a run, and merge the last runs while they are of a
-        size (each at least half the one before) and the merge stays under MERGE_MAX."""
+        """Sort the chained entries by key and merge them into the run, after the run's own
+        entries of the same key."""
         chain = self.chain
         count = chain.size
         if not count:
             return
         order = np.argsort(chain.keys[:count], kind="stable")
-        self._append(chain.keys[:count][order], chain.pids[:count][order],
-                     chain.places[:count][order])  # fmt: skip
+        keys = chain.keys[:count][order]
+        pids = chain.pids[:count][order]
+        places = chain.places[:count][order]
+        del order
         self.chain = Chain()
-        while len(self.runs) >= 2:
-            (a0, a1, _, d0), (b0, b1, _, _) = self.runs[-2], self.runs[-1]
-            if 2 * (b1 - b0) < a1 - a0 or b1 - a0 > MERGE_MAX:
-                break
-            order = np.argsort(self.keys[a0:b1], kind="stable")
-            self.runs[-2:] = []
-            self.sealed = a0
-            self.dirs = self.dirs[:d0]
-            self._append(self.keys[a0:b1][order], self.pids[a0:b1][order],
-                         self.places[a0:b1][order])  # fmt: skip
-
-    def _append(self, keys: np.ndarray, pids: np.ndarray, places: np.ndarray) -> None:
-        """Add a run (``keys`` sorted) after the last one."""
-        start = self.sealed
-        end = start + len(keys)
-        if end > len(self.keys):
-            cap = max(end, len(self.keys) * 5 // 4)
+        old = self.sealed
+        total = old + count
+        if total >= 1 << 31:
+            raise OverflowError("more than 2**31 signatures in one novelty table")
+        if total > len(self.keys):
+            cap = max(total, len(self.keys) * 5 // 4)
             for name in ("keys", "pids", "places"):
-                old = getattr(self, name)
-                new = np.empty(cap, dtype=old.dtype)
-                new[:start] = old[:start]
-                setattr(self, name, new)
-        self.keys[start:end] = keys
-        self.pids[start:end] = pids
-        self.places[start:end] = places
-        bits = max(1, min(31, int(max(len(keys) // _PER_BUCKET, 1)).bit_length()))
+                array = getattr(self, name)
+                grown = np.empty(cap, dtype=array.dtype)
+                grown[:old] = array[:old]
+                setattr(self, name, grown)
+        # Where each new entry goes: after the run's entries of keys up to its own, and after
+        # the new entries before it. A run entry moves up by the new entries placed before it.
+        after = np.searchsorted(self.keys[:old], keys, side="right")  # run entries before
+        hi = old
+        while hi > after[0]:  # from the top down: no entry is overwritten before it moves
+            lo = max(int(after[0]), hi - _MOVE)
+            at = np.arange(lo, hi, dtype=np.int64)
+            to = at + np.searchsorted(after, at, side="right")
+            for array in (self.keys, self.pids, self.places):
+                array[to] = array[lo:hi].copy()
+            hi = lo
+        dest = after + np.arange(count, dtype=after.dtype)
+        self.keys[dest] = keys
+        self.pids[dest] = pids
+        self.places[dest] = places
+        self.sealed = total
+        self._index()
+
+    def _index(self) -> None:
+        """The run's directory: for each bucket of keys (their top bits), where it starts."""
+        total = self.sealed
+        bits = max(1, min(31, int(max(total // _PER_BUCKET, 1)).bit_length()))
         shift = 32 - bits
-        bounds = (np.arange(1 << bits, dtype=np.uint64) << np.uint64(shift)).astype(np.uint32)
-        directory = np.empty((1 << bits) + 1, dtype=np.int32)  # a run holds < 2**31
-        directory[:-1] = np.searchsorted(keys, bounds, side="left")
-        directory[-1] = len(keys)
-        self.runs.append((start, end, shift, len(self.dirs)))
-        self.dirs = np.concatenate([self.dirs, directory])
-        self.sealed = end
+        counts = np.zeros(1 << bits, dtype=np.int64)
+        for lo in range(0, total, _MOVE):
+            top = self.keys[lo : min(lo + _MOVE, total)] >> np.uint32(shift)
+            counts += np.bincount(top, minlength=1 << bits)
+        directory = np.zeros((1 << bits) + 1, dtype=np.int32)  # the run holds < 2**31
+        np.cumsum(counts, out=directory[1:])
+        self.dirs = directory
+        self.runs = [(0, total, shift, 0)]
 
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(i, pid, u, v)`` for every stored entry whose key matches ``keys[i]``."""

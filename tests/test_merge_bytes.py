@@ -8,15 +8,18 @@ those the merge wrote before its per-record changes (commit 1adf72c).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakes import FakeBackend
 
 import selfinstruct as si
+from selfinstruct import merge
 from selfinstruct.merge import merge_runs
 from selfinstruct.records import load_seed_tasks
 from selfinstruct.resources import default_seed_path
@@ -96,3 +99,26 @@ DROPPED = {
 }  # fmt: skip
 TASKS_SHA256 = "d20c0dbf0600c9050892ee061971d037756808652b4b8495984e68a2007ce48b"
 REJECTED_SHA256 = "f9b1b74ceded437b2b81a64368e0a354fd2dfc22086166be68bf7c199838ffe2"
+
+
+def test_the_collector_is_as_before_after_a_merge(tmp_path: Path) -> None:
+    """The merge runs Python's garbage collector less often while it streams, and freezes the
+    objects alive before it: both undone when it ends, also when it fails."""
+    shards = make_shards(tmp_path, corpus(300))
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    seen: list[tuple[int, int, int]] = []
+    check = merge._Checker.__call__
+
+    def watching(self: merge._Checker, chunk: list[Any]) -> list[merge.Checked]:
+        seen.append(gc.get_threshold())
+        return check(self, chunk)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(merge._Checker, "__call__", watching)
+        merge_runs(tmp_path / "m", shards)
+    assert seen and all(t[0] > threshold[0] for t in seen)  # fewer young collections
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, frozen)
+    (shards[1] / "tasks.jsonl").write_text("{broken\n", encoding="utf-8")
+    with pytest.raises(si.UserError):
+        merge_runs(tmp_path / "m2", shards)
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, frozen)

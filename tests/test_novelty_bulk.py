@@ -97,11 +97,12 @@ def test_bulk_equals_the_sequential_index(
     against the pool in 3 parts at once; with a budget of 64 look-up hits, a block is settled
     in as many parts as its hits need, one after another or two at once. Compiled, each text
     walks its signatures in compiled code (in 3 parts at once with 3 threads). With a seal of
-    97 entries, the tables' entries are mostly in sealed runs, merged up to 2,000 entries."""
+    97 entries, the tables' entries are mostly in their sealed run, moved 5 at a time when
+    new ones are merged in."""
     monkeypatch.setattr(novelty_bulk, "_MIN_PART", 16)
-    if seal is not None:  # the tables seal their entries into runs, and merge runs, early
+    if seal is not None:  # the tables seal their entries into their run early
         monkeypatch.setattr(novelty_table, "SEAL", seal)
-        monkeypatch.setattr(novelty_table, "MERGE_MAX", 2000)
+        monkeypatch.setattr(novelty_table, "_MOVE", 5)
     if budget is not None:
         monkeypatch.setattr(novelty_bulk, "_HIT_BUDGET", budget)
         parts: list[int] = []
@@ -182,16 +183,20 @@ def test_table_finds_every_entry_across_growth(
     assert table.bits > 12
 
 
-def test_runs_and_chain_find_every_entry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Entries sealed into runs (97 at a time, merged up to 2,000) and those still chained:
-    every stored (key, pid, places) is found, and nothing else."""
+@pytest.mark.parametrize("move", [7, 1 << 20])
+def test_run_and_chain_find_every_entry_in_order(
+    monkeypatch: pytest.MonkeyPatch, move: int
+) -> None:
+    """Entries sealed 97 at a time and merged into the run (its entries moved ``move`` at a
+    time), and those still chained: every stored (key, pid, places) is found, nothing else,
+    and a key's entries lie in the run in the order they were inserted."""
     monkeypatch.setattr(novelty_table, "SEAL", 97)
-    monkeypatch.setattr(novelty_table, "MERGE_MAX", 2000)
+    monkeypatch.setattr(novelty_table, "_MOVE", move)
     rng = np.random.default_rng(3)
     table = novelty_table.Table()
     expected: dict[int, set[tuple[int, int, int]]] = {}
     pid = 0
-    for size in (5, 90, 300, 2000, 50):
+    for size in (5, 90, 300, 2000, 40, 70, 20):  # sealed at the 3rd, 4th and 6th
         keys = rng.integers(0, 300, size=size).astype(np.uint64) * np.uint64(0x1_0000_0001)
         u, v = rng.integers(0, 300, size=size), rng.integers(0, 300, size=size)
         pids = np.arange(pid, pid + size)
@@ -199,8 +204,14 @@ def test_runs_and_chain_find_every_entry(monkeypatch: pytest.MonkeyPatch) -> Non
         table.insert(keys, pids, u, v, rng.integers(0, 70000, size=size))
         for k, p, a, b in zip(keys.tolist(), pids.tolist(), u.tolist(), v.tolist(), strict=True):
             expected.setdefault(k & 0xFFFFFFFF, set()).add((p, min(a, 255), min(b, 255)))
-    assert len(table.runs) >= 2 and table.chain.size and table.size == pid
-    assert all(end - start <= 2000 for start, end, _, _ in table.runs)
+    assert len(table.runs) == 1 and table.chain.size and table.size == pid
+    start, end, shift, d0 = table.runs[0]
+    run = table.keys[start:end].astype(np.int64)
+    assert np.all(np.diff(run) >= 0)  # sorted by key
+    same = np.diff(run) == 0
+    assert np.all(np.diff(table.pids[start:end].astype(np.int64))[same] > 0)  # inserted order
+    for bucket in range(len(table.dirs) - 1 - d0):  # the directory: where each bucket starts
+        assert table.dirs[d0 + bucket] == np.searchsorted(run, bucket << shift)
     probe = np.array(sorted(expected) + [123456789], dtype=np.uint64)
     which, pids, u2, v2 = table.lookup(probe)
     got: dict[int, set[tuple[int, int, int]]] = {}
