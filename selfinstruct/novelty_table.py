@@ -34,6 +34,22 @@ def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return none, none, none, none
 
 
+def _make_room(owner: object, names: tuple[str, ...], used: int, need: int) -> None:
+    """Grow the arrays ``names`` of ``owner`` (by a quarter at least) to hold ``need`` entries,
+    keeping their first ``used``."""
+    if need >= 1 << 31:
+        raise OverflowError("more than 2**31 signatures in one novelty table")
+    size = len(getattr(owner, names[0]))
+    if need <= size:
+        return
+    cap = max(need, size * 5 // 4)
+    for name in names:
+        old = getattr(owner, name)
+        new = np.empty(cap, dtype=old.dtype)
+        new[:used] = old[:used]
+        setattr(owner, name, new)
+
+
 class Chain:
     """A hash multimap from 64-bit keys to (pool position, places), in numpy arrays: 16 bytes
     an entry (the newest entries of a :class:`Table`). Chained buckets: ``head[bucket]`` is the newest entry, ``nxt[entry]`` the one
@@ -64,15 +80,7 @@ class Chain:
             return
         start = self.size
         need = start + count
-        if need >= 1 << 31:
-            raise OverflowError("more than 2**31 signatures in one novelty table")
-        if need > len(self.keys):
-            cap = max(need, len(self.keys) * 5 // 4)
-            for name in ("keys", "pids", "places", "nxt"):
-                old = getattr(self, name)
-                new = np.empty(cap, dtype=old.dtype)
-                new[:start] = old[:start]
-                setattr(self, name, new)
+        _make_room(self, ("keys", "pids", "places", "nxt"), start, need)
         low = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
         self.keys[start:need] = low
         self.pids[start:need] = pids
@@ -178,15 +186,7 @@ class Table:
         self.chain = Chain()
         old = self.sealed
         total = old + count
-        if total >= 1 << 31:
-            raise OverflowError("more than 2**31 signatures in one novelty table")
-        if total > len(self.keys):
-            cap = max(total, len(self.keys) * 5 // 4)
-            for name in ("keys", "pids", "places"):
-                array = getattr(self, name)
-                grown = np.empty(cap, dtype=array.dtype)
-                grown[:old] = array[:old]
-                setattr(self, name, grown)
+        _make_room(self, ("keys", "pids", "places"), old, total)
         # Where each new entry goes: after the run's entries of keys up to its own, and after
         # the new entries before it. A run entry moves up by the new entries placed before it.
         after = np.searchsorted(self.keys[:old], keys, side="right")  # run entries before
