@@ -21,7 +21,7 @@ and peak RSS (``VmHWM``). Wall seconds include Python's start-up and imports.
 
     python benchmarks/merge_scale.py [--sizes 1000000,10000000] [--shards 4]
                                      [--work DIR] [--alpaca PATH] [--profile FILE]
-                                     [--split] [--build-only]
+                                     [--split] [--build-only] [--similar-score first]
 
 ``--split`` times the CPU seconds the merge spends in ``NoveltyIndex.query`` and ``.add``
 (with ``time.process_time`` around each call, about 1 us a call of its own).
@@ -152,9 +152,12 @@ def build(size: int, shards: int, alpaca: Path, work: Path) -> tuple[Path, dict[
     return folder, built
 
 
-def merge(folder: Path, shards: int, profile: Path | None, split: bool) -> dict[str, Any]:
+def merge(
+    folder: Path, shards: int, profile: Path | None, split: bool, similar_score: str = "max"
+) -> dict[str, Any]:
     """``selfinstruct merge`` of the shard folders in a fresh process: its figures."""
     runs = [str(folder / f"shard-{k}-of-{shards}") for k in range(shards)]
+    runs += ["--similar-score", similar_score]
     out = folder / "merged"
     shutil.rmtree(out, ignore_errors=True)
     env = {
@@ -202,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         "--split", action="store_true", help="also time NoveltyIndex.query and .add (CPU s)"
     )
     parser.add_argument("--build-only", action="store_true", help="build the shards, no merge")
+    parser.add_argument(
+        "--similar-score", choices=["max", "first"], default="max",
+        help="merge --similar-score: what a drop as too similar records",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     for size in (int(s) for s in args.sizes.split(",")):
         folder, built = build(size, args.shards, args.alpaca, args.work)
@@ -212,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.build_only:
             continue
-        figures = merge(folder, args.shards, args.profile, args.split)
+        figures = merge(folder, args.shards, args.profile, args.split, args.similar_score)
         dropped = ", ".join(f"{k} {v:,}" for k, v in sorted(figures["dropped"].items()))
         load = "/".join(f"{x:.1f}" for x in figures["loadavg_before"] + figures["loadavg_after"])
         cost = f"{figures['wall_s']} s wall"

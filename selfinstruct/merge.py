@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from selfinstruct import registry
 from selfinstruct.decontamination import Decontaminator, load_benchmark
@@ -43,6 +43,8 @@ from selfinstruct.store import (
 )
 
 _T = TypeVar("_T")
+#: What a merge records of a record dropped as too similar (see :func:`merge_runs`).
+SimilarScore = Literal["max", "first"]
 
 MERGE_KEY = "merge"  # summary.json's section saying the folder is a merge (it may be redone)
 
@@ -145,10 +147,15 @@ def merge_runs(
     ngram: int = 5,
     threshold: float = 0.5,
     threads: int | None = None,
+    similar_score: SimilarScore = "max",
 ) -> MergeReport:
     """Merge the shard run folders ``runs`` into the folder ``out`` (see the module's text).
     ``threads``: how many threads judge novelty at once (default: the usable cores, at most
-    4); the output is the same for any number."""
+    4); the output is the same for any number. ``similar_score``: what a record dropped as
+    ``rouge_similar`` records: ``"max"``, its highest ROUGE-L F against the records kept
+    before it (``max_score``, as a generating run records); ``"first"``, the first F above the
+    threshold the look-up met (``score``): the same records kept and dropped, with less work
+    for the millions of near copies a merge may drop."""
     out = Path(out)
     folders = [Path(r) for r in runs]
     kind, parts = _parts(folders)
@@ -162,7 +169,9 @@ def merge_runs(
     report = MergeReport(out, kind.name)
     # Renumbered ids are new, so only kept ids are looked up (and held) when they are kept.
     kept_ids: set[str] | None = None if kind.merge_renumber else set()
-    novelty = _Novelty.of(gate, threads or default_threads()) if kept_ids is None else None
+    novelty = None
+    if kept_ids is None:
+        novelty = _Novelty.of(gate, threads or default_threads(), similar_score == "max")
     check = _Checker(kind, gate, decontaminator, kept_ids, novelty is None)
     out.mkdir(parents=True, exist_ok=True)
     chunks = _chunks(_records(parts, log_name), novelty.block if novelty else 1)
@@ -300,16 +309,21 @@ class _Novelty:
     block: int
 
     @classmethod
-    def of(cls, gate: InstructionGate | None, threads: int = 1) -> _Novelty | None:
+    def of(
+        cls, gate: InstructionGate | None, threads: int = 1, exact_max: bool = True
+    ) -> _Novelty | None:
         if gate is None or not gate.novelty or not 0.0 < gate.index.threshold < 1.0:
             return None  # nothing to judge, or a threshold that prunes nothing: text by text
-        bulk = BulkNovelty(gate.index.threshold, gate.index.tokenizer, threads=threads)
+        bulk = BulkNovelty(
+            gate.index.threshold, gate.index.tokenizer, threads=threads, exact_max=exact_max
+        )
         bulk.add(gate.index.texts)
         return cls(bulk, bulk.block)
 
     def decide(self, texts: list[str]) -> list[Rejection | None]:
+        key = "max_score" if self.bulk.exact_max else "score"
         return [
-            None if v.novel else Rejection("rouge_similar", {"max_score": v.max_score})
+            None if v.novel else Rejection("rouge_similar", {key: v.max_score})
             for v in self.bulk.decide(texts)
         ]
 

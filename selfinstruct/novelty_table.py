@@ -8,9 +8,9 @@ bucket of keys starts. All the entries of one key lie next to each other in the 
 look-up reads them in one sweep after one directory read; in a chain they are scattered over
 the whole table (a cache miss each). One run rather than several of similar sizes: a look-up
 pays its directory and key reads once per run, and with runs capped in size (the merge's
-temporaries grew with them) the pool of a 10M-text merge held five to seven runs a table,
-which made those reads most of the look-up's time. The in-place merge's temporaries are those
-of the sealed entries and a slice of the run, whatever the run's size.
+temporaries grew with them) the pool of a 10M-text merge held five to seven runs a table.
+The in-place merge's temporaries are those of the sealed entries and a slice of the run,
+whatever the run's size.
 """
 
 from __future__ import annotations

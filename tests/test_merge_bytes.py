@@ -122,3 +122,25 @@ def test_the_collector_is_as_before_after_a_merge(tmp_path: Path) -> None:
     with pytest.raises(si.UserError):
         merge_runs(tmp_path / "m2", shards)
     assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, frozen)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_first_similar_score_keeps_and_drops_the_same(tmp_path: Path, threads: int) -> None:
+    """``similar_score="first"``: the same kept records, byte for byte, and the same drops in
+    the same order; a ``rouge_similar`` drop records a score above the threshold, at most its
+    maximum, under ``score``. Twice: the same bytes."""
+    shards = make_shards(tmp_path, corpus(2400))
+    report = merge_runs(tmp_path / "f", shards, threads=threads, similar_score="first")
+    assert (report.kept, dict(report.dropped)) == (KEPT, DROPPED)
+    assert sha(tmp_path / "f" / "tasks.jsonl") == TASKS_SHA256
+    merge_runs(tmp_path / "max", shards, threads=threads)
+    first, most = (
+        [json.loads(line) for line in (tmp_path / name / "rejected.jsonl").open(encoding="utf-8")]
+        for name in ("f", "max")
+    )
+    assert [(r["id"], r["reason"]) for r in first] == [(r["id"], r["reason"]) for r in most]
+    similar = [(a, b) for a, b in zip(first, most, strict=True) if a["reason"] == "rouge_similar"]
+    assert len(similar) == DROPPED["rouge_similar"]
+    assert all("max_score" not in a and 0.7 < a["score"] <= b["max_score"] for a, b in similar)
+    merge_runs(tmp_path / "again", shards, threads=threads, similar_score="first")
+    assert sha(tmp_path / "again" / "rejected.jsonl") == sha(tmp_path / "f" / "rejected.jsonl")

@@ -40,6 +40,16 @@ from selfinstruct.cli.options import FiniteFloatRange
     help="Threads judging ROUGE-L novelty at once (default: the usable cores, at most 4). The "
     "output is the same for any number.",
 )
+@click.option(
+    "--similar-score",
+    type=click.Choice(["max", "first"]),
+    default="max",
+    show_default=True,
+    help="What a record dropped as too similar records in rejected.jsonl: 'max', its highest "
+    "ROUGE-L F against the records kept before it (max_score); 'first', the first F above the "
+    "threshold found (score). The same records are kept and dropped either way; 'first' is "
+    "faster when millions of near copies are dropped.",
+)
 def merge(
     out: Path,
     runs: tuple[Path, ...],
@@ -47,6 +57,7 @@ def merge(
     decontaminate_threshold: float,
     decontaminate_ngram: int,
     threads: int | None,
+    similar_score: str,
 ) -> None:
     """Join the run folders of the shards of one run (RUN...: every --shard K/N) into OUT.
 
@@ -60,6 +71,7 @@ def merge(
     report = merge_runs(
         out, runs, decontaminate=decontaminate, ngram=decontaminate_ngram,
         threshold=decontaminate_threshold, threads=threads,
+        similar_score="first" if similar_score == "first" else "max",
     )  # fmt: skip
     dropped = ", ".join(f"{k} {v}" for k, v in sorted(report.dropped.items()))
     click.echo(
