@@ -16,8 +16,10 @@ one would (the rules and ROUGE-L novelty see every text either way).
 
 The merge itself runs in a fresh process, through the command line's entry point:
 ``python -c`` calling ``selfinstruct.cli.main(["merge", OUT, RUN...])`` (what
-``python -m selfinstruct merge OUT RUN...`` runs), which then reports its own CPU seconds
-and peak RSS (``VmHWM``). Wall seconds include Python's start-up and imports.
+``python -m selfinstruct merge OUT RUN...`` runs), which then reports its CPU seconds and
+those of its child (the novelty process, when the merge starts one), and its peak RSS
+(``VmHWM``) plus the child's: an upper bound of the two at once. Wall seconds include Python's
+start-up and imports.
 
     python benchmarks/merge_scale.py [--sizes 1000000,10000000] [--shards 4]
                                      [--work DIR] [--alpaca PATH] [--profile FILE]
@@ -71,11 +73,13 @@ try:
     main(sys.argv[1:], prog_name="selfinstruct", standalone_mode=False)
 finally:
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    child = resource.getrusage(resource.RUSAGE_CHILDREN)  # the novelty process, once ended
     hwm = next(int(line.split()[1]) for line in open("/proc/self/status")
                if line.startswith("VmHWM:"))
-    print("MERGE_SCALE " + json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime,
-                                       "peak_rss_mb": hwm / 1024,
-                                       "novelty_cpu_s": novelty[0]}), file=sys.stderr)
+    print("MERGE_SCALE " + json.dumps({
+        "cpu_s": usage.ru_utime + usage.ru_stime + child.ru_utime + child.ru_stime,
+        "peak_rss_mb": (hwm + child.ru_maxrss) / 1024, "child_peak_rss_mb": child.ru_maxrss / 1024,
+        "novelty_cpu_s": novelty[0]}), file=sys.stderr)
 """
 
 PROFILED = """
@@ -189,6 +193,7 @@ def merge(
     if figures:  # not under cProfile
         result["cpu_s"] = round(figures["cpu_s"], 1)
         result["peak_rss_mb"] = round(figures["peak_rss_mb"])
+        result["child_peak_rss_mb"] = round(figures.get("child_peak_rss_mb", 0))
         if split:
             result["novelty_cpu_s"] = round(figures["novelty_cpu_s"], 1)
     return result

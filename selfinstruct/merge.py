@@ -31,6 +31,7 @@ from selfinstruct.gate import InstructionGate, Rejection
 from selfinstruct.jsonio import atomic_outputs, read_jsonl
 from selfinstruct.methods.base import Method
 from selfinstruct.novelty_bulk import BulkNovelty
+from selfinstruct.novelty_process import NoveltyProcess
 from selfinstruct.output_guard import check_output_folder
 from selfinstruct.shards import Shard
 from selfinstruct.store import (
@@ -148,6 +149,7 @@ def merge_runs(
     threshold: float = 0.5,
     threads: int | None = None,
     similar_score: SimilarScore = "max",
+    process: bool | None = None,
 ) -> MergeReport:
     """Merge the shard run folders ``runs`` into the folder ``out`` (see the module's text).
     ``threads``: how many threads judge novelty at once (default: the usable cores, at most
@@ -155,7 +157,9 @@ def merge_runs(
     ``rouge_similar`` records: ``"max"``, its highest ROUGE-L F against the records kept
     before it (``max_score``, as a generating run records); ``"first"``, the first F above the
     threshold the look-up met (``score``): the same records kept and dropped, with less work
-    for the millions of near copies a merge may drop."""
+    for the millions of near copies a merge may drop. ``process``: novelty in a process of its
+    own, beside the one reading and writing JSON (default: when the shards' records take
+    :data:`PROCESS_FROM` bytes or more); the output is the same either way."""
     out = Path(out)
     folders = [Path(r) for r in runs]
     kind, parts = _parts(folders)
@@ -171,7 +175,11 @@ def merge_runs(
     kept_ids: set[str] | None = None if kind.merge_renumber else set()
     novelty = None
     if kept_ids is None:
-        novelty = _Novelty.of(gate, threads or default_threads(), similar_score == "max")
+        if process is None:
+            process = sum(_size(part.folder / log_name) for part in parts) >= PROCESS_FROM
+        novelty = _Novelty.of(
+            gate, threads or default_threads(), similar_score == "max", process=process
+        )
     check = _Checker(kind, gate, decontaminator, kept_ids, novelty is None)
     out.mkdir(parents=True, exist_ok=True)
     chunks = _chunks(_records(parts, log_name), novelty.block if novelty else 1)
@@ -271,6 +279,18 @@ def _few_collections() -> Iterator[None]:
         gc.unfreeze()
 
 
+#: The shards' record bytes from which a merge judges novelty in a process of its own (about
+#: 200,000 Self-Instruct records): below it, starting the process costs more than it saves.
+PROCESS_FROM = 64 << 20
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def default_threads() -> int:
     """The cores this process may use, at most 4 (more gain little: one thread encodes)."""
     try:
@@ -305,19 +325,26 @@ class _Novelty:
     decisions and the same maximum for a rejected text as the gate's own index, text by text,
     for a merge's millions of records."""
 
-    bulk: BulkNovelty
+    bulk: BulkNovelty | NoveltyProcess
     block: int
 
     @classmethod
     def of(
-        cls, gate: InstructionGate | None, threads: int = 1, exact_max: bool = True
-    ) -> _Novelty | None:
+        cls, gate: InstructionGate | None, threads: int = 1, exact_max: bool = True,
+        *, process: bool = False,
+    ) -> _Novelty | None:  # fmt: skip
         if gate is None or not gate.novelty or not 0.0 < gate.index.threshold < 1.0:
             return None  # nothing to judge, or a threshold that prunes nothing: text by text
-        bulk = BulkNovelty(
-            gate.index.threshold, gate.index.tokenizer, threads=threads, exact_max=exact_max
-        )
-        bulk.add(gate.index.texts)
+        index = gate.index
+        if process:
+            bulk: BulkNovelty | NoveltyProcess = NoveltyProcess(
+                index.threshold, index.tokenizer, threads=threads, exact_max=exact_max,
+                seeds=list(index.texts),
+            )  # fmt: skip
+        else:
+            bulk = BulkNovelty(index.threshold, index.tokenizer, threads=threads,
+                               exact_max=exact_max)  # fmt: skip
+            bulk.add(index.texts)
         return cls(bulk, bulk.block)
 
     def decide(self, texts: list[str]) -> list[Rejection | None]:
@@ -330,7 +357,8 @@ class _Novelty:
     def judged(self, chunks: Iterable[list[Checked]]) -> Iterator[list[Checked]]:
         """Each chunk with the novelty of its texts that passed the other checks. A chunk's
         novelty is judged in a thread of its own while the next chunk is read and checked and
-        the one before is written (the look-ups and verification run mostly outside the GIL);
+        the one before is written (the look-ups and verification run mostly outside the GIL,
+        and with a :class:`NoveltyProcess` all of it does: the thread waits on the child);
         chunks are judged one after another, in order."""
         with ThreadPoolExecutor(1, thread_name_prefix="merge-novelty") as pool:
             pending: tuple[list[Checked], Future[list[Rejection | None]]] | None = None

@@ -82,11 +82,14 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("threads", [1, 3])
-def test_the_merged_bytes_are_those_of_the_code_before(tmp_path: Path, threads: int) -> None:
-    """With 3 threads, the one block of novelty is settled against the pool in 3 parts."""
+@pytest.mark.parametrize(("threads", "process"), [(1, False), (3, False), (2, True)])
+def test_the_merged_bytes_are_those_of_the_code_before(
+    tmp_path: Path, threads: int, process: bool
+) -> None:
+    """With 3 threads, the one block of novelty is settled against the pool in 3 parts; with
+    ``process``, novelty is judged in a child process."""
     shards = make_shards(tmp_path, corpus(2400))
-    report = merge_runs(tmp_path / "m", shards, threads=threads)
+    report = merge_runs(tmp_path / "m", shards, threads=threads, process=process)
     assert (report.kept, dict(report.dropped)) == (KEPT, DROPPED)
     assert sha(tmp_path / "m" / "tasks.jsonl") == TASKS_SHA256
     assert sha(tmp_path / "m" / "rejected.jsonl") == REJECTED_SHA256
@@ -124,13 +127,17 @@ def test_the_collector_is_as_before_after_a_merge(tmp_path: Path) -> None:
     assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, frozen)
 
 
-@pytest.mark.parametrize("threads", [1, 3])
-def test_first_similar_score_keeps_and_drops_the_same(tmp_path: Path, threads: int) -> None:
+@pytest.mark.parametrize(("threads", "process"), [(1, False), (3, False), (1, True)])
+def test_first_similar_score_keeps_and_drops_the_same(
+    tmp_path: Path, threads: int, process: bool
+) -> None:
     """``similar_score="first"``: the same kept records, byte for byte, and the same drops in
     the same order; a ``rouge_similar`` drop records a score above the threshold, at most its
     maximum, under ``score``. Twice: the same bytes."""
     shards = make_shards(tmp_path, corpus(2400))
-    report = merge_runs(tmp_path / "f", shards, threads=threads, similar_score="first")
+    report = merge_runs(
+        tmp_path / "f", shards, threads=threads, similar_score="first", process=process
+    )
     assert (report.kept, dict(report.dropped)) == (KEPT, DROPPED)
     assert sha(tmp_path / "f" / "tasks.jsonl") == TASKS_SHA256
     merge_runs(tmp_path / "max", shards, threads=threads)
@@ -144,3 +151,26 @@ def test_first_similar_score_keeps_and_drops_the_same(tmp_path: Path, threads: i
     assert all("max_score" not in a and 0.7 < a["score"] <= b["max_score"] for a, b in similar)
     merge_runs(tmp_path / "again", shards, threads=threads, similar_score="first")
     assert sha(tmp_path / "again" / "rejected.jsonl") == sha(tmp_path / "f" / "rejected.jsonl")
+
+
+def test_a_novelty_process_that_dies_is_one_clear_error(tmp_path: Path) -> None:
+    """The child judging novelty is killed mid-merge: the merge stops with an error naming it,
+    and leaves no output file behind."""
+    import os
+    import signal
+
+    from selfinstruct.novelty_process import NoveltyProcess
+
+    shards = make_shards(tmp_path, corpus(2400))
+    decide = NoveltyProcess.decide
+
+    def killed(self: NoveltyProcess, texts: list[str]) -> Any:
+        os.kill(self._proc.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        self._proc.join()
+        return decide(self, texts)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(NoveltyProcess, "decide", killed)
+        with pytest.raises(RuntimeError, match="novelty process ended early"):
+            merge_runs(tmp_path / "m", shards, process=True)
+    assert not (tmp_path / "m" / "tasks.jsonl").exists()
