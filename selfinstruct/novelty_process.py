@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import traceback
 from array import array
 from multiprocessing.connection import Connection
 
+from selfinstruct.errors import UserError
 from selfinstruct.novelty import Tokenizer
 from selfinstruct.novelty_bulk import BulkNovelty, Verdict
 
@@ -33,7 +35,8 @@ def _serve(
             verdicts = bulk.decide(texts)
             conn.send_bytes(bytes(v.novel for v in verdicts))
             conn.send_bytes(array("d", (v.max_score for v in verdicts)).tobytes())
-    except Exception as exc:  # reported to the parent, which raises it
+    except Exception as exc:  # its traceback here, its line to the parent, which raises it
+        traceback.print_exc()
         conn.send_bytes(b"E" + f"{type(exc).__name__}: {exc}".encode())
     finally:
         bulk.close()
@@ -43,7 +46,7 @@ def _serve(
 class NoveltyProcess:
     """:meth:`decide` as :meth:`BulkNovelty.decide`, with the pool in a child process (seeded
     with ``seeds``). :meth:`close` ends the child; a child that fails or ends early raises
-    ``RuntimeError`` here, naming why."""
+    :class:`UserError` here, naming why (a failure's traceback is on the child's stderr)."""
 
     def __init__(
         self, threshold: float, tokenizer: Tokenizer, *, threads: int = 1,
@@ -66,12 +69,13 @@ class NoveltyProcess:
             self._conn.send(texts)
             novel = self._conn.recv_bytes()
             if novel[:1] == b"E":  # not a verdict (0 or 1): the failure's text
-                raise RuntimeError(f"the novelty process failed: {novel[1:].decode()}")
+                raise UserError(f"the novelty process failed: {novel[1:].decode()}")
             scores = array("d", self._conn.recv_bytes())
         except (EOFError, OSError):
             self._proc.join(timeout=5)
-            raise RuntimeError(
-                f"the novelty process ended early (exit code {self._proc.exitcode})"
+            raise UserError(
+                f"the novelty process ended early (exit code {self._proc.exitcode}; killed, "
+                "perhaps for want of memory): nothing was written, run the merge again"
             ) from None
         return list(map(Verdict, map(bool, novel), scores))
 

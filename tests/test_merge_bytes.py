@@ -171,6 +171,6 @@ def test_a_novelty_process_that_dies_is_one_clear_error(tmp_path: Path) -> None:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(NoveltyProcess, "decide", killed)
-        with pytest.raises(RuntimeError, match="novelty process ended early"):
+        with pytest.raises(si.UserError, match="novelty process ended early"):
             merge_runs(tmp_path / "m", shards, process=True)
     assert not (tmp_path / "m" / "tasks.jsonl").exists()
