@@ -235,8 +235,8 @@ class BulkNovelty:
         self._pool: list[str] = []  # encoded pool texts, by pool position (numpy look-up only)
         self._size = 0  # pool texts
         self._pool_lens = np.zeros(1024, dtype=np.int64)
-        self._pairs = Table()
-        self._singles = Table()
+        self._pairs = Table(self.compiled)
+        self._singles = Table(self.compiled)
         self._next_rerank = first_rerank
         self._alpha = np.zeros(0, dtype=np.int64)
         self._pair_q_lo = 0  # query lengths that can meet a pair-indexed text: [lo, hi]

@@ -31,7 +31,35 @@ try:
 except ImportError:  # pragma: no cover - the numpy path is tested on its own
     numba = None
 
-__all__ = ["available", "settle_part"]
+__all__ = ["available", "merge_run", "settle_part"]
+
+if numba is not None:
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:
+        """A hint to bring ``array[index]`` into the cache (LLVM's prefetch: read, keep)."""
+
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            arrayty, indexty = signature.args
+            data = context.make_array(arrayty)(context, builder, args[0]).data
+            at = context.cast(builder, args[1], indexty, types.intp)
+            i8p = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+            ptr = builder.bitcast(builder.gep(data, [at]), i8p)
+            builder.call(fn, [ptr, i32(0), i32(3), i32(1)])
+            return context.get_dummy_value()
+
+        return types.void(array, index), codegen
+else:  # pragma: no cover
+
+    def _prefetch(array: Any, index: Any) -> None:
+        pass
 
 #: Code points: the encoded texts' tokens, one character each.
 CODE_SPACE = 0x110000
@@ -154,7 +182,30 @@ def _walk(
     runs (a key's entries side by side) and its chain. ``state`` holds the best F and the
     bound. Returns the hits seen; -1 once the text is settled (decisions only)."""
     hits = 0
+    runs = len(r_start)
+    # Prefetch two signatures ahead: the directory slot and chain head, then (one ahead) the
+    # run's first entry of the key and the chain's first entry.
+    for s in range(lo, min(lo + 2, hi)):
+        if runs:
+            _prefetch(dirs, r_dir[0] + (np.int64(keys[s]) >> r_shift[0]))
+        _prefetch(head, keys[s] & bucket_mask)
     for s in range(lo, hi):
+        if s + 2 < hi:
+            k2 = keys[s + 2]
+            if runs:
+                _prefetch(dirs, r_dir[0] + (np.int64(k2) >> r_shift[0]))
+            _prefetch(head, k2 & bucket_mask)
+        if s + 1 < hi:
+            k1 = keys[s + 1]
+            if runs:
+                j1 = r_start[0] + dirs[r_dir[0] + (np.int64(k1) >> r_shift[0])]
+                _prefetch(r_keys, j1)
+                _prefetch(r_pids, j1)
+                _prefetch(r_places, j1)
+            e1 = head[k1 & bucket_mask]
+            if e1 >= 0:
+                _prefetch(c_keys, e1)
+                _prefetch(c_next, e1)
         bound = state[1]
         reach = m - (int(np.floor(bound * m / (2.0 - bound))) + 1)
         if (vs[s] > reach + 1) if pair else (us[s] > reach):
@@ -256,3 +307,31 @@ def _settle_part(
 
 
 settle_part = _compile(_settle_part)
+
+
+def _merge_run(
+    keys: np.ndarray, pids: np.ndarray, places: np.ndarray, old: int, new_keys: np.ndarray,
+    new_pids: np.ndarray, new_places: np.ndarray,
+) -> None:  # fmt: skip
+    """Merge entries sorted by key (``new_*``) into the run ``keys[:old]`` (``pids``,
+    ``places`` alike), in place: the arrays hold room for them after the run. From the top
+    down, so no entry is overwritten before it moves; a new entry goes after the run's
+    entries of its key, and the run's entries below the lowest new key stay where they are."""
+    i = old - 1
+    j = len(new_keys) - 1
+    k = old + j
+    while j >= 0:
+        if i >= 0 and keys[i] > new_keys[j]:
+            keys[k] = keys[i]
+            pids[k] = pids[i]
+            places[k] = places[i]
+            i -= 1
+        else:
+            keys[k] = new_keys[j]
+            pids[k] = new_pids[j]
+            places[k] = new_places[j]
+            j -= 1
+        k -= 1
+
+
+merge_run = _compile(_merge_run)

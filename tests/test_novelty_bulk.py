@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_novelty import _corpus, brute_force_filter
 
-from selfinstruct import novelty_bulk, novelty_table
+from selfinstruct import novelty_bulk, novelty_kernel, novelty_table
 from selfinstruct.novelty import NoveltyIndex
 from selfinstruct.novelty_bulk import BulkNovelty, Verdict, bulk_novelty
 
@@ -183,17 +183,23 @@ def test_table_finds_every_entry_across_growth(
     assert table.bits > 12
 
 
-@pytest.mark.parametrize("move", [7, 1 << 20])
+@pytest.mark.parametrize(
+    ("move", "compiled"),
+    [(7, False), (1 << 20, False), (7, True)] if novelty_kernel.available() else
+    [(7, False), (1 << 20, False)],
+)  # fmt: skip
 def test_run_and_chain_find_every_entry_in_order(
-    monkeypatch: pytest.MonkeyPatch, move: int
+    monkeypatch: pytest.MonkeyPatch, move: int, compiled: bool
 ) -> None:
-    """Entries sealed 97 at a time and merged into the run (its entries moved ``move`` at a
-    time), and those still chained: every stored (key, pid, places) is found, nothing else,
-    and a key's entries lie in the run in the order they were inserted."""
+    """Entries sealed 97 at a time and merged into the run (in numpy, its entries moved
+    ``move`` at a time; compiled, in one pass from the top down), and those still chained:
+    every stored (key, pid, places) is found, nothing else, a key's entries lie in the run in
+    the order they were inserted, and the directory (updated in place while the run's size
+    keeps its bucket count) says where each bucket starts."""
     monkeypatch.setattr(novelty_table, "SEAL", 97)
     monkeypatch.setattr(novelty_table, "_MOVE", move)
     rng = np.random.default_rng(3)
-    table = novelty_table.Table()
+    table = novelty_table.Table(compiled=compiled)
     expected: dict[int, set[tuple[int, int, int]]] = {}
     pid = 0
     for size in (5, 90, 300, 2000, 40, 70, 20):  # sealed at the 3rd, 4th and 6th
