@@ -13,18 +13,17 @@ gives the same bytes.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from selfinstruct import registry
+from selfinstruct.collector import few_collections
 from selfinstruct.decontamination import Decontaminator, load_benchmark
 from selfinstruct.errors import UserError
 from selfinstruct.gate import InstructionGate, Rejection
@@ -184,7 +183,7 @@ def merge_runs(
     out.mkdir(parents=True, exist_ok=True)
     chunks = _chunks(_records(parts, log_name), novelty.block if novelty else 1)
     try:
-        with _few_collections(), atomic_outputs(out / log_name, rejected_file(out)) as (
+        with few_collections(), atomic_outputs(out / log_name, rejected_file(out)) as (
             data, rejected,
         ):  # fmt: skip
             judged = map(check, chunks) if novelty is None else novelty.judged(map(check, chunks))
@@ -255,28 +254,6 @@ class _Checker:
             self.gate.admit(text)
         if self.kept_ids is not None:
             self.kept_ids.add(ident)
-
-
-#: Container objects allocated, net, between two of the garbage collector's young collections
-#: while a merge runs (Python's default: 700).
-_YOUNG_COLLECTION = 100_000
-
-
-@contextmanager
-def _few_collections() -> Iterator[None]:
-    """Python's garbage collector runs less often while the merge streams its records. By
-    default it runs every 700 container objects allocated, and its full collections go over
-    every object alive, the records in flight among them, which mostly die by reference count
-    anyway: those runs took about a sixth of a 1M-text merge's time. Objects alive before the
-    merge are frozen (never scanned) until it ends; cycles made during it are still freed."""
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(threshold[0], _YOUNG_COLLECTION), *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 #: The shards' record bytes from which a merge judges novelty in a process of its own (about

@@ -172,6 +172,15 @@ class _Block:
     i_pair: _Sigs
 
 
+def _walk_order(sigs: _Sigs, count: int) -> tuple[np.ndarray, ...]:
+    """What the compiled look-up reads of signatures made by :meth:`BulkNovelty._signatures`
+    (grouped by text, each text's by its later place): the keys' low 32 bits, the places, and
+    where each of the ``count`` texts' signatures start."""
+    off = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(np.bincount(sigs.text, minlength=count), out=off[1:])
+    return (sigs.key & np.uint64(0xFFFFFFFF)).astype(np.uint32), sigs.u, sigs.v, off
+
+
 class BulkNovelty:
     """The Self-Instruct novelty filter over a stream of texts, a block at a time.
 
@@ -330,23 +339,28 @@ class BulkNovelty:
         meets_singles = (lo + 1 < first_pair) | (hi - 1 > pair_max)
         q_single = singles.where(meets_singles[singles.text])
         i_single = singles.where(by_singles[singles.text])
-        # Pairs of the first m - alpha(m) + 2 elements, for texts that meet pair-indexed ones.
+        # Pairs of the first m - alpha(m) + 2 elements, for texts that meet pair-indexed ones:
+        # a text's pairs side by side, by their later place, then the earlier (the order the
+        # compiled look-up walks them in; singles are by text and place already).
         meets_pairs = (lens >= 2) & (np.maximum(lo + 1, first_pair) <= np.minimum(hi - 1, pair_max))
-        p2 = np.minimum(lens, lens - alpha[lens] + 2)
-        parts: list[_Sigs] = []
-        for p in np.unique(p2[meets_pairs]).tolist():
-            if p < 2:
-                continue
-            group = np.flatnonzero(meets_pairs & (p2 == p))
+        p2 = np.where(meets_pairs, np.minimum(lens, lens - alpha[lens] + 2), 0)
+        per = np.where(p2 >= 2, p2 * (p2 - 1) // 2, 0)
+        off = np.zeros(len(encs) + 1, dtype=np.int64)
+        np.cumsum(per, out=off[1:])
+        count = int(off[-1])
+        q_pair = _Sigs(
+            np.repeat(np.arange(len(encs), dtype=np.int64), per),
+            np.empty(count, dtype=np.uint64), np.empty(count, dtype=np.int64),
+            np.empty(count, dtype=np.int64),
+        )  # fmt: skip
+        for p in np.unique(p2[p2 >= 2]).tolist():
+            group = np.flatnonzero(p2 == p)
             prefix = elem[starts[group][:, None] + np.arange(p)]  # texts x p, in the order
-            u, v = np.triu_indices(p, 1)
-            keys = _mix((_mix(prefix[:, u]) * _M1) ^ (prefix[:, v] * _M2)).ravel()
-            parts.append(
-                _Sigs(
-                    np.repeat(group, len(u)), keys, np.tile(u, len(group)), np.tile(v, len(group))
-                )
-            )
-        q_pair = _Sigs.join(parts)
+            v, u = np.tril_indices(p, -1)  # by v, then u
+            at = (off[group][:, None] + np.arange(len(u))).ravel()
+            q_pair.key[at] = _mix((_mix(prefix[:, u]) * _M1) ^ (prefix[:, v] * _M2)).ravel()
+            q_pair.u[at] = np.tile(u, len(group))
+            q_pair.v[at] = np.tile(v, len(group))
         i_pair = q_pair.where(~by_singles[q_pair.text])
         return _Block(lens, q_single, q_pair, i_single, i_pair)
 
@@ -413,6 +427,8 @@ class BulkNovelty:
 
     def _settle(self, encs: list[str]) -> list[Verdict]:
         sig = self._signatures(encs)
+        if self.compiled:
+            return self._settle_compiled(encs, sig)
         lens = sig.lens
         # Against the pool before this block.
         best = self._against_pool(encs, sig)
@@ -463,8 +479,6 @@ class BulkNovelty:
         look-ups of a whole part would pass :data:`_HIT_BUDGET` (the memory that grows with the
         pool); at most ``threads`` parts are settled at once."""
         count = len(encs)
-        if self.compiled:
-            return self._against_pool_compiled(encs, sig)
         by_hits = math.ceil(self._hits_per_text * count / _HIT_BUDGET)
         parts = max(1, min(count, max(min(self.threads, count // _MIN_PART), by_hits)))
         if parts == 1:
@@ -547,26 +561,35 @@ class BulkNovelty:
                         encs, lens)  # fmt: skip
         return best, seen
 
-    def _against_pool_compiled(self, encs: list[str], sig: _Block) -> np.ndarray:
-        """:meth:`_against_pool` in compiled code: each text walks its signatures in order,
-        verifying each new candidate that fits at once (see ``novelty_kernel``); ``threads``
-        contiguous parts at once (the compiled code runs without the GIL)."""
+    def _settle_compiled(self, encs: list[str], sig: _Block) -> list[Verdict]:
+        """:meth:`_settle` in compiled code (see ``novelty_kernel``): each text walks its
+        signatures in order, verifying each new candidate that fits at once, first against the
+        pool (``threads`` contiguous parts at once: the compiled code runs without the GIL),
+        then against the texts of its block kept before it, one text after another."""
         count = len(encs)
-        best = np.zeros(count, dtype=np.float64)
-        if not self._size or not count:
-            return best
         lens = sig.lens
         q_off = np.zeros(count + 1, dtype=np.int64)
         np.cumsum(lens, out=q_off[1:])
         q_codes = np.frombuffer("".join(encs).encode("utf-32-le"), dtype=np.uint32)
-        walks = []
-        for sigs, by in ((sig.q_pair, sig.q_pair.v), (sig.q_single, sig.q_single.u)):
-            order = np.lexsort((sigs.u, by, sigs.text))  # by text, then by the later place
-            off = np.zeros(count + 1, dtype=np.int64)
-            np.cumsum(np.bincount(sigs.text, minlength=count), out=off[1:])
-            low = (sigs.key[order] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-            walks.append((low, sigs.u[order], sigs.v[order], off))
-        (p_keys, p_u, p_v, p_off), (s_keys, s_u, _, s_off) = walks
+        block = (q_codes, q_off, lens)
+        # Each text's signatures, as the signatures are made: by text, then by the later place.
+        walks = (*_walk_order(sig.q_pair, count), *_walk_order(sig.q_single, count))
+        best = np.zeros(count, dtype=np.float64)
+        if self._size:
+            self._against_pool_compiled(block, walks, best)
+        kept = np.zeros(count, dtype=np.bool_)
+        novelty_kernel.settle_block(
+            *block, *walks, *_walk_order(sig.i_pair, count), *_walk_order(sig.i_single, count),
+            self.threshold, _PRUNE_SLACK, self.exact_max, best, kept,
+        )  # fmt: skip
+        self._admit(encs, sig, kept)
+        return list(map(Verdict, kept.tolist(), best.tolist()))
+
+    def _against_pool_compiled(
+        self, block: tuple[np.ndarray, ...], walks: tuple[np.ndarray, ...], best: np.ndarray
+    ) -> None:
+        """Each text's best F against the pool, into ``best``."""
+        count = len(best)
         size = self._size
         pool = (self._pool_codes, self._pool_off[: size + 1], self._pool_lens[:size])
         tables: list[Any] = []
@@ -576,11 +599,12 @@ class BulkNovelty:
                        c.places[: c.size], c.nxt[: c.size], t.keys[: t.sealed],
                        t.pids[: t.sealed], t.places[: t.sealed], runs[:, 0].copy(),
                        runs[:, 2].copy(), runs[:, 3].copy(), t.dirs]  # fmt: skip
+        p_keys, p_u, p_v, p_off, s_keys, s_u, _, s_off = walks
 
         def settle(part: tuple[int, int]) -> int:
             return int(novelty_kernel.settle_part(
-                part[0], part[1], q_codes, q_off, lens, p_keys, p_u, p_v, p_off, s_keys, s_u,
-                s_off, *tables, *pool, self.threshold, _PRUNE_SLACK, self.exact_max, best,
+                part[0], part[1], *block, p_keys, p_u, p_v, p_off, s_keys, s_u, s_off,
+                *tables, *pool, self.threshold, _PRUNE_SLACK, self.exact_max, best,
             ))  # fmt: skip
 
         parts = max(1, min(self.threads, count // _MIN_PART))
@@ -593,7 +617,6 @@ class BulkNovelty:
         else:
             hits = settle(spans[0])
         self._hits_per_text = hits / count
-        return best
 
     def _lookup(self, table: Table, sigs: _Sigs) -> _Hits:
         which, pids, u2, v2 = table.lookup(sigs.key)

@@ -31,7 +31,7 @@ try:
 except ImportError:  # pragma: no cover - the numpy path is tested on its own
     numba = None
 
-__all__ = ["available", "merge_run", "settle_part"]
+__all__ = ["available", "merge_run", "settle_block", "settle_part"]
 
 if numba is not None:
     from llvmlite import ir
@@ -60,6 +60,7 @@ else:  # pragma: no cover
 
     def _prefetch(array: Any, index: Any) -> None:
         pass
+
 
 #: Code points: the encoded texts' tokens, one character each.
 CODE_SPACE = 0x110000
@@ -276,15 +277,7 @@ def _settle_part(
         if m == 0:
             continue
         start = q_off[i]
-        rows = 0
-        for j in range(m):
-            c = q_codes[start + j]
-            if slot[c] == 0:
-                rows += 1
-                slot[c] = rows
-                for w in range(words):
-                    masks[rows - 1, w] = np.uint64(0)
-            masks[slot[c] - 1, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+        _masks(q_codes, start, m, slot, masks, words)
         state[0] = 0.0
         state[1] = threshold - slack
         serial = i + 1
@@ -307,6 +300,124 @@ def _settle_part(
 
 
 settle_part = _compile(_settle_part)
+
+
+def _masks(
+    codes: np.ndarray, start: int, m: int, slot: np.ndarray, masks: np.ndarray, words: int
+) -> None:
+    """The query's match masks: ``masks[slot[code] - 1]`` has bit j set where its token j is
+    ``code`` (``slot`` is 0 for the codes it lacks; :func:`_unmask` clears it again)."""
+    rows = 0
+    for j in range(m):
+        c = codes[start + j]
+        if slot[c] == 0:
+            rows += 1
+            slot[c] = rows
+            for w in range(words):
+                masks[rows - 1, w] = np.uint64(0)
+        masks[slot[c] - 1, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+
+
+_masks = _compile(_masks, "always")
+
+
+def _chain_add(
+    head: np.ndarray, mask: int, keys: np.ndarray, pids: np.ndarray, places: np.ndarray,
+    nxt: np.ndarray, size: int, new_keys: np.ndarray, u: np.ndarray, v: np.ndarray, lo: int,
+    hi: int, pid: int, n: int,
+) -> int:  # fmt: skip
+    """Chain the signatures ``lo:hi`` of text ``pid`` (``n`` tokens) as ``Chain.insert`` stores
+    them; returns the chain's new size."""
+    for s in range(lo, hi):
+        keys[size] = new_keys[s]
+        pids[size] = pid
+        places[size] = (np.uint32(min(n, 0xFFFF)) << np.uint32(16)) | (
+            np.uint32(min(u[s], 255)) << np.uint32(8)) | np.uint32(min(v[s], 255))  # fmt: skip
+        b = new_keys[s] & mask
+        nxt[size] = head[b]
+        head[b] = size
+        size += 1
+    return size
+
+
+_chain_add = _compile(_chain_add, "always")
+
+
+def _settle_block(
+    q_codes: np.ndarray, q_off: np.ndarray, lens: np.ndarray, p_keys: np.ndarray,
+    p_u: np.ndarray, p_v: np.ndarray, p_off: np.ndarray, s_keys: np.ndarray, s_u: np.ndarray,
+    s_v: np.ndarray, s_off: np.ndarray, ip_keys: np.ndarray, ip_u: np.ndarray,
+    ip_v: np.ndarray, ip_off: np.ndarray, is_keys: np.ndarray, is_u: np.ndarray,
+    is_v: np.ndarray, is_off: np.ndarray, threshold: float, slack: float, exact_max: bool,
+    best: np.ndarray, kept: np.ndarray,
+) -> None:  # fmt: skip
+    """The block's texts against each other, in order, after the pool: each text walks its
+    signatures (``p_*`` among pair-indexed texts, ``s_*`` among single-indexed ones) in chains
+    of the texts kept before it, starting from its best F against the pool (``best``), and is
+    kept (``kept``) if its best stays ``<= threshold``; then its own signatures (``ip_*`` or
+    ``is_*``) join the chains."""
+    count = len(lens)
+    pmask = 15
+    while pmask + 1 < 2 * len(ip_keys):
+        pmask = 2 * pmask + 1
+    smask = 15
+    while smask + 1 < 2 * len(is_keys):
+        smask = 2 * smask + 1
+    ph = np.full(pmask + 1, -1, dtype=np.int32)
+    sh = np.full(smask + 1, -1, dtype=np.int32)
+    pck = np.empty(len(ip_keys), dtype=np.uint32)
+    pcp = np.empty(len(ip_keys), dtype=np.int32)
+    pcl = np.empty(len(ip_keys), dtype=np.uint32)
+    pcn = np.empty(len(ip_keys), dtype=np.int32)
+    sck = np.empty(len(is_keys), dtype=np.uint32)
+    scp = np.empty(len(is_keys), dtype=np.int32)
+    scl = np.empty(len(is_keys), dtype=np.uint32)
+    scn = np.empty(len(is_keys), dtype=np.int32)
+    p_size = 0
+    s_size = 0
+    no_keys = np.empty(0, dtype=np.uint32)
+    no_pids = np.empty(0, dtype=np.int32)
+    no_runs = np.empty(0, dtype=np.int64)
+    no_dirs = np.empty(0, dtype=np.int32)
+    stamp = np.zeros(max(count, 1), dtype=np.int32)
+    slot = np.zeros(CODE_SPACE, dtype=np.int32)
+    longest = 1
+    for i in range(count):
+        longest = max(longest, lens[i])
+    words = (longest + 63) // 64
+    masks = np.zeros((longest, words), dtype=np.uint64)
+    v = np.empty(words, dtype=np.uint64)
+    state = np.zeros(2, dtype=np.float64)
+    for i in range(count):
+        m = lens[i]
+        start = q_off[i]
+        open_ = m > 0 and (p_size + s_size) > 0 and (exact_max or not best[i] > threshold)
+        if open_:
+            _masks(q_codes, start, m, slot, masks, words)
+            state[0] = best[i]
+            state[1] = max(best[i], threshold) - slack
+            serial = i + 1
+            seen = _walk(serial, m, p_keys, p_u, p_v, p_off[i], p_off[i + 1], True, ph, pmask,
+                         pck, pcp, pcl, pcn, no_keys, no_pids, no_keys, no_runs, no_runs,
+                         no_runs, no_dirs, q_codes, q_off, lens, stamp, masks, words, slot, v,
+                         state, threshold, slack, exact_max)  # fmt: skip
+            if seen >= 0:
+                _walk(serial, m, s_keys, s_u, s_v, s_off[i], s_off[i + 1], False, sh, smask,
+                      sck, scp, scl, scn, no_keys, no_pids, no_keys, no_runs, no_runs, no_runs,
+                      no_dirs, q_codes, q_off, lens, stamp, masks, words, slot, v, state,
+                      threshold, slack, exact_max)  # fmt: skip
+            best[i] = state[0]
+            for j in range(m):
+                slot[q_codes[start + j]] = 0
+        kept[i] = not best[i] > threshold
+        if kept[i]:
+            p_size = _chain_add(ph, pmask, pck, pcp, pcl, pcn, p_size, ip_keys, ip_u, ip_v,
+                                ip_off[i], ip_off[i + 1], i, m)  # fmt: skip
+            s_size = _chain_add(sh, smask, sck, scp, scl, scn, s_size, is_keys, is_u, is_v,
+                                is_off[i], is_off[i + 1], i, m)  # fmt: skip
+
+
+settle_block = _compile(_settle_block)
 
 
 def _merge_run(

@@ -16,6 +16,7 @@ import traceback
 from array import array
 from multiprocessing.connection import Connection
 
+from selfinstruct.collector import few_collections
 from selfinstruct.errors import UserError
 from selfinstruct.novelty import Tokenizer
 from selfinstruct.novelty_bulk import BulkNovelty, Verdict
@@ -30,11 +31,12 @@ def _serve(
     """The child: the pool, then for each block received, its verdicts (a failure's text)."""
     bulk = BulkNovelty(threshold, tokenizer, threads=threads, exact_max=exact_max)
     try:
-        bulk.add(seeds)
-        while (texts := conn.recv()) is not None:
-            verdicts = bulk.decide(texts)
-            conn.send_bytes(bytes(v.novel for v in verdicts))
-            conn.send_bytes(array("d", (v.max_score for v in verdicts)).tobytes())
+        with few_collections():
+            bulk.add(seeds)
+            while (texts := conn.recv()) is not None:
+                verdicts = bulk.decide(texts)
+                conn.send_bytes(bytes(v.novel for v in verdicts))
+                conn.send_bytes(array("d", (v.max_score for v in verdicts)).tobytes())
     except Exception as exc:  # its traceback here, its line to the parent, which raises it
         traceback.print_exc()
         conn.send_bytes(b"E" + f"{type(exc).__name__}: {exc}".encode())

@@ -19,7 +19,7 @@ import pytest
 from fakes import FakeBackend
 
 import selfinstruct as si
-from selfinstruct import merge
+from selfinstruct import merge, novelty_process
 from selfinstruct.merge import merge_runs
 from selfinstruct.records import load_seed_tasks
 from selfinstruct.resources import default_seed_path
@@ -124,6 +124,29 @@ def test_the_collector_is_as_before_after_a_merge(tmp_path: Path) -> None:
     (shards[1] / "tasks.jsonl").write_text("{broken\n", encoding="utf-8")
     with pytest.raises(si.UserError):
         merge_runs(tmp_path / "m2", shards)
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, frozen)
+
+
+def test_the_novelty_process_collects_less_often(tmp_path: Path) -> None:
+    """The novelty process's loop (run here, in this process, on a stand-in pipe) runs with the
+    merge's fewer collections too, and leaves the collector as it found it."""
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    seen: list[tuple[int, int, int]] = []
+
+    class Pipe:
+        blocks: list[list[str] | None] = [corpus(50), None]
+
+        def recv(self) -> list[str] | None:
+            return self.blocks.pop(0)
+
+        def send_bytes(self, data: bytes) -> None:
+            seen.append(gc.get_threshold())
+
+        def close(self) -> None:
+            pass
+
+    novelty_process._serve(Pipe(), 0.7, "rouge", 1, True, [])  # type: ignore[arg-type]
+    assert len(seen) == 2 and all(t[0] > threshold[0] for t in seen)
     assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, frozen)
 
 
