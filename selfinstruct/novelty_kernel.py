@@ -184,20 +184,20 @@ def _walk(
     bound. Returns the hits seen; -1 once the text is settled (decisions only)."""
     hits = 0
     runs = len(r_start)
-    # Prefetch two signatures ahead: the directory slot and chain head, then (one ahead) the
-    # run's first entry of the key and the chain's first entry.
-    for s in range(lo, min(lo + 2, hi)):
+    # Prefetch ahead: four signatures on, the directory slot and the chain head; two on, the
+    # run's first entry of the key and the chain's first entry (their reads depend on those).
+    for s in range(lo, min(lo + 4, hi)):
         if runs:
             _prefetch(dirs, r_dir[0] + (np.int64(keys[s]) >> r_shift[0]))
         _prefetch(head, keys[s] & bucket_mask)
     for s in range(lo, hi):
-        if s + 2 < hi:
-            k2 = keys[s + 2]
+        if s + 4 < hi:
+            k2 = keys[s + 4]
             if runs:
                 _prefetch(dirs, r_dir[0] + (np.int64(k2) >> r_shift[0]))
             _prefetch(head, k2 & bucket_mask)
-        if s + 1 < hi:
-            k1 = keys[s + 1]
+        if s + 2 < hi:
+            k1 = keys[s + 2]
             if runs:
                 j1 = r_start[0] + dirs[r_dir[0] + (np.int64(k1) >> r_shift[0])]
                 _prefetch(r_keys, j1)

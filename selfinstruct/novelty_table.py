@@ -92,9 +92,10 @@ class Chain:
             (np.minimum(n, 0xFFFF) << 16) | (np.minimum(u, 255) << 8) | np.minimum(v, 255)
         )
         self.size = need
-        if need > 2 * len(self.head):
-            # Grow the bucket array (2 entries a bucket at most) and chain every entry anew.
-            self.bits = min(int(need).bit_length(), 32)
+        if need > len(self.head):
+            # Grow the bucket array (1 entry a bucket at most: a look-up steps past fewer others)
+            # and chain every entry anew.
+            self.bits = min(int(need).bit_length() + 1, 32)
             self.head = np.full(1 << self.bits, -1, dtype=np.int32)
             # Chained anew a slice at a time: the sort's temporaries stay those of one slice.
             for lo in range(0, need, _RELINK):
