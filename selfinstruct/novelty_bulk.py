@@ -50,6 +50,9 @@ from selfinstruct.novelty_table import Table
 __all__ = ["BulkNovelty", "Verdict", "bulk_novelty"]
 
 _ROUGE_TOKEN_RE = re.compile(r"[a-z0-9]+")
+#: What :meth:`BulkNovelty._encode` puts between a block's texts, and finds as a token.
+_CUT = "\x00"
+_BLOCK_TOKEN_RE = re.compile(r"[a-z0-9]+|\x00")
 _MASK = (1 << 64) - 1
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xC2B2AE3D27D4EB4F)
@@ -237,7 +240,10 @@ class BulkNovelty:
             (n for n in range(2, pair_max + 1) if math.floor(tp * n / (2.0 - tp)) + 1 >= 2),
             pair_max + 1,
         )
-        self._vocab: dict[str, str] = {}
+        # Token -> its code point; with the rouge tokenizer also "\x00" -> "\x00", which
+        # :meth:`_encode` puts between a block's texts (no token's code: codes start at 1).
+        self._vocab: dict[str, str] = {_CUT: _CUT} if tokenizer == "rouge" else {}
+        self._codes = 0  # tokens with a code
         self._rank = np.zeros(1024, dtype=np.int64)  # code point -> place in the order
         self._new_rank = -1
         self._freq = np.zeros(1024, dtype=np.int64)  # code point -> pool texts holding it
@@ -257,23 +263,36 @@ class BulkNovelty:
         return self._size
 
     def _encode(self, texts: list[str]) -> list[str]:
-        vocab = self._vocab
+        """Each text as a string of its tokens' code points."""
+        if self.tokenizer == "rouge" and texts:
+            joined = _CUT.join(texts)
+            if joined.count(_CUT) == len(texts) - 1:  # no text holds the cut itself
+                # The block at once: one lower(), one findall and one join, then cut apart
+                # (lower() maps each character on its own, so the tokens are each text's).
+                return self._codes_of(_BLOCK_TOKEN_RE.findall(joined.lower())).split(_CUT)
         out: list[str] = []
-        rouge = self.tokenizer == "rouge"
         findall = _ROUGE_TOKEN_RE.findall
         for text in texts:
-            toks = findall(text.lower()) if rouge else tokenize(text, self.tokenizer)
-            try:
-                out.append("".join(map(vocab.__getitem__, toks)))
-            except KeyError:
-                for tok in toks:
-                    if tok not in vocab:
-                        self._new_code(tok)
-                out.append("".join(map(vocab.__getitem__, toks)))
+            toks = (
+                findall(text.lower())
+                if self.tokenizer == "rouge"
+                else tokenize(text, self.tokenizer)
+            )
+            out.append(self._codes_of(toks))
         return out
 
+    def _codes_of(self, toks: list[str]) -> str:
+        vocab = self._vocab
+        try:
+            return "".join(map(vocab.__getitem__, toks))
+        except KeyError:
+            for tok in toks:
+                if tok not in vocab:
+                    self._new_code(tok)
+            return "".join(map(vocab.__getitem__, toks))
+
     def _new_code(self, tok: str) -> None:
-        code = len(self._vocab) + 1
+        code = self._codes = self._codes + 1
         if code > _MAX_CODES:
             raise OverflowError("more than ~1.1M distinct tokens")
         char = _id_char(code)
@@ -316,7 +335,10 @@ class BulkNovelty:
         # Each text's tokens by rank (one rank per token; equal ones keep their text order), so
         # the k-th copy of a token is the k-th of its run: elements in the global order.
         rank = self._rank[codes]
-        order = np.argsort(text * (1 << 24) + (rank + (1 << 22)))
+        if self.compiled:
+            order = novelty_kernel.rank_order(rank, starts, lens)
+        else:
+            order = np.argsort(text * (1 << 24) + (rank + (1 << 22)))
         r_sorted = rank[order]
         idx = np.arange(total, dtype=np.int64)
         run_start = np.ones(total, dtype=bool)

@@ -17,6 +17,10 @@ Every candidate that can score above the final bound is verified (the proof is t
 one), so a rejected text's maximum is exact, and the decision is the same. F is computed with
 rouge_score's float operations in the same order (IEEE double, no fast math).
 
+The same walk then settles a block within itself (:func:`settle_block`: each text against the
+texts of its block kept before it, chained as they are kept), and :func:`merge_run` merges a
+table's sealed entries into its run in place.
+
 Optional: without numba (``pip install 'selfinstruct[scale]'``) ``BulkNovelty`` uses numpy.
 """
 
@@ -31,7 +35,15 @@ try:
 except ImportError:  # pragma: no cover - the numpy path is tested on its own
     numba = None
 
-__all__ = ["available", "merge_run", "settle_block", "settle_part"]
+__all__ = [
+    "available",
+    "link_chain",
+    "merge_run",
+    "radix_order",
+    "rank_order",
+    "settle_block",
+    "settle_part",
+]
 
 if numba is not None:
     from llvmlite import ir
@@ -446,3 +458,78 @@ def _merge_run(
 
 
 merge_run = _compile(_merge_run)
+
+
+def _link_chain(
+    head: np.ndarray, nxt: np.ndarray, keys: np.ndarray, start: int, end: int, mask: int
+) -> None:
+    """Chain the entries ``start:end`` (keys ``keys``) into their buckets (the low bits of the
+    key, ``mask``) in order, so each bucket's newest entry is at its head."""
+    for e in range(start, end):
+        b = keys[e] & mask
+        nxt[e] = head[b]
+        head[b] = e
+
+
+link_chain = _compile(_link_chain)
+
+
+def _radix_order(keys: np.ndarray) -> np.ndarray:
+    """The stable order of 32-bit ``keys`` (what ``np.argsort(keys, kind="stable")`` gives),
+    by two passes of 16 bits."""
+    n = len(keys)
+    order = np.empty(n, dtype=np.int64)
+    tmp = np.empty(n, dtype=np.int64)
+    count = np.zeros(1 << 16, dtype=np.int64)
+    for i in range(n):
+        count[keys[i] & 0xFFFF] += 1
+    total = 0
+    for b in range(1 << 16):
+        c = count[b]
+        count[b] = total
+        total += c
+    for i in range(n):
+        b = keys[i] & 0xFFFF
+        tmp[count[b]] = i
+        count[b] += 1
+    count[:] = 0
+    for i in range(n):
+        count[keys[i] >> 16] += 1
+    total = 0
+    for b in range(1 << 16):
+        c = count[b]
+        count[b] = total
+        total += c
+    for i in range(n):
+        e = tmp[i]
+        b = keys[e] >> 16
+        order[count[b]] = e
+        count[b] += 1
+    return order
+
+
+radix_order = _compile(_radix_order)
+
+
+def _rank_order(rank: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """The places of a block's tokens, text by text, each text's by ``rank`` (the order of
+    ``np.argsort(text * 2**24 + rank + 2**22)``, but for the order of equal ranks in a text,
+    which no signature depends on): short texts by insertion, long ones by a merge sort."""
+    order = np.empty(len(rank), dtype=np.int64)
+    for t in range(len(starts)):
+        lo = starts[t]
+        n = lens[t]
+        if n > 32:
+            order[lo : lo + n] = lo + np.argsort(rank[lo : lo + n], kind="mergesort")
+            continue
+        for i in range(n):
+            r = rank[lo + i]
+            j = i
+            while j > 0 and rank[order[lo + j - 1]] > r:
+                order[lo + j] = order[lo + j - 1]
+                j -= 1
+            order[lo + j] = lo + i
+    return order
+
+
+rank_order = _compile(_rank_order)

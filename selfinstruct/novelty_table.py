@@ -60,7 +60,8 @@ class Chain:
     before it. An entry keeps a key's low 32 bits, and its bucket is the low ``bits`` of those,
     so two keys may meet by chance: that only adds a candidate, which verification turns down."""
 
-    def __init__(self) -> None:
+    def __init__(self, compiled: bool = False) -> None:
+        self.compiled = compiled
         self.bits = 12
         self.head = np.full(1 << self.bits, -1, dtype=np.int32)
         self.keys = np.empty(1024, dtype=np.uint32)
@@ -97,10 +98,19 @@ class Chain:
             # and chain every entry anew.
             self.bits = min(int(need).bit_length() + 1, 32)
             self.head = np.full(1 << self.bits, -1, dtype=np.int32)
+            if self.compiled:
+                novelty_kernel.link_chain(
+                    self.head, self.nxt, self.keys, 0, need, (1 << self.bits) - 1
+                )
+                return
             # Chained anew a slice at a time: the sort's temporaries stay those of one slice.
             for lo in range(0, need, _RELINK):
                 hi = min(lo + _RELINK, need)
                 self._link(np.arange(lo, hi, dtype=np.int64), self._bucket(self.keys[lo:hi]))
+        elif self.compiled:
+            novelty_kernel.link_chain(
+                self.head, self.nxt, self.keys, start, need, (1 << self.bits) - 1
+            )
         else:
             self._link(np.arange(start, need, dtype=np.int64), self._bucket(low))
 
@@ -144,7 +154,7 @@ class Chain:
                 (places >> 8) & 0xFF, places & 0xFF)  # fmt: skip
 
     def clear(self) -> None:
-        self.__init__()  # type: ignore[misc]
+        self.__init__(self.compiled)  # type: ignore[misc]
 
 
 class Table:
@@ -157,7 +167,7 @@ class Table:
 
     def __init__(self, compiled: bool = False) -> None:
         self.compiled = compiled
-        self.chain = Chain()
+        self.chain = Chain(compiled)
         self.keys = np.empty(0, dtype=np.uint32)
         self.pids = np.empty(0, dtype=np.int32)
         self.places = np.empty(0, dtype=np.uint32)
@@ -184,12 +194,15 @@ class Table:
         count = chain.size
         if not count:
             return
-        order = np.argsort(chain.keys[:count], kind="stable")
+        if self.compiled:
+            order = novelty_kernel.radix_order(chain.keys[:count])
+        else:
+            order = np.argsort(chain.keys[:count], kind="stable")
         keys = chain.keys[:count][order]
         pids = chain.pids[:count][order]
         places = chain.places[:count][order]
         del order
-        self.chain = Chain()
+        self.chain = Chain(self.compiled)
         old = self.sealed
         total = old + count
         _make_room(self, ("keys", "pids", "places"), old, total)
