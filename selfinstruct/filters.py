@@ -48,9 +48,17 @@ ECHO_WORDS = 6
 
 
 _WORD = re.compile(r"\w+")
+#: ASCII bytes to themselves if ``\w`` (lower-cased), else to a space: an ASCII text's words.
+_ASCII_WORDS = bytes(
+    c if chr(c).isascii() and _WORD.fullmatch(chr(c)) else 32 for c in range(256)
+).lower()
 
 
 def _words(text: str) -> list[str]:
+    r"""The ``\w+`` runs of the case-folded text (an ASCII text's by a byte table and a split,
+    three times faster than the regular expression, with the same words)."""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split()
     return _WORD.findall(text.casefold())
 
 
@@ -93,6 +101,9 @@ class InstructionFilter:
     _echo_vocab: frozenset[str] = field(init=False, repr=False, compare=False)
     _any: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     _any_lower: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _one_words: frozenset[str] = field(init=False, repr=False, compare=False)
+    _other_lower: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _others: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         patterns = [(w, re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE)) for w in self.blacklist]
@@ -106,6 +117,15 @@ class InstructionFilter:
         lower = "|".join(rf"\b{re.escape(w.lower())}\b" for w in self.blacklist)
         ascii_words = all(w.isascii() for w in self.blacklist)
         object.__setattr__(self, "_any_lower", re.compile(lower) if lower and ascii_words else None)
+        # On an ASCII text, an entry of ASCII word characters only matches where it is one of
+        # the text's words (lower-cased): a set look-up. The other entries ("go to") search.
+        one = frozenset(w.lower() for w in self.blacklist if re.fullmatch(r"[A-Za-z0-9_]+", w))
+        other = "|".join(rf"\b{re.escape(w.lower())}\b" for w in self.blacklist
+                         if w.lower() not in one)  # fmt: skip
+        object.__setattr__(self, "_one_words", one)
+        object.__setattr__(self, "_other_lower", re.compile(other) if other else None)
+        others = tuple(w.lower() for w in self.blacklist if w.lower() not in one)
+        object.__setattr__(self, "_others", others)
         echoes = prompt_phrases(self.echo_words) if self.echo_words > 0 else frozenset()
         object.__setattr__(self, "_echoes", echoes)
         object.__setattr__(self, "_echo_vocab", frozenset(w for run in echoes for w in run))
@@ -116,14 +136,15 @@ class InstructionFilter:
         text = instruction.strip()
         if not text:
             return "empty"
-        if self._echoes_prompt(text):
+        tokens = _words(text) if self._echoes or self._any is not None else []
+        if self._echoes_prompt(text, tokens):
             return "prompt_echo"
         words = self.count_words(text)
         if words < self.min_words:
             return "too_short"
         if words > self.max_words:
             return "too_long"
-        if self._any is not None and self._blacklisted(text):
+        if self._any is not None and self._blacklisted(text, tokens):
             return "blacklist"
         if self._writes_a_program(text):
             return "write_a_program"
@@ -156,10 +177,18 @@ class InstructionFilter:
             found.append("starts_with_non_ascii")
         return found
 
-    def _blacklisted(self, text: str) -> bool:
-        """A blacklisted word, whole, in any case (``_any``, which must not be None)."""
+    def _blacklisted(self, text: str, words: list[str] | None = None) -> bool:
+        """A blacklisted word, whole, in any case (``_any``, which must not be None).
+        ``words``: the text's (:func:`_words`), when already at hand."""
         if self._any_lower is not None and text.isascii():
-            return self._any_lower.search(text.lower()) is not None
+            if not self._one_words.isdisjoint(_words(text) if words is None else words):
+                return True
+            if self._other_lower is None:
+                return False
+            lowered = text.lower()  # the search only where an entry is in the text at all
+            return any(w in lowered for w in self._others) and (
+                self._other_lower.search(lowered) is not None
+            )
         assert self._any is not None
         return self._any.search(text) is not None
 
@@ -170,11 +199,11 @@ class InstructionFilter:
             return " ".join(text.split(maxsplit=3)[:3]).lower().startswith("write a program")
         return text.startswith("Write a program")
 
-    def _echoes_prompt(self, text: str) -> bool:
+    def _echoes_prompt(self, text: str, words: list[str] | None = None) -> bool:
         n = self.echo_words
         if not self._echoes:
             return False
-        words = _words(text)
+        words = _words(text) if words is None else words
         # A run of n words of the prompts' wording needs n words in a row from their
         # vocabulary: only such runs are looked up.
         vocab = self._echo_vocab

@@ -17,6 +17,7 @@ from selfinstruct.filters import (
     InstructionFilter,
     filter_instances,
     instance_reason,
+    instruction_rules,
 )
 from selfinstruct.records import ParsedInstance
 
@@ -514,3 +515,24 @@ def test_blacklist_scan_agrees_with_each_word(words):
         each = any(pattern.search(text) for _, pattern in rules._patterns)
         assert ("blacklist" in rules.failures(text)) == each
         assert (rules.blacklisted_word(text) is not None) == each
+
+
+_PIECES = st.sampled_from([
+    "image", "Images", "go", "to", "Go To", "go-to", "go  to", "file_", "_map", "maps's",
+    "draw", "plot", "Write", "a", "program", "the", "ΚELVIN", "ſ", "é", "Ι", "9", "_", "-",
+    " ", "\t", "\n", ",", ".", "'", "video", "Diagram",
+])  # fmt: skip
+
+
+@given(st.lists(_PIECES, max_size=12).map("".join), st.sampled_from(["paper", "alpaca"]))
+def test_the_fast_word_and_blacklist_checks_agree_with_the_regular_expressions(
+    text: str, blacklist: str
+) -> None:
+    from selfinstruct.filters import _WORD, _words
+
+    assert _words(text) == _WORD.findall(text.casefold())
+    rules = instruction_rules(blacklist, True, "rouge")
+    either = "|".join(rf"\b{re.escape(w)}\b" for w in rules.blacklist)
+    expected = re.search(either, text, re.IGNORECASE) is not None
+    assert rules._blacklisted(text) == expected
+    assert rules._blacklisted(text, _words(text)) == expected
