@@ -78,6 +78,7 @@ finally:
                if line.startswith("VmHWM:"))
     print("MERGE_SCALE " + json.dumps({
         "cpu_s": usage.ru_utime + usage.ru_stime + child.ru_utime + child.ru_stime,
+        "child_cpu_s": child.ru_utime + child.ru_stime,
         "peak_rss_mb": (hwm + child.ru_maxrss) / 1024, "child_peak_rss_mb": child.ru_maxrss / 1024,
         "novelty_cpu_s": novelty[0]}), file=sys.stderr)
 """
@@ -194,6 +195,7 @@ def merge(
         result["cpu_s"] = round(figures["cpu_s"], 1)
         result["peak_rss_mb"] = round(figures["peak_rss_mb"])
         result["child_peak_rss_mb"] = round(figures.get("child_peak_rss_mb", 0))
+        result["child_cpu_s"] = round(figures.get("child_cpu_s", 0), 1)
         if split:
             result["novelty_cpu_s"] = round(figures["novelty_cpu_s"], 1)
     return result

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -25,7 +26,16 @@ import jsonlines
 
 from selfinstruct.errors import UserError
 
+try:  # a faster parser, when installed (selfinstruct[scale]); the objects are json's
+    from orjson import JSONDecodeError as _FastError
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - the json path is the one below, tested everywhere
+    _fast_loads = None
+    _FastError = ValueError
+
 STDIN = "-"
+#: A run of 20 digits: a line holding one is read by json (see ``_jsonl_objects``).
+_LONG_NUMBER = re.compile(rb"[0-9]{20}").search
 _WHITESPACE = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
 
@@ -123,10 +133,24 @@ def _jsonl_objects(
     (allow_none=True, skip_empty=True)`` with ``json.loads`` does, written out: its per-line
     checks and wrapping cost as much as the decoding (issue 25); the messages are ours."""
     loads = json.loads
+    fast = _fast_loads
     for lineno, raw in enumerate(lines, start=1):
         if skip_torn_tail and not raw.endswith(b"\n") and raw.strip():
             _warn_torn(name, lineno)
             return
+        if fast is not None and not _LONG_NUMBER(raw):
+            # orjson reads the bytes of a plain line (UTF-8, a JSON object, no NaN) as json
+            # reads them, but for integers of 20 digits and more (it makes some of them
+            # floats): a line with such a run of digits, and whatever orjson refuses, json
+            # reads (or names).
+            try:
+                obj = fast(raw)
+            except _FastError:
+                pass
+            else:
+                if type(obj) is dict:
+                    yield lineno, obj
+                    continue
         if not raw.rstrip():
             continue
         try:

@@ -630,3 +630,24 @@ def test_appender_on_a_full_disk_says_how_to_go_on(tmp_path):
         f"cannot write {tmp_path / 'log.jsonl'}: the disk is full; free space and run the same "
         "command again to resume"
     )
+
+
+def test_lines_orjson_refuses_or_reads_otherwise_are_read_as_json_reads_them(tmp_path):
+    """A big integer (orjson 3.8 made it a float), NaN, a lone surrogate, a BOM and a plain
+    line: the objects are json's, each with its line number."""
+    from selfinstruct.jsonio import read_jsonl
+
+    lines = [
+        '{"n": 123456789012345678901234567890, "s": "x"}',
+        '{"n": NaN}',
+        '{"s": "\\ud800"}',
+        '\ufeff{"bom": 1}',
+        '{"plain": [1, 2.5, null, "é"]}',
+        '{"n": 18446744073709551615, "f": 0.1, "neg": -0.0}',
+    ]
+    path = tmp_path / "odd.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    got = list(read_jsonl(path))
+    expected = [(i, json.loads(line.lstrip("\ufeff"))) for i, line in enumerate(lines, 1)]
+    assert repr(got) == repr(expected)
+    assert type(got[0][1]["n"]) is int
