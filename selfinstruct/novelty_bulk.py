@@ -234,9 +234,6 @@ class BulkNovelty:
         self.compiled = novelty_kernel.available() if compiled is None else compiled
         self._pool_codes = np.zeros(1024, dtype=np.uint32)  # the pool's tokens, end to end
         self._pool_off = np.zeros(1025, dtype=np.int64)  # where each pool text starts
-        self._stamps: list[np.ndarray] = []  # a part's stamps and slots (see _buffers)
-        self._slots: list[np.ndarray] = []
-        self._serial = 0  # texts settled before this block (the compiled look-up's stamps)
         self._tp = tp = self.threshold - _PRUNE_SLACK
         # The shortest text any match of which needs an overlap of 2 (pair_max + 1: none).
         self._first_pair = next(
@@ -605,9 +602,8 @@ class BulkNovelty:
         kept = np.zeros(count, dtype=np.bool_)
         novelty_kernel.settle_block(
             *block, *walks, *_walk_order(sig.i_pair, count), *_walk_order(sig.i_single, count),
-            self.threshold, _PRUNE_SLACK, self.exact_max, best, kept, self._buffers(0)[1],
+            self.threshold, _PRUNE_SLACK, self.exact_max, best, kept,
         )  # fmt: skip
-        self._serial += count
         self._admit(encs, sig, kept)
         return list(map(Verdict, kept.tolist(), best.tolist()))
 
@@ -627,19 +623,15 @@ class BulkNovelty:
                        runs[:, 2].copy(), runs[:, 3].copy(), t.dirs]  # fmt: skip
         p_keys, p_u, p_v, p_off, s_keys, s_u, _, s_off = walks
 
-        parts = max(1, min(self.threads, count // _MIN_PART))
-        buffers = [self._buffers(i) for i in range(parts)]
-
-        def settle(span: tuple[int, int, int]) -> int:
-            stamp, slot = buffers[span[2]]
+        def settle(part: tuple[int, int]) -> int:
             return int(novelty_kernel.settle_part(
-                span[0], span[1], *block, p_keys, p_u, p_v, p_off, s_keys, s_u, s_off,
-                *tables, *pool, self.threshold, _PRUNE_SLACK, self.exact_max, best, stamp,
-                slot, self._serial,
+                part[0], part[1], *block, p_keys, p_u, p_v, p_off, s_keys, s_u, s_off,
+                *tables, *pool, self.threshold, _PRUNE_SLACK, self.exact_max, best,
             ))  # fmt: skip
 
+        parts = max(1, min(self.threads, count // _MIN_PART))
         cuts = [count * i // parts for i in range(parts + 1)]
-        spans = [(cuts[i], cuts[i + 1], i) for i in range(parts)]
+        spans = list(zip(cuts[:-1], cuts[1:], strict=True))
         if parts > 1:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="novelty")
@@ -647,19 +639,6 @@ class BulkNovelty:
         else:
             hits = settle(spans[0])
         self._hits_per_text = hits / count
-
-    def _buffers(self, part: int) -> tuple[np.ndarray, np.ndarray]:
-        """Part ``part``'s stamps (one a pool text) and token slots for the compiled look-up,
-        kept from block to block: allocating and zeroing them for each block cost a page
-        fault for every page the walk touched."""
-        while len(self._stamps) <= part:
-            self._stamps.append(np.zeros(0, dtype=np.int64))
-            self._slots.append(np.zeros(novelty_kernel.CODE_SPACE, dtype=np.int32))
-        if len(self._stamps[part]) < self._size:
-            grown = np.zeros(max(self._size, len(self._stamps[part]) * 5 // 4), dtype=np.int64)
-            grown[: len(self._stamps[part])] = self._stamps[part]
-            self._stamps[part] = grown
-        return self._stamps[part], self._slots[part]
 
     def _lookup(self, table: Table, sigs: _Sigs) -> _Hits:
         which, pids, u2, v2 = table.lookup(sigs.key)

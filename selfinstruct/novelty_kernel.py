@@ -268,15 +268,14 @@ def _settle_part(
     scn: np.ndarray, srk: np.ndarray, srp: np.ndarray, srl: np.ndarray, srs: np.ndarray,
     srh: np.ndarray, srd: np.ndarray, sdirs: np.ndarray,
     pool_codes: np.ndarray, pool_off: np.ndarray, pool_lens: np.ndarray,
-    threshold: float, slack: float, exact_max: bool, best: np.ndarray, stamp: np.ndarray,
-    slot: np.ndarray, serial_base: int,
+    threshold: float, slack: float, exact_max: bool, best: np.ndarray,
 ) -> int:  # fmt: skip
     """Texts ``lo:hi`` of the block against the pool: their best F into ``best``. Returns the
     look-up hits seen. Each table comes as its chain (head, bucket mask, keys, pids, places,
     next) and its runs (keys, pids, places, then each run's start, shift and directory start,
-    and the directories); see ``novelty_table``. ``stamp`` (one int64 a pool text at least,
-    all below ``serial_base + lo + 1``) and ``slot`` (``CODE_SPACE`` zeros, zeros again on
-    return) are the caller's, kept from block to block: text i stamps ``serial_base + i + 1``."""
+    and the directories); see ``novelty_table``."""
+    stamp = np.zeros(max(len(pool_lens), 1), dtype=np.int32)
+    slot = np.zeros(CODE_SPACE, dtype=np.int32)
     longest = 1
     for i in range(lo, hi):
         longest = max(longest, lens[i])
@@ -293,7 +292,7 @@ def _settle_part(
         _masks(q_codes, start, m, slot, masks, words)
         state[0] = 0.0
         state[1] = threshold - slack
-        serial = serial_base + i + 1
+        serial = i + 1
         seen = _walk(serial, m, p_keys, p_u, p_v, p_off[i], p_off[i + 1], True, ph, pmask,
                      pck, pcp, pcl, pcn, prk, prp, prl, prs, prh, prd, pdirs, pool_codes,
                      pool_off, pool_lens, stamp, masks, words, slot, v, state, threshold,
@@ -362,13 +361,13 @@ def _settle_block(
     s_v: np.ndarray, s_off: np.ndarray, ip_keys: np.ndarray, ip_u: np.ndarray,
     ip_v: np.ndarray, ip_off: np.ndarray, is_keys: np.ndarray, is_u: np.ndarray,
     is_v: np.ndarray, is_off: np.ndarray, threshold: float, slack: float, exact_max: bool,
-    best: np.ndarray, kept: np.ndarray, slot: np.ndarray,
+    best: np.ndarray, kept: np.ndarray,
 ) -> None:  # fmt: skip
     """The block's texts against each other, in order, after the pool: each text walks its
     signatures (``p_*`` among pair-indexed texts, ``s_*`` among single-indexed ones) in chains
     of the texts kept before it, starting from its best F against the pool (``best``), and is
     kept (``kept``) if its best stays ``<= threshold``; then its own signatures (``ip_*`` or
-    ``is_*``) join the chains. ``slot``: ``CODE_SPACE`` zeros (zeros again on return)."""
+    ``is_*``) join the chains."""
     count = len(lens)
     pmask = 15
     while pmask + 1 < 2 * len(ip_keys):
@@ -392,7 +391,8 @@ def _settle_block(
     no_pids = np.empty(0, dtype=np.int32)
     no_runs = np.empty(0, dtype=np.int64)
     no_dirs = np.empty(0, dtype=np.int32)
-    stamp = np.zeros(max(count, 1), dtype=np.int64)
+    stamp = np.zeros(max(count, 1), dtype=np.int32)
+    slot = np.zeros(CODE_SPACE, dtype=np.int32)
     longest = 1
     for i in range(count):
         longest = max(longest, lens[i])
