@@ -120,12 +120,11 @@ class InstructionFilter:
         # On an ASCII text, an entry of ASCII word characters only matches where it is one of
         # the text's words (lower-cased): a set look-up. The other entries ("go to") search.
         one = frozenset(w.lower() for w in self.blacklist if re.fullmatch(r"[A-Za-z0-9_]+", w))
-        other = "|".join(rf"\b{re.escape(w.lower())}\b" for w in self.blacklist
-                         if w.lower() not in one)  # fmt: skip
-        object.__setattr__(self, "_one_words", one)
-        object.__setattr__(self, "_other_lower", re.compile(other) if other else None)
         others = tuple(w.lower() for w in self.blacklist if w.lower() not in one)
+        other = "|".join(rf"\b{re.escape(w)}\b" for w in others)
+        object.__setattr__(self, "_one_words", one)
         object.__setattr__(self, "_others", others)
+        object.__setattr__(self, "_other_lower", re.compile(other) if other else None)
         echoes = prompt_phrases(self.echo_words) if self.echo_words > 0 else frozenset()
         object.__setattr__(self, "_echoes", echoes)
         object.__setattr__(self, "_echo_vocab", frozenset(w for run in echoes for w in run))

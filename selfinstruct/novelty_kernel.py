@@ -474,37 +474,33 @@ def _link_chain(
 link_chain = _compile(_link_chain)
 
 
+def _counting_pass(keys: np.ndarray, src: np.ndarray, dst: np.ndarray, shift: int) -> None:
+    """Place the entries ``src`` (indices into ``keys``) into ``dst`` stably by 16 bits of
+    their key from ``shift`` (one pass of a radix sort)."""
+    count = np.zeros(1 << 16, dtype=np.int64)
+    for i in range(len(src)):
+        count[(keys[src[i]] >> shift) & 0xFFFF] += 1
+    total = 0
+    for b in range(1 << 16):
+        c = count[b]
+        count[b] = total
+        total += c
+    for i in range(len(src)):
+        b = (keys[src[i]] >> shift) & 0xFFFF
+        dst[count[b]] = src[i]
+        count[b] += 1
+
+
+_counting_pass = _compile(_counting_pass, "always")
+
+
 def _radix_order(keys: np.ndarray) -> np.ndarray:
     """The stable order of 32-bit ``keys`` (what ``np.argsort(keys, kind="stable")`` gives),
     by two passes of 16 bits."""
-    n = len(keys)
-    order = np.empty(n, dtype=np.int64)
-    tmp = np.empty(n, dtype=np.int64)
-    count = np.zeros(1 << 16, dtype=np.int64)
-    for i in range(n):
-        count[keys[i] & 0xFFFF] += 1
-    total = 0
-    for b in range(1 << 16):
-        c = count[b]
-        count[b] = total
-        total += c
-    for i in range(n):
-        b = keys[i] & 0xFFFF
-        tmp[count[b]] = i
-        count[b] += 1
-    count[:] = 0
-    for i in range(n):
-        count[keys[i] >> 16] += 1
-    total = 0
-    for b in range(1 << 16):
-        c = count[b]
-        count[b] = total
-        total += c
-    for i in range(n):
-        e = tmp[i]
-        b = keys[e] >> 16
-        order[count[b]] = e
-        count[b] += 1
+    tmp = np.empty(len(keys), dtype=np.int64)
+    order = np.arange(len(keys))
+    _counting_pass(keys, order, tmp, 0)
+    _counting_pass(keys, tmp, order, 16)
     return order
 
 

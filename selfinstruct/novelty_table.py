@@ -93,26 +93,21 @@ class Chain:
             (np.minimum(n, 0xFFFF) << 16) | (np.minimum(u, 255) << 8) | np.minimum(v, 255)
         )
         self.size = need
-        if need > len(self.head):
+        grown = need > len(self.head)
+        if grown:
             # Grow the bucket array (1 entry a bucket at most: a look-up steps past fewer others)
             # and chain every entry anew.
             self.bits = min(int(need).bit_length() + 1, 32)
             self.head = np.full(1 << self.bits, -1, dtype=np.int32)
-            if self.compiled:
-                novelty_kernel.link_chain(
-                    self.head, self.nxt, self.keys, 0, need, (1 << self.bits) - 1
-                )
-                return
-            # Chained anew a slice at a time: the sort's temporaries stay those of one slice.
-            for lo in range(0, need, _RELINK):
-                hi = min(lo + _RELINK, need)
-                self._link(np.arange(lo, hi, dtype=np.int64), self._bucket(self.keys[lo:hi]))
-        elif self.compiled:
-            novelty_kernel.link_chain(
-                self.head, self.nxt, self.keys, start, need, (1 << self.bits) - 1
-            )
-        else:
-            self._link(np.arange(start, need, dtype=np.int64), self._bucket(low))
+        first = 0 if grown else start
+        if self.compiled:
+            mask = (1 << self.bits) - 1
+            novelty_kernel.link_chain(self.head, self.nxt, self.keys, first, need, mask)
+            return
+        # Chained a slice at a time: the sort's temporaries stay those of one slice.
+        for lo in range(first, need, _RELINK):
+            hi = min(lo + _RELINK, need)
+            self._link(np.arange(lo, hi, dtype=np.int64), self._bucket(self.keys[lo:hi]))
 
     def _link(self, entries: np.ndarray, buckets: np.ndarray) -> None:
         """Chain ``entries`` (ascending) into ``buckets``, newest at the head."""
