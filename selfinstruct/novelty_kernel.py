@@ -99,42 +99,6 @@ def _popcount(x: np.uint64) -> np.uint64:
 _popcount = _compile(_popcount)
 
 
-def _lcs(
-    masks: np.ndarray, words: int, m: int, slot: np.ndarray, codes: np.ndarray, start: int,
-    n: int, v: np.ndarray,
-) -> int:  # fmt: skip
-    """The LCS of the query (its match masks: ``masks[slot[code] - 1]``) and ``codes[start:
-    start + n]``, bit-parallel: V holds a 0 for each query place matched so far."""
-    ones = ~np.uint64(0)
-    for w in range(words):
-        v[w] = ones
-    for t in range(n):
-        row = slot[codes[start + t]]
-        if row == 0:
-            continue  # a token the query lacks leaves V as it is
-        carry = np.uint64(0)
-        for w in range(words):
-            old = v[w]
-            u = old & masks[row - 1, w]
-            s = old + u
-            c1 = np.uint64(1) if s < old else np.uint64(0)
-            s2 = s + carry
-            c2 = np.uint64(1) if s2 < s else np.uint64(0)
-            v[w] = s2 | (old - u)
-            carry = c1 | c2
-    zeros = 0
-    for w in range(words):
-        bits = 64 if w < words - 1 or m % 64 == 0 else m % 64
-        word = ~v[w]
-        if bits < 64:
-            word &= (np.uint64(1) << np.uint64(bits)) - np.uint64(1)
-        zeros += int(_popcount(word))
-    return zeros
-
-
-_lcs = _compile(_lcs)
-
-
 def _f(lcs: int, m: int, n: int) -> float:
     """ROUGE-L F with rouge_score's float operations (``_f_from_lcs``)."""
     if m == 0 or n == 0 or lcs == 0:
@@ -147,55 +111,48 @@ def _f(lcs: int, m: int, n: int) -> float:
 _f = _compile(_f, "always")
 
 
-def _try(
-    serial: int, m: int, u: int, v_: int, pid: int, places: int, pool_codes: np.ndarray,
-    pool_off: np.ndarray, pool_lens: np.ndarray, stamp: np.ndarray, masks: np.ndarray,
-    words: int, slot: np.ndarray, v: np.ndarray, state: np.ndarray, threshold: float,
-    slack: float, exact_max: bool,
-) -> bool:  # fmt: skip
-    """One look-up hit: the query's signature at places ``u <= v_``, the pool text ``pid``'s
-    at ``places`` (``n << 16 | u2 << 8 | v2``, n its length). Verify the pool text if the places
-    fit a match above the bound (``state[1]``) and it is not verified yet (the places first:
-    they are in the entry, the stamp is not); a better F raises ``state``. True once
-    the text is settled (decisions only)."""
-    n = np.int64(places >> 16)
-    if n == 0xFFFF:
-        n = pool_lens[pid]
-    bound = state[1]
+def _fits(m: int, u: int, v_: int, n: int, u2: int, v2: int, bound: float) -> bool:
+    """Whether a signature shared at places ``u <= v_`` of an ``m``-token text and ``u2 <= v2``
+    of an ``n``-token one sits where a match above ``bound`` has its first two common
+    elements: for ``a`` the least overlap of such a match, within the first ``m - a + 1`` and
+    ``m - a + 2`` places (``n - a + 1`` and ``n - a + 2``)."""
     a = int(np.floor(bound * float(m + n) / 2.0)) + 1
-    u2 = np.int64((places >> 8) & 0xFF)
-    v2 = np.int64(places & 0xFF)
-    if u > m - a or v_ > m - a + 1 or u2 > n - a or v2 > n - a + 1:
-        return False
-    if stamp[pid] == serial:
-        return False
-    stamp[pid] = serial
-    f = _f(_lcs(masks, words, m, slot, pool_codes, pool_off[pid], n, v), m, n)
-    if f > state[0]:
-        state[0] = f
-        state[1] = max(f, threshold) - slack
-        if not exact_max and f > threshold:
-            return True
-    return False
+    return u <= m - a and v_ <= m - a + 1 and u2 <= n - a and v2 <= n - a + 1
 
 
-_try = _compile(_try, "always")
+_fits = _compile(_fits, "always")
 
 
 def _walk(
     serial: int, m: int, keys: np.ndarray, us: np.ndarray, vs: np.ndarray, lo: int, hi: int,
-    pair: bool, head: np.ndarray, bucket_mask: int, c_keys: np.ndarray, c_pids: np.ndarray,
-    c_places: np.ndarray, c_next: np.ndarray, r_keys: np.ndarray, r_pids: np.ndarray,
-    r_places: np.ndarray, r_start: np.ndarray, r_shift: np.ndarray, r_dir: np.ndarray,
-    dirs: np.ndarray, pool_codes: np.ndarray, pool_off: np.ndarray, pool_lens: np.ndarray,
-    stamp: np.ndarray, masks: np.ndarray, words: int, slot: np.ndarray, v: np.ndarray,
-    state: np.ndarray, threshold: float, slack: float, exact_max: bool,
+    pair: bool, chain: tuple[np.ndarray, ...], bucket_mask: int, run: tuple[np.ndarray, ...],
+    pool: tuple[np.ndarray, np.ndarray, np.ndarray], stamp: np.ndarray, masks: np.ndarray,
+    words: int, slot: np.ndarray, v: np.ndarray, state: np.ndarray, threshold: float,
+    slack: float, exact_max: bool,
 ) -> int:  # fmt: skip
     """Walk the signatures ``lo:hi`` of one text (of ``m`` tokens) in one table: its sealed
-    runs (a key's entries side by side) and its chain. ``state`` holds the best F and the
-    bound. Returns the hits seen; -1 once the text is settled (decisions only)."""
+    ``run`` (a key's entries side by side: keys, pids, places, then each run's start, shift and
+    directory start, and the directories) and its ``chain`` (head, keys, pids, places, next).
+    ``pool``: the pool's codes, offsets and lengths. ``state`` holds the best F and the bound.
+    Returns the hits seen; -1 once the text is settled (decisions only).
+
+    A hit (a pool text stored under the key, at ``places``: ``n << 16 | u2 << 8 | v2``, n its
+    length) is verified if its places fit a match above the bound (``state[1]``) and it is not
+    verified yet (the places first: they are in the entry, the stamp is not): the bit-parallel
+    LCS of the query (its match masks: ``masks[slot[code] - 1]``) and the pool text, with V
+    holding a 0 for each query place matched so far. A better F raises ``state``.
+
+    All of it is one function body, and every caller inlines it: a compiled function takes a
+    reference to each array it is passed, an atomic operation on memory both threads share,
+    and with the verification a function of its own (called for each hit) those took a
+    quarter of the merge's CPU. (The arrays come in tuples: Python compiles a call of more
+    than 30 arguments as ``f(*args)``, which numba does not inline.)"""
+    head, c_keys, c_pids, c_places, c_next = chain
+    r_keys, r_pids, r_places, r_start, r_shift, r_dir, dirs = run
+    pool_codes, pool_off, pool_lens = pool
     hits = 0
     runs = len(r_start)
+    ones = ~np.uint64(0)
     # Prefetch ahead: four signatures on, the directory slot and the chain head; two on, the
     # run's first entry of the key and the chain's first entry (their reads depend on those).
     for s in range(lo, min(lo + 4, hi)):
@@ -226,35 +183,83 @@ def _walk(
         key = keys[s]
         u = us[s]
         v_ = vs[s]
-        for g in range(len(r_start)):
-            base = r_start[g]
-            at = r_dir[g] + (np.int64(key) >> r_shift[g])
-            j = base + dirs[at]
-            end = base + dirs[at + 1]
-            while j < end:
-                k = r_keys[j]
-                if k == key:
-                    hits += 1
-                    if _try(serial, m, u, v_, r_pids[j], r_places[j], pool_codes, pool_off,
-                            pool_lens, stamp, masks, words, slot, v, state, threshold, slack,
-                            exact_max):  # fmt: skip
-                        return -1
-                elif k > key:
+        # The key's entries: each run's (side by side, up to the first larger key), then the
+        # chain's; one hit at a time.
+        g = -1
+        j = 0
+        end = 0
+        e = np.int32(-1)
+        in_chain = False
+        while True:
+            if not in_chain:
+                if j < end and r_keys[j] <= key:
+                    j += 1
+                    if r_keys[j - 1] != key:
+                        continue
+                    pid = np.int64(r_pids[j - 1])
+                    places = np.int64(r_places[j - 1])
+                elif g + 1 < runs:
+                    g += 1
+                    at = r_dir[g] + (np.int64(key) >> r_shift[g])
+                    j = r_start[g] + dirs[at]
+                    end = r_start[g] + dirs[at + 1]
+                    continue
+                else:
+                    in_chain = True
+                    e = head[key & bucket_mask]
+                    continue
+            else:
+                if e < 0:
                     break
-                j += 1
-        e = head[key & bucket_mask]
-        while e >= 0:
-            if c_keys[e] == key:
-                hits += 1
-                if _try(serial, m, u, v_, c_pids[e], c_places[e], pool_codes, pool_off,
-                        pool_lens, stamp, masks, words, slot, v, state, threshold, slack,
-                        exact_max):  # fmt: skip
+                here = e
+                e = c_next[here]
+                if c_keys[here] != key:
+                    continue
+                pid = np.int64(c_pids[here])
+                places = np.int64(c_places[here])
+            hits += 1
+            n = places >> 16
+            if n == 0xFFFF:
+                n = pool_lens[pid]
+            if not _fits(m, u, v_, n, (places >> 8) & 0xFF, places & 0xFF, state[1]):
+                continue
+            if stamp[pid] == serial:
+                continue
+            stamp[pid] = serial
+            for w in range(words):
+                v[w] = ones
+            start = pool_off[pid]
+            for t in range(n):
+                row = slot[pool_codes[start + t]]
+                if row == 0:
+                    continue  # a token the query lacks leaves V as it is
+                carry = np.uint64(0)
+                for w in range(words):
+                    old = v[w]
+                    x = old & masks[row - 1, w]
+                    y = old + x
+                    c1 = np.uint64(1) if y < old else np.uint64(0)
+                    y2 = y + carry
+                    c2 = np.uint64(1) if y2 < y else np.uint64(0)
+                    v[w] = y2 | (old - x)
+                    carry = c1 | c2
+            lcs = 0
+            for w in range(words):
+                bits = 64 if w < words - 1 or m % 64 == 0 else m % 64
+                word = ~v[w]
+                if bits < 64:
+                    word &= (np.uint64(1) << np.uint64(bits)) - np.uint64(1)
+                lcs += int(_popcount(word))
+            f = _f(lcs, m, n)
+            if f > state[0]:
+                state[0] = f
+                state[1] = max(f, threshold) - slack
+                if not exact_max and f > threshold:
                     return -1
-            e = c_next[e]
     return hits
 
 
-_walk = _compile(_walk)
+_walk = _compile(_walk, "always")
 
 
 def _settle_part(
@@ -283,6 +288,9 @@ def _settle_part(
     masks = np.zeros((longest, words), dtype=np.uint64)
     v = np.empty(words, dtype=np.uint64)
     state = np.zeros(2, dtype=np.float64)
+    p_chain, p_run = (ph, pck, pcp, pcl, pcn), (prk, prp, prl, prs, prh, prd, pdirs)
+    s_chain, s_run = (sh, sck, scp, scl, scn), (srk, srp, srl, srs, srh, srd, sdirs)
+    pool = (pool_codes, pool_off, pool_lens)
     hits = 0
     for i in range(lo, hi):
         m = lens[i]
@@ -293,16 +301,14 @@ def _settle_part(
         state[0] = 0.0
         state[1] = threshold - slack
         serial = i + 1
-        seen = _walk(serial, m, p_keys, p_u, p_v, p_off[i], p_off[i + 1], True, ph, pmask,
-                     pck, pcp, pcl, pcn, prk, prp, prl, prs, prh, prd, pdirs, pool_codes,
-                     pool_off, pool_lens, stamp, masks, words, slot, v, state, threshold,
-                     slack, exact_max)  # fmt: skip
+        seen = _walk(serial, m, p_keys, p_u, p_v, p_off[i], p_off[i + 1], True, p_chain,
+                     pmask, p_run, pool, stamp, masks, words, slot, v, state, threshold, slack,
+                     exact_max)  # fmt: skip
         if seen >= 0:
             hits += seen
-            seen = _walk(serial, m, s_keys, s_u, s_u, s_off[i], s_off[i + 1], False, sh,
-                         smask, sck, scp, scl, scn, srk, srp, srl, srs, srh, srd, sdirs,
-                         pool_codes, pool_off, pool_lens, stamp, masks, words, slot, v, state,
-                         threshold, slack, exact_max)  # fmt: skip
+            seen = _walk(serial, m, s_keys, s_u, s_u, s_off[i], s_off[i + 1], False, s_chain,
+                         smask, s_run, pool, stamp, masks, words, slot, v, state, threshold,
+                         slack, exact_max)  # fmt: skip
             if seen >= 0:
                 hits += seen
         best[i] = state[0]
@@ -390,7 +396,9 @@ def _settle_block(
     no_keys = np.empty(0, dtype=np.uint32)
     no_pids = np.empty(0, dtype=np.int32)
     no_runs = np.empty(0, dtype=np.int64)
-    no_dirs = np.empty(0, dtype=np.int32)
+    no_run = (no_keys, no_pids, no_keys, no_runs, no_runs, no_runs, np.empty(0, dtype=np.int32))
+    block = (q_codes, q_off, lens)
+    p_chain, s_chain = (ph, pck, pcp, pcl, pcn), (sh, sck, scp, scl, scn)
     stamp = np.zeros(max(count, 1), dtype=np.int32)
     slot = np.zeros(CODE_SPACE, dtype=np.int32)
     longest = 1
@@ -409,15 +417,13 @@ def _settle_block(
             state[0] = best[i]
             state[1] = max(best[i], threshold) - slack
             serial = i + 1
-            seen = _walk(serial, m, p_keys, p_u, p_v, p_off[i], p_off[i + 1], True, ph, pmask,
-                         pck, pcp, pcl, pcn, no_keys, no_pids, no_keys, no_runs, no_runs,
-                         no_runs, no_dirs, q_codes, q_off, lens, stamp, masks, words, slot, v,
-                         state, threshold, slack, exact_max)  # fmt: skip
+            seen = _walk(serial, m, p_keys, p_u, p_v, p_off[i], p_off[i + 1], True, p_chain,
+                         pmask, no_run, block, stamp, masks, words, slot, v, state, threshold,
+                         slack, exact_max)  # fmt: skip
             if seen >= 0:
-                _walk(serial, m, s_keys, s_u, s_v, s_off[i], s_off[i + 1], False, sh, smask,
-                      sck, scp, scl, scn, no_keys, no_pids, no_keys, no_runs, no_runs, no_runs,
-                      no_dirs, q_codes, q_off, lens, stamp, masks, words, slot, v, state,
-                      threshold, slack, exact_max)  # fmt: skip
+                _walk(serial, m, s_keys, s_u, s_v, s_off[i], s_off[i + 1], False, s_chain, smask,
+                      no_run, block, stamp, masks, words, slot, v, state, threshold, slack,
+                      exact_max)  # fmt: skip
             best[i] = state[0]
             for j in range(m):
                 slot[q_codes[start + j]] = 0
