@@ -36,8 +36,15 @@ except ImportError:  # pragma: no cover - the json path is the one below, tested
 STDIN = "-"
 #: A run of 20 digits: a line holding one is read by json (see ``_jsonl_objects``).
 _LONG_NUMBER = re.compile(rb"[0-9]{20}").search
+_DIGITS = b"0123456789"
 _WHITESPACE = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
+
+
+def _long_number(raw: bytes) -> bool:
+    """Whether a line holds a run of 20 digits. Counting its digits first (deleting them is one
+    C loop, a tenth of the search's time) spares the search for nearly every line."""
+    return len(raw) - len(raw.translate(None, _DIGITS)) >= 20 and _LONG_NUMBER(raw) is not None
 
 
 def display_name(path: str | Path) -> str:
@@ -138,7 +145,7 @@ def _jsonl_objects(
         if skip_torn_tail and not raw.endswith(b"\n") and raw.strip():
             _warn_torn(name, lineno)
             return
-        if fast is not None and not _LONG_NUMBER(raw):
+        if fast is not None and not _long_number(raw):
             # orjson reads the bytes of a plain line (UTF-8, a JSON object, no NaN) as json
             # reads them, but for integers of 20 digits and more (it makes some of them
             # floats): a line with such a run of digits, and whatever orjson refuses, json

@@ -644,6 +644,8 @@ def test_lines_orjson_refuses_or_reads_otherwise_are_read_as_json_reads_them(tmp
         '\ufeff{"bom": 1}',
         '{"plain": [1, 2.5, null, "é"]}',
         '{"n": 18446744073709551615, "f": 0.1, "neg": -0.0}',
+        '{"id": "task", "n": 99999999999999999999}',
+        '{"a": 1234567890, "b": 12345678901, "c": [0, 0]}',
     ]
     path = tmp_path / "odd.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -651,3 +653,4 @@ def test_lines_orjson_refuses_or_reads_otherwise_are_read_as_json_reads_them(tmp
     expected = [(i, json.loads(line.lstrip("\ufeff"))) for i, line in enumerate(lines, 1)]
     assert repr(got) == repr(expected)
     assert type(got[0][1]["n"]) is int
+    assert type(got[6][1]["n"]) is int  # 20 digits, above 2**64
