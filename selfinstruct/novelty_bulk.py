@@ -225,10 +225,6 @@ class BulkNovelty:
         self.threads = max(1, threads)
         self._executor: ThreadPoolExecutor | None = None
         self._hits_per_text = 0.0  # look-up hits a text had in the last block
-        # The compiled look-up's stamps, one array a part (see ``novelty_kernel.settle_part``),
-        # and the serials given so far.
-        self._stamps: list[np.ndarray] = []
-        self._serials = 0
         self.first_round = first_round
         self.exact_max = exact_max
         self.group_verify = group_verify
@@ -626,45 +622,23 @@ class BulkNovelty:
                        t.pids[: t.sealed], t.places[: t.sealed], runs[:, 0].copy(),
                        runs[:, 2].copy(), runs[:, 3].copy(), t.dirs]  # fmt: skip
         p_keys, p_u, p_v, p_off, s_keys, s_u, _, s_off = walks
-        code_space = ord(_id_char(self._codes)) + 1 if self._codes else 1
-        parts = max(1, min(self.threads, count // _MIN_PART))
-        stamps = self._stamps_for(parts, count)
-        base = self._serials
-        self._serials += count
 
-        def settle(part: int) -> int:
-            lo, hi = cuts[part], cuts[part + 1]
+        def settle(part: tuple[int, int]) -> int:
             return int(novelty_kernel.settle_part(
-                lo, hi, *block, p_keys, p_u, p_v, p_off, s_keys, s_u, s_off,
-                *tables, *pool, self.threshold, _PRUNE_SLACK, self.exact_max, best, code_space,
-                stamps[part], base,
+                part[0], part[1], *block, p_keys, p_u, p_v, p_off, s_keys, s_u, s_off,
+                *tables, *pool, self.threshold, _PRUNE_SLACK, self.exact_max, best,
             ))  # fmt: skip
 
+        parts = max(1, min(self.threads, count // _MIN_PART))
         cuts = [count * i // parts for i in range(parts + 1)]
+        spans = list(zip(cuts[:-1], cuts[1:], strict=True))
         if parts > 1:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="novelty")
-            hits = sum(self._executor.map(settle, range(parts)))
+            hits = sum(self._executor.map(settle, spans))
         else:
-            hits = settle(0)
+            hits = settle(spans[0])
         self._hits_per_text = hits / count
-
-    def _stamps_for(self, parts: int, count: int) -> list[np.ndarray]:
-        """A stamp array for each of ``parts`` parts, each as long as the pool, for a block of
-        ``count`` texts: all zeroed, with the serials from 0 again, when the block's would
-        pass int32."""
-        if self._serials + count >= np.iinfo(np.int32).max:
-            self._stamps = []
-            self._serials = 0
-        size = max(self._size, 1)
-        while len(self._stamps) < parts:
-            self._stamps.append(np.zeros(size, dtype=np.int32))
-        for i, stamp in enumerate(self._stamps):
-            if len(stamp) < size:
-                grown = np.zeros(max(size, len(stamp) * 5 // 4), dtype=np.int32)
-                grown[: len(stamp)] = stamp
-                self._stamps[i] = grown
-        return self._stamps
 
     def _lookup(self, table: Table, sigs: _Sigs) -> _Hits:
         which, pids, u2, v2 = table.lookup(sigs.key)

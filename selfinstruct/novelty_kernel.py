@@ -74,6 +74,9 @@ else:  # pragma: no cover
         pass
 
 
+#: Code points: the encoded texts' tokens, one character each.
+CODE_SPACE = 0x110000
+
 
 def available() -> bool:
     """Whether numba is installed."""
@@ -270,18 +273,14 @@ def _settle_part(
     scn: np.ndarray, srk: np.ndarray, srp: np.ndarray, srl: np.ndarray, srs: np.ndarray,
     srh: np.ndarray, srd: np.ndarray, sdirs: np.ndarray,
     pool_codes: np.ndarray, pool_off: np.ndarray, pool_lens: np.ndarray,
-    threshold: float, slack: float, exact_max: bool, best: np.ndarray, code_space: int,
-    stamp: np.ndarray, serial_base: int,
+    threshold: float, slack: float, exact_max: bool, best: np.ndarray,
 ) -> int:  # fmt: skip
     """Texts ``lo:hi`` of the block against the pool: their best F into ``best``. Returns the
     look-up hits seen. Each table comes as its chain (head, bucket mask, keys, pids, places,
     next) and its runs (keys, pids, places, then each run's start, shift and directory start,
-    and the directories); see ``novelty_table``. ``code_space``: above every code point of the
-    block and the pool (the token slots are that many, zeroed for each call). ``stamp``: for
-    each pool text, the serial of the last text that verified it, kept from call to call (a
-    fresh one was megabytes zeroed for every call); text i's serial is ``serial_base + i + 1``,
-    above every serial in it."""
-    slot = np.zeros(code_space, dtype=np.int32)
+    and the directories); see ``novelty_table``."""
+    stamp = np.zeros(max(len(pool_lens), 1), dtype=np.int32)
+    slot = np.zeros(CODE_SPACE, dtype=np.int32)
     longest = 1
     for i in range(lo, hi):
         longest = max(longest, lens[i])
@@ -301,7 +300,7 @@ def _settle_part(
         _masks(q_codes, start, m, slot, masks, words)
         state[0] = 0.0
         state[1] = threshold - slack
-        serial = serial_base + i + 1
+        serial = i + 1
         seen = _walk(serial, m, p_keys, p_u, p_v, p_off[i], p_off[i + 1], True, p_chain,
                      pmask, p_run, pool, stamp, masks, words, slot, v, state, threshold, slack,
                      exact_max)  # fmt: skip
@@ -401,10 +400,7 @@ def _settle_block(
     block = (q_codes, q_off, lens)
     p_chain, s_chain = (ph, pck, pcp, pcl, pcn), (sh, sck, scp, scl, scn)
     stamp = np.zeros(max(count, 1), dtype=np.int32)
-    code_space = 1
-    for c in q_codes:
-        code_space = max(code_space, np.int64(c) + 1)
-    slot = np.zeros(code_space, dtype=np.int32)
+    slot = np.zeros(CODE_SPACE, dtype=np.int32)
     longest = 1
     for i in range(count):
         longest = max(longest, lens[i])
