@@ -223,12 +223,12 @@ def _walk(
                 n = pool_lens[pid]
             if not _fits(m, u, v_, n, (places >> 8) & 0xFF, places & 0xFF, state[1]):
                 continue
+            start = pool_off[pid]  # read with the stamp, not after it: both misses at once
             if stamp[pid] == serial:
                 continue
             stamp[pid] = serial
             for w in range(words):
                 v[w] = ones
-            start = pool_off[pid]
             for t in range(n):
                 row = slot[pool_codes[start + t]]
                 if row == 0:
